@@ -1,0 +1,1 @@
+"""The internal API contract shared by both tiers and by other callers."""

@@ -1,0 +1,183 @@
+"""Models of the internal API: the chat request and the semantic event stream.
+
+These are the wire shapes of `POST /internal/chat/stream` and friends. Every event's JSON carries
+its own `event` name, so a decoder needs only the `data:` line. No UI concepts live here.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter
+
+# Limits that are part of the contract (both tiers and every caller enforce the same numbers).
+MAX_MESSAGE_CHARS: Final = 8_000
+"""Longest accepted `input.message`, in characters (after stripping surrounding whitespace)."""
+MAX_ID_CHARS: Final = 128
+ID_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9_.:@-]*$"
+"""Conversation, user and company ids: ASCII letters, digits and `_ . : @ -`, not starting with a
+separator. Keeps ids safe to log, to use in keys and to show."""
+
+Identifier = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=MAX_ID_CHARS, pattern=ID_PATTERN),
+]
+Message = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_MESSAGE_CHARS),
+]
+
+Route = Literal["sql", "rag", "general"]
+Channel = Literal["classify", "sql_agent", "rag_agent", "final"]
+CHANNELS: Final[frozenset[str]] = frozenset({"classify", "sql_agent", "rag_agent", "final"})
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ChatInput(_Strict):
+    message: Message
+
+
+class ConversationContext(_Strict):
+    """Who is asking, in which conversation. Must equal the identity in the internal token."""
+
+    id: Identifier
+    user_id: Identifier
+    company_id: Identifier
+
+
+class ChatRequest(_Strict):
+    """Body of `POST /internal/chat/stream` and `POST /internal/chat`."""
+
+    input: ChatInput
+    conversation: ConversationContext
+
+
+# --- events -------------------------------------------------------------------------------------
+
+
+class RouteDecisionEvent(_Strict):
+    event: Literal["route_decision"] = "route_decision"
+    route: Route
+    confidence: Annotated[float, Field(ge=0.0, le=1.0)]
+    reason: str
+
+
+class ToolStartEvent(_Strict):
+    event: Literal["tool_start"] = "tool_start"
+    tool: str
+    call_id: str
+    input: str | None = None
+    """A short, safe-to-show description of what the tool was given (the SQL, the search query)."""
+
+
+class ToolEndEvent(_Strict):
+    event: Literal["tool_end"] = "tool_end"
+    tool: str
+    call_id: str
+    status: Literal["ok", "error"]
+    summary: str
+    duration_ms: float
+
+
+class TokenEvent(_Strict):
+    event: Literal["token"] = "token"
+    channel: Channel
+    content: str
+
+
+class Usage(_Strict):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+
+class Source(_Strict):
+    """A document passage an answer drew on."""
+
+    doc_id: str
+    title: str
+    chunk_id: str
+    snippet: str = ""
+    score: float | None = None
+
+
+class RunStats(_Strict):
+    run_id: str
+    conversation_id: str
+    route: Route | None
+    tokens: int
+    """Tokens streamed on the `final` channel."""
+    ttft_ms: float | None
+    """Time from the request to the first `final` token."""
+    duration_ms: float
+    usage: Usage | None = None
+    sql: str | None = None
+    row_count: int | None = None
+    truncated: bool | None = None
+    sources: list[Source] | None = None
+
+
+class CompleteEvent(_Strict):
+    event: Literal["complete"] = "complete"
+    stats: RunStats
+
+
+class ErrorEvent(_Strict):
+    event: Literal["error"] = "error"
+    code: str
+    """A stable code from `contracts.errors.ErrorCode`."""
+    message: str
+    """Safe to show to the end user."""
+    retryable: bool = False
+
+
+AgentEvent = Annotated[
+    RouteDecisionEvent | ToolStartEvent | ToolEndEvent | TokenEvent | CompleteEvent | ErrorEvent,
+    Field(discriminator="event"),
+]
+TerminalEvent = CompleteEvent | ErrorEvent
+AGENT_EVENT_ADAPTER: Final[TypeAdapter[AgentEvent]] = TypeAdapter(AgentEvent)
+EVENT_NAMES: Final[frozenset[str]] = frozenset(
+    {"route_decision", "tool_start", "tool_end", "token", "complete", "error"}
+)
+
+
+# --- non-streaming and conversation endpoints ----------------------------------------------------
+
+
+class ChatResponse(_Strict):
+    """Body of a successful `POST /internal/chat`."""
+
+    answer: str
+    route: Route | None
+    stats: RunStats
+    tools: list[ToolEndEvent] = []
+
+
+class ConversationSummary(_Strict):
+    id: str
+    title: str
+    created_at: str
+    updated_at: str
+    message_count: int
+
+
+class ConversationList(_Strict):
+    conversations: list[ConversationSummary]
+
+
+class HistoryMessage(_Strict):
+    role: Literal["user", "assistant"]
+    content: str
+    route: Route | None = None
+    sql: str | None = None
+    sources: list[Source] | None = None
+
+
+class ConversationHistory(_Strict):
+    id: str
+    title: str
+    messages: list[HistoryMessage]

@@ -1,0 +1,48 @@
+"""The short-lived internal token a caller presents to the agent service.
+
+The gateway (or any other internal service with its own issuer name and key) mints one per upstream
+call. The agent service verifies it against its issuer allow-list; see
+`agent_service.internal_auth`.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Final, Literal
+
+import jwt
+
+INTERNAL_AUDIENCE: Final = "agent-service"
+MAX_INTERNAL_TTL_S: Final = 60
+"""The agent service refuses internal tokens that live longer than this."""
+InternalAlgorithm = Literal["HS256", "ES256", "EdDSA"]
+
+
+def mint_internal_token(
+    *,
+    issuer: str,
+    key: str,
+    user_id: str,
+    company_id: str,
+    request_id: str | None = None,
+    ttl_s: int = 30,
+    algorithm: InternalAlgorithm = "HS256",
+    now: float | None = None,
+) -> str:
+    """Sign a token carrying the verified identity; `key` is a secret (HS256) or a PEM private key."""
+    if not 0 < ttl_s <= MAX_INTERNAL_TTL_S:
+        raise ValueError(f"ttl_s must be in 1..{MAX_INTERNAL_TTL_S}")
+    issued = int(now if now is not None else time.time())
+    claims: dict[str, object] = {
+        "iss": issuer,
+        "aud": INTERNAL_AUDIENCE,
+        "sub": user_id,
+        "company_id": company_id,
+        "iat": issued,
+        "exp": issued + ttl_s,
+        "jti": uuid.uuid4().hex,
+    }
+    if request_id:
+        claims["request_id"] = request_id
+    return jwt.encode(claims, key, algorithm=algorithm, headers={"typ": "JWT"})

@@ -1,0 +1,1 @@
+"""A scriptable fake OpenAI-compatible server."""
