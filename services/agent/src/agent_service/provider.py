@@ -18,7 +18,7 @@ JsonDict = dict[str, Any]
 
 @dataclass(frozen=True, slots=True)
 class TenantContext:
-    """The verified identity of a run. Set by the service from the internal token, never by a model."""
+    """The verified identity of a run: from the internal token, never from a model."""
 
     company_id: str
     user_id: str
@@ -40,7 +40,7 @@ class RouteChoice:
 
 @dataclass(frozen=True, slots=True)
 class SqlDraft:
-    """One query to run. `note` is a short, user-safe explanation streamed on the sql_agent channel."""
+    """One query to run; `note` is a short, user-safe line streamed on the sql_agent channel."""
 
     sql: str
     note: str = ""
@@ -120,7 +120,7 @@ class AskContext:
     question: str
     history: Sequence[Turn]
     memory: Mapping[str, Any]
-    """What earlier turns of this conversation left for follow-ups (provider memory, last result)."""
+    """What earlier turns left for follow-ups (provider memory, the last result, the last route)."""
     usage: UsageMeter
 
 
@@ -153,5 +153,9 @@ class ModelProvider(Protocol):
         ...
 
     def answer_plainly(self, ask: AskContext, message: str) -> AsyncIterator[str]:
-        """Stream a reply that needs no data: a refusal, a failure explained, a greeting."""
+        """Stream `message` (a refusal or a failure explained) as the reply."""
+        ...
+
+    def answer_generally(self, ask: AskContext) -> AsyncIterator[str]:
+        """Stream a reply to a question on the `general` route (greetings, what it can do)."""
         ...

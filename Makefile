@@ -1,0 +1,44 @@
+# The two commands a new user needs: `make run` (set up + start the stack on embedded defaults)
+# and `make test` (every test). uv is installed into .tools/ when it is not on PATH.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
+
+.PHONY: run test setup seed lint fmt typecheck schemas check clean
+
+$(UV):
+	@echo "uv not found: installing it into .tools/ (from PyPI)"
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet --disable-pip-version-check uv
+
+setup: $(UV)
+	$(UV) sync --frozen
+
+run: setup
+	$(UV) run python scripts/stack.py
+
+seed: setup
+	$(UV) run agent-service seed
+
+test: setup
+	$(UV) run pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(UV) run ruff check .
+	$(UV) run ruff format --check .
+
+fmt: setup
+	$(UV) run ruff format .
+	$(UV) run ruff check --fix .
+
+typecheck: setup
+	$(UV) run mypy
+
+schemas: setup
+	$(UV) run python -m contracts.schema_export
+
+check: lint typecheck test
+
+clean:
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,77 @@
+"""Start the whole stack on embedded defaults: the agent service, then the gateway.
+
+`make run` calls this. It seeds the demo data (the agent service does it on first start), waits
+until each tier answers its health check, prints where to go, and stops both on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def wait_healthy(name: str, url: str, proc: subprocess.Popen[bytes], timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            sys.exit(f"{name} exited with code {proc.returncode} before it was healthy (see its log above)")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as resp:  # noqa: S310 - loopback only
+                if resp.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    sys.exit(f"{name} did not answer {url} within {timeout_s:.0f} s")
+
+
+def main() -> int:
+    env = {**os.environ}
+    env.setdefault("AGENT_DATA_DIR", str(ROOT / "var" / "agent"))
+    env.setdefault("AGENT_OFFLINE_PACE_MS", "15")
+    agent_port = env.setdefault("AGENT_PORT", "8001")
+    gateway_port = env.setdefault("GATEWAY_PORT", "8000")
+    env.setdefault("GATEWAY_AGENT_URL", f"http://127.0.0.1:{agent_port}")
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        agent = subprocess.Popen([str(BIN / "agent-service"), "serve"], env=env)
+        procs.append(agent)
+        wait_healthy("agent service", f"http://127.0.0.1:{agent_port}/health", agent)
+        gateway_cli = BIN / "gateway"
+        gateway_ok = gateway_cli.exists()
+        if gateway_ok:
+            gateway = subprocess.Popen([str(gateway_cli), "serve"], env=env)
+            procs.append(gateway)
+            wait_healthy("gateway", f"http://127.0.0.1:{gateway_port}/healthz", gateway)
+        print(  # noqa: T201
+            f"\n  agent service  http://127.0.0.1:{agent_port}   (internal API, docs/internal-api.md)\n"
+            + (f"  gateway        http://127.0.0.1:{gateway_port}   (open it in a browser)\n" if gateway_ok else "")
+            + "\n  Try it:  see the README's curl examples.  Ctrl-C stops everything.\n",
+            flush=True,
+        )
+        while all(p.poll() is None for p in procs):
+            time.sleep(0.5)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,285 @@
+"""`create_app`: the agent service's Starlette application."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TypedDict, cast
+
+import structlog
+from pydantic import TypeAdapter, ValidationError
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from agent_service.deps import Deps, open_deps
+from agent_service.errors import AgentError, Forbidden, NotFound
+from agent_service.graph.builder import AgentGraph, build_graph
+from agent_service.graph.state import RunContext
+from agent_service.http_io import (
+    REQUEST_ID_HEADER,
+    RequestContextMiddleware,
+    handle_agent_error,
+    handle_http_exception,
+    handle_unexpected,
+    read_json_model,
+    request_id_of,
+)
+from agent_service.internal_auth import InternalIdentity, bearer_token, verify_internal_token
+from agent_service.metrics import AgentMetrics
+from agent_service.openapi import openapi_document
+from agent_service.provider import TenantContext
+from agent_service.runs import ActiveRuns, RunLimits, Runner, thread_key
+from agent_service.settings import AgentSettings
+from contracts.agent_api import (
+    ChatRequest,
+    ConversationHistory,
+    ConversationList,
+    HistoryMessage,
+    Identifier,
+    Source,
+)
+
+log = structlog.get_logger("agent_service.app")
+
+SSE_HEADERS = {
+    "Cache-Control": "no-cache, no-transform",
+    "X-Accel-Buffering": "no",
+    "Connection": "keep-alive",
+}
+
+
+class State(TypedDict):
+    settings: AgentSettings
+    deps: Deps
+    graph: AgentGraph
+    runner: Runner
+    active: ActiveRuns
+    metrics: AgentMetrics
+    issuers: dict[str, str]
+
+
+def _state(request: Request) -> State:
+    return cast(State, request.scope["state"])
+
+
+def authenticate(request: Request) -> InternalIdentity:
+    """Verify the internal token; binds the request's ids into the log context."""
+    st = _state(request)
+    s = st["settings"]
+    identity = verify_internal_token(
+        bearer_token(request.headers.get("authorization")),
+        st["issuers"],
+        leeway_s=s.internal_token_leeway_s,
+        max_bytes=s.internal_token_max_bytes,
+    )
+    structlog.contextvars.bind_contextvars(
+        request_id=request_id_of(request), company_id=identity.company_id, user_id=identity.user_id
+    )
+    return identity
+
+
+async def _tenant_for_chat(request: Request) -> tuple[State, TenantContext, str]:
+    st = _state(request)
+    identity = authenticate(request)
+    body = await read_json_model(request, ChatRequest, st["settings"].max_body_bytes)
+    conv = body.conversation
+    if conv.user_id != identity.user_id or conv.company_id != identity.company_id:
+        raise Forbidden("the conversation context does not match the caller's identity")
+    structlog.contextvars.bind_contextvars(conversation_id=conv.id)
+    return (
+        st,
+        TenantContext(company_id=conv.company_id, user_id=conv.user_id, conversation_id=conv.id),
+        body.input.message,
+    )
+
+
+async def chat_stream(request: Request) -> Response:
+    """POST /internal/chat/stream: the run as SSE semantic events."""
+    st, tenant, message = await _tenant_for_chat(request)
+    key = thread_key(tenant)
+    st["active"].acquire(key)
+    try:
+        await st["deps"].conversations.record_message(tenant, message)
+    except BaseException:
+        st["active"].release(key)
+        raise
+    body = st["runner"].sse_body(tenant, message, on_done=lambda: st["active"].release(key))
+    headers = {**SSE_HEADERS, REQUEST_ID_HEADER: request_id_of(request)}
+    return StreamingResponse(body, media_type="text/event-stream", headers=headers)
+
+
+async def chat(request: Request) -> Response:
+    """POST /internal/chat: the run to completion, as one JSON answer."""
+    st, tenant, message = await _tenant_for_chat(request)
+    key = thread_key(tenant)
+    st["active"].acquire(key)
+    try:
+        await st["deps"].conversations.record_message(tenant, message)
+        response = await st["runner"].collect(tenant, message)
+    finally:
+        st["active"].release(key)
+    return JSONResponse(
+        response.model_dump(mode="json"), headers={REQUEST_ID_HEADER: request_id_of(request)}
+    )
+
+
+async def list_conversations(request: Request) -> Response:
+    st = _state(request)
+    who = authenticate(request)
+    items = await st["deps"].conversations.list(who.company_id, who.user_id)
+    return JSONResponse(ConversationList(conversations=items).model_dump(mode="json"))
+
+
+_IDENTIFIER: TypeAdapter[str] = TypeAdapter(Identifier)
+
+
+def _conversation_id(request: Request) -> str:
+    """The path's conversation id; a malformed one cannot exist, so it is a 404 like any other."""
+    try:
+        return _IDENTIFIER.validate_python(request.path_params["conversation_id"])
+    except ValidationError:
+        raise NotFound("no such conversation") from None
+
+
+async def get_conversation(request: Request) -> Response:
+    st = _state(request)
+    who = authenticate(request)
+    cid = _conversation_id(request)
+    summary = await st["deps"].conversations.get(who.company_id, who.user_id, cid)
+    if summary is None:
+        raise NotFound("no such conversation")
+    tenant = TenantContext(company_id=who.company_id, user_id=who.user_id, conversation_id=cid)
+    snapshot = await st["graph"].aget_state({"configurable": {"thread_id": thread_key(tenant)}})
+    messages = [
+        HistoryMessage(
+            role=t["role"],
+            content=t["content"],
+            route=t.get("route"),
+            sql=t.get("sql"),
+            sources=[Source(**s) for s in t["sources"]] if t.get("sources") else None,
+        )
+        for t in (snapshot.values or {}).get("turns", [])
+    ]
+    history = ConversationHistory(id=cid, title=summary.title, messages=messages)
+    return JSONResponse(history.model_dump(mode="json", exclude_none=True))
+
+
+async def delete_conversation(request: Request) -> Response:
+    st = _state(request)
+    who = authenticate(request)
+    cid = _conversation_id(request)
+    tenant = TenantContext(company_id=who.company_id, user_id=who.user_id, conversation_id=cid)
+    key = thread_key(tenant)
+    st["active"].acquire(key)  # never erase a conversation under a running reply
+    try:
+        if not await st["deps"].conversations.delete(who.company_id, who.user_id, cid):
+            raise NotFound("no such conversation")
+        await st["deps"].checkpointer.adelete_thread(key)
+    finally:
+        st["active"].release(key)
+    return Response(status_code=204)
+
+
+async def health(_: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def ready(request: Request) -> Response:
+    st = _state(request)
+    return JSONResponse(
+        {"status": "ready", "provider": st["deps"].provider.name, "active_runs": len(st["active"])}
+    )
+
+
+async def metrics(request: Request) -> Response:
+    return Response(
+        _state(request)["metrics"].render(), media_type="text/plain; version=0.0.4; charset=utf-8"
+    )
+
+
+async def openapi(_: Request) -> Response:
+    return JSONResponse(openapi_document())
+
+
+ROUTES = [
+    Route("/internal/chat/stream", chat_stream, methods=["POST"]),
+    Route("/internal/chat", chat, methods=["POST"]),
+    Route("/internal/conversations", list_conversations, methods=["GET"]),
+    Route("/internal/conversations/{conversation_id}", get_conversation, methods=["GET"]),
+    Route("/internal/conversations/{conversation_id}", delete_conversation, methods=["DELETE"]),
+    Route("/health", health, methods=["GET"]),
+    Route("/ready", ready, methods=["GET"]),
+    Route("/metrics", metrics, methods=["GET"]),
+    Route("/openapi.json", openapi, methods=["GET"]),
+]
+
+
+def create_app(settings: AgentSettings | None = None, *, deps: Deps | None = None) -> Starlette:
+    """Build the app; resources open in the lifespan (`deps` when given, else from settings)."""
+    settings = settings or AgentSettings()
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[State]:
+        metrics = AgentMetrics()
+        async with _deps_or_default(settings, deps) as d:
+            graph = build_graph(d.checkpointer)
+
+            def make_context(tenant: TenantContext) -> RunContext:
+                return RunContext(
+                    tenant=tenant,
+                    provider=d.provider,
+                    sql=d.sql,
+                    documents=d.documents,
+                    schema=d.schema,
+                    max_sql_attempts=settings.sql_max_attempts,
+                    top_k=settings.rag_top_k,
+                    history_turns=settings.history_turns,
+                )
+
+            runner = Runner(
+                graph,
+                make_context,
+                RunLimits(
+                    run_timeout_s=settings.run_timeout_s,
+                    heartbeat_s=settings.heartbeat_s,
+                    stall_timeout_s=settings.stall_timeout_s,
+                    buffer_events=settings.stream_buffer_events,
+                ),
+                metrics,
+            )
+            log.info(
+                "agent_service_ready", provider=d.provider.name, data_dir=str(settings.data_dir)
+            )
+            yield State(
+                settings=settings,
+                deps=d,
+                graph=graph,
+                runner=runner,
+                active=ActiveRuns(),
+                metrics=metrics,
+                issuers={k: v.get_secret_value() for k, v in settings.internal_issuers.items()},
+            )
+
+    return Starlette(
+        routes=ROUTES,
+        lifespan=lifespan,
+        exception_handlers={
+            AgentError: handle_agent_error,
+            HTTPException: handle_http_exception,
+            Exception: handle_unexpected,
+        },
+        middleware=[Middleware(RequestContextMiddleware)],
+    )
+
+
+@asynccontextmanager
+async def _deps_or_default(settings: AgentSettings, deps: Deps | None) -> AsyncIterator[Deps]:
+    if deps is not None:
+        yield deps
+        return
+    async with open_deps(settings) as opened:
+        yield opened

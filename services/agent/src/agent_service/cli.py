@@ -1,0 +1,127 @@
+"""`agent-service`: serve, reseed the demo data, ingest a tenant's documents, mint a dev token."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from agent_service.settings import AgentSettings
+from contracts.internal_token import MAX_INTERNAL_TTL_S, mint_internal_token
+
+
+def _settings() -> AgentSettings:
+    try:
+        return AgentSettings()
+    except ValidationError as exc:
+        sys.exit(f"agent-service: invalid settings:\n{exc}")
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from agent_service.app import create_app
+    from agent_service.logs import configure_logging
+
+    settings = _settings()
+    if args.port is not None:
+        settings = settings.model_copy(update={"port": args.port})
+    configure_logging(json_logs=settings.json_logs, level=settings.log_level)
+    app = create_app(settings)
+    uvicorn.run(
+        app,
+        host=args.host or settings.host,
+        port=settings.port,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=5,
+        lifespan="on",
+    )
+    return 0
+
+
+def _seed(_: argparse.Namespace) -> int:
+    from agent_service.deps import seed_demo
+
+    settings = _settings()
+    report = seed_demo(settings, force=True)
+    print(f"seeded demo data into {settings.data_dir}")  # noqa: T201
+    for key, value in report.items():
+        print(f"  {key}: {value}")  # noqa: T201
+    return 0
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    from agent_service.documents import DocumentStore
+
+    settings = _settings()
+    store = DocumentStore(settings.documents_dir)
+    path = Path(args.path)
+    if not path.exists():
+        sys.exit(f"agent-service ingest: {path} does not exist")
+    if path.is_dir():
+        chunks = store.ingest_directory(args.company, path)
+    else:
+        text = path.read_text(encoding="utf-8")
+        title = next(
+            (ln.lstrip("# ").strip() for ln in text.splitlines() if ln.startswith("#")), path.stem
+        )
+        chunks = store.ingest(args.company, path.stem, title, text)
+    print(f"ingested {chunks} chunks for {args.company}")  # noqa: T201
+    return 0
+
+
+def _mint(args: argparse.Namespace) -> int:
+    settings = _settings()
+    key = settings.internal_issuers.get(args.issuer)
+    if key is None:
+        sys.exit(
+            f"agent-service mint-token: issuer {args.issuer!r} is not in AGENT_INTERNAL_ISSUERS"
+        )
+    if settings.env == "production":
+        sys.exit("agent-service mint-token: development only (refused with AGENT_ENV=production)")
+    print(  # noqa: T201
+        mint_internal_token(
+            issuer=args.issuer,
+            key=key.get_secret_value(),
+            user_id=args.user,
+            company_id=args.company,
+            ttl_s=args.ttl,
+        )
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="agent-service", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the HTTP service (AGENT_* settings)")
+    serve.add_argument("--host", default=None)
+    serve.add_argument("--port", type=int, default=None)
+    serve.set_defaults(run=_serve)
+    seed = sub.add_parser("seed", help="recreate the demo database and document stores")
+    seed.set_defaults(run=_seed)
+    ingest = sub.add_parser("ingest", help="ingest a markdown file or directory for one company")
+    ingest.add_argument("--company", required=True)
+    ingest.add_argument("path")
+    ingest.set_defaults(run=_ingest)
+    mint = sub.add_parser("mint-token", help="print a development internal token")
+    mint.add_argument("--user", required=True)
+    mint.add_argument("--company", required=True)
+    mint.add_argument("--issuer", default="gateway")
+    mint.add_argument(
+        "--ttl", type=int, default=MAX_INTERNAL_TTL_S, help=f"seconds, at most {MAX_INTERNAL_TTL_S}"
+    )
+    mint.set_defaults(run=_mint)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

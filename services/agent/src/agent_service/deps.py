@@ -1,0 +1,89 @@
+"""The service's resources, opened for the app's lifespan: `open_deps(settings)`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import structlog
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+from agent_service.conversations import ConversationStore
+from agent_service.demo_data import seed_database
+from agent_service.documents import DocumentStore, seed_documents
+from agent_service.graph.state import DocumentSearch, SqlRunner
+from agent_service.offline_provider import OfflineProvider
+from agent_service.provider import ModelProvider, SchemaTable
+from agent_service.settings import AgentSettings
+from agent_service.sql_executor import SqliteExecutor, SqlLimits
+from agent_service.sql_schema import curated_schema
+
+log = structlog.get_logger("agent_service.deps")
+
+DEMO_DOCS_DIR = Path(__file__).parent / "demo_docs"
+
+
+@dataclass(slots=True)
+class Deps:
+    """Everything a run needs besides its identity. Tests build one with their own parts."""
+
+    provider: ModelProvider
+    sql: SqlRunner
+    documents: DocumentSearch
+    schema: Sequence[SchemaTable]
+    checkpointer: BaseCheckpointSaver[Any]
+    conversations: ConversationStore
+
+
+def make_provider(settings: AgentSettings) -> ModelProvider:
+    if settings.provider == "offline":
+        return OfflineProvider(pace_s=settings.offline_pace_ms / 1000)
+    raise ValueError(f"AGENT_PROVIDER={settings.provider!r} is not available in this build")
+
+
+def seed_demo(settings: AgentSettings, *, force: bool = False) -> dict[str, Any]:
+    """Create the demo database and document stores (when missing, or always with `force`)."""
+    report: dict[str, Any] = {}
+    if force or not settings.demo_db_path.exists():
+        settings.demo_db_path.parent.mkdir(parents=True, exist_ok=True)
+        report["database"] = seed_database(settings.demo_db_path)
+    if force or not settings.documents_dir.exists():
+        store = DocumentStore(settings.documents_dir)
+        report["documents"] = seed_documents(store, DEMO_DOCS_DIR)
+    return report
+
+
+@asynccontextmanager
+async def open_deps(settings: AgentSettings) -> AsyncIterator[Deps]:
+    """Open the embedded defaults: demo SQLite, per-tenant FTS5 stores, SQLite memory."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if settings.seed_on_start:
+        report = seed_demo(settings)
+        if report:
+            log.info("demo_data_seeded", data_dir=str(settings.data_dir))
+    async with AsyncExitStack() as stack:
+        checkpointer = await stack.enter_async_context(
+            AsyncSqliteSaver.from_conn_string(str(settings.memory_db_path))
+        )
+        await checkpointer.setup()
+        conversations = await ConversationStore.open(settings.memory_db_path)
+        stack.push_async_callback(conversations.close)
+        yield Deps(
+            provider=make_provider(settings),
+            sql=SqliteExecutor(
+                settings.demo_db_path,
+                SqlLimits(
+                    max_rows=settings.sql_max_rows,
+                    max_result_bytes=settings.sql_max_result_bytes,
+                    timeout_s=settings.sql_timeout_s,
+                ),
+            ),
+            documents=DocumentStore(settings.documents_dir),
+            schema=curated_schema(),
+            checkpointer=checkpointer,
+            conversations=conversations,
+        )

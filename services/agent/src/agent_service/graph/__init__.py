@@ -1,0 +1,1 @@
+"""The LangGraph workflow: classify → sql_agent | rag_agent → finalize."""

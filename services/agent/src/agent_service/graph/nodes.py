@@ -1,0 +1,247 @@
+"""The workflow's nodes: small async functions that return partial state.
+
+Nodes stream through LangGraph's custom stream writer, as compact tuples the run turns into SSE:
+`("token", channel, text)`, `("event", payload)` for tool and route events, `("meta", stats)` for
+what `complete.stats` reports. The tenant always comes from the run context, never from state.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import asdict
+from typing import Any, Literal
+
+from langgraph.config import get_stream_writer
+from langgraph.runtime import Runtime
+
+from agent_service.graph.state import AgentState, RunContext, TurnRecord
+from agent_service.provider import AskContext, Passage, QueryResult, SqlAttempt, Turn, Unanswerable
+from agent_service.sql_guard import SqlError
+
+LAST_RESULT_ROWS = 20
+"""Rows of the last result kept in memory for follow-ups ("tell me about the first one")."""
+
+def _ask(state: AgentState, ctx: RunContext) -> AskContext:
+    turns = state.get("turns", [])
+    # the current question is the last user turn once classify has run; history excludes it
+    previous = turns[:-1] if turns and turns[-1].get("role") == "user" else turns
+    window = previous[-ctx.history_turns :] if ctx.history_turns else []
+    return AskContext(
+        question=state["question"],
+        history=tuple(Turn(role=t["role"], content=t["content"]) for t in window),
+        memory=state.get("memory") or {},
+        usage=ctx.usage,
+    )
+
+
+async def classify(state: AgentState, runtime: Runtime[RunContext]) -> AgentState:
+    """Route the question; emits `route_decision` and never streams tokens."""
+    ctx = runtime.context
+    choice = await ctx.provider.classify(_ask(state, ctx))
+    get_stream_writer()(
+        (
+            "event",
+            {
+                "event": "route_decision",
+                "route": choice.route,
+                "confidence": round(choice.confidence, 3),
+                "reason": choice.reason,
+            },
+        )
+    )
+    user_turn: TurnRecord = {"role": "user", "content": state["question"]}
+    return {
+        "route": choice.route,
+        "turns": [user_turn],
+        "result": None,
+        "passages": [],
+        "notice": None,
+    }
+
+
+def route_after_classify(state: AgentState) -> Literal["sql_agent", "rag_agent", "finalize"]:
+    match state.get("route"):
+        case "sql":
+            return "sql_agent"
+        case "rag":
+            return "rag_agent"
+        case _:
+            return "finalize"
+
+
+async def sql_agent(state: AgentState, runtime: Runtime[RunContext]) -> AgentState:
+    """Draft a query, run it through the tenant guard; feed failures back, at most N attempts."""
+    ctx = runtime.context
+    write = get_stream_writer()
+    ask = _ask(state, ctx)
+    attempts: list[SqlAttempt] = []
+    memory = dict(ask.memory)
+    while len(attempts) < ctx.max_sql_attempts:
+        draft = await ctx.provider.draft_sql(ask, ctx.schema, attempts)
+        if isinstance(draft, Unanswerable):
+            return {"notice": draft.message}
+        if draft.note:
+            write(("token", "sql_agent", draft.note))
+        call_id = f"sql-{uuid.uuid4().hex[:12]}"
+        write(
+            (
+                "event",
+                {
+                    "event": "tool_start",
+                    "tool": "sql_query",
+                    "call_id": call_id,
+                    "input": draft.sql,
+                },
+            )
+        )
+        started = time.perf_counter()
+        try:
+            result = await ctx.sql.run(ctx.tenant.company_id, draft.sql)
+        except SqlError as exc:
+            write(_tool_end("sql_query", call_id, "error", str(exc), started))
+            attempts.append(SqlAttempt(sql=draft.sql, error=str(exc)))
+            continue
+        summary = f"{result.row_count} row{'s' if result.row_count != 1 else ''}"
+        write(
+            _tool_end(
+                "sql_query",
+                call_id,
+                "ok",
+                summary + (" (truncated)" if result.truncated else ""),
+                started,
+            )
+        )
+        write(
+            (
+                "meta",
+                {"sql": result.sql, "row_count": result.row_count, "truncated": result.truncated},
+            )
+        )
+        memory["provider"] = {**memory.get("provider", {}), **draft.memory}
+        memory["last_result"] = {
+            "sql": result.sql,
+            "columns": list(result.columns),
+            "rows": [list(row) for row in result.rows[:LAST_RESULT_ROWS]],
+        }
+        return {"result": _result_state(result), "memory": memory}
+    last_error = attempts[-1].error if attempts else "no query was produced"
+    return {
+        "notice": (
+            f"I couldn't answer that from the data: my queries failed {len(attempts)} times "
+            f"(last error: {last_error}). Try rephrasing the question."
+        )
+    }
+
+
+async def rag_agent(state: AgentState, runtime: Runtime[RunContext]) -> AgentState:
+    """Retrieve the caller's own policy passages for the question."""
+    ctx = runtime.context
+    write = get_stream_writer()
+    call_id = f"docs-{uuid.uuid4().hex[:12]}"
+    write(
+        (
+            "event",
+            {
+                "event": "tool_start",
+                "tool": "document_search",
+                "call_id": call_id,
+                "input": state["question"],
+            },
+        )
+    )
+    started = time.perf_counter()
+    passages = await ctx.documents.search(ctx.tenant.company_id, state["question"], ctx.top_k)
+    titles = {p.title for p in passages}
+    write(
+        _tool_end(
+            "document_search",
+            call_id,
+            "ok",
+            f"{len(passages)} passages from {len(titles)} documents",
+            started,
+        )
+    )
+    write(("meta", {"sources": [_source(p) for p in passages]}))
+    return {"passages": [asdict(p) for p in passages]}
+
+
+async def finalize(state: AgentState, runtime: Runtime[RunContext]) -> AgentState:
+    """Stream the answer on the `final` channel and record the assistant turn."""
+    ctx = runtime.context
+    write = get_stream_writer()
+    ask = _ask(state, ctx)
+    route = state.get("route", "general")
+    parts: list[str] = []
+    async for piece in _answer(state, ctx, ask):
+        write(("token", "final", piece))
+        parts.append(piece)
+    turn: TurnRecord = {"role": "assistant", "content": "".join(parts), "route": route}
+    result = state.get("result")
+    if result and not state.get("notice"):
+        turn["sql"] = result["sql"]
+        turn["row_count"] = len(result["rows"])
+    passages = state.get("passages") or []
+    if passages and route == "rag":
+        turn["sources"] = [_source(Passage(**p)) for p in passages]
+    memory = {**(state.get("memory") or {}), "last_route": route}
+    return {"turns": [turn], "memory": memory}
+
+
+def _answer(state: AgentState, ctx: RunContext, ask: AskContext) -> AsyncIterator[str]:
+    notice = state.get("notice")
+    if notice:
+        return ctx.provider.answer_plainly(ask, notice)
+    route = state.get("route")
+    result = state.get("result")
+    if route == "sql" and result is not None:
+        return ctx.provider.answer_from_rows(ask, _query_result(result))
+    if route == "rag":
+        passages = [Passage(**p) for p in state.get("passages") or []]
+        return ctx.provider.answer_from_passages(ask, passages)
+    return ctx.provider.answer_generally(ask)
+
+
+def _tool_end(
+    tool: str, call_id: str, status: str, summary: str, started: float
+) -> tuple[str, dict[str, Any]]:
+    return (
+        "event",
+        {
+            "event": "tool_end",
+            "tool": tool,
+            "call_id": call_id,
+            "status": status,
+            "summary": summary[:300],
+            "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+        },
+    )
+
+
+def _source(p: Passage) -> dict[str, Any]:
+    return {
+        "doc_id": p.doc_id,
+        "title": p.title,
+        "chunk_id": p.chunk_id,
+        "snippet": p.text[:240],
+        "score": round(p.score, 4),
+    }
+
+
+def _result_state(result: QueryResult) -> dict[str, Any]:
+    return {
+        "sql": result.sql,
+        "columns": list(result.columns),
+        "rows": [list(row) for row in result.rows],
+        "truncated": result.truncated,
+    }
+
+
+def _query_result(result: dict[str, Any]) -> QueryResult:
+    return QueryResult(
+        sql=result["sql"],
+        columns=tuple(result["columns"]),
+        rows=tuple(tuple(row) for row in result["rows"]),
+        truncated=bool(result["truncated"]),
+    )

@@ -1,0 +1,276 @@
+"""A run: one question through the graph, as an ordered stream of SSE frames.
+
+The graph runs in a producer task feeding a bounded queue; the response drains the queue, batching
+whatever is ready into one write, and sends a comment heartbeat when nothing came for a while.
+Cancelling the response (the client went away) cancels the producer and so the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import structlog
+
+from agent_service.errors import ConversationBusy, RunFailed
+from agent_service.graph.builder import AgentGraph
+from agent_service.graph.state import RunContext
+from agent_service.metrics import AgentMetrics
+from agent_service.provider import TenantContext
+from contracts.agent_api import ChatResponse, Route, RunStats, Source, ToolEndEvent
+from contracts.errors import RETRYABLE_CODES, ErrorCode
+from contracts.sse import encode_comment, encode_event
+
+log = structlog.get_logger("agent_service.runs")
+
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_HEARTBEAT = encode_comment("heartbeat")
+_END = b""
+
+
+def thread_key(tenant: TenantContext) -> str:
+    """The checkpointer thread of a conversation: namespaced so ids never collide across owners."""
+    return f"{tenant.company_id}/{tenant.user_id}/{tenant.conversation_id}"
+
+
+class ActiveRuns:
+    """Conversations with a run in progress in this process (a second message gets 409)."""
+
+    def __init__(self) -> None:
+        self._keys: set[str] = set()
+
+    def acquire(self, key: str) -> None:
+        if key in self._keys:
+            raise ConversationBusy("a reply is still being written in this conversation")
+        self._keys.add(key)
+
+    def release(self, key: str) -> None:
+        self._keys.discard(key)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+
+@dataclass(slots=True)
+class RunOutcome:
+    """What a run produced, for the non-streaming endpoint and for logs."""
+
+    answer: list[str] = field(default_factory=list)
+    tools: list[ToolEndEvent] = field(default_factory=list)
+    stats: RunStats | None = None
+    error: tuple[str, str, bool] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunLimits:
+    run_timeout_s: float
+    heartbeat_s: float
+    stall_timeout_s: float
+    buffer_events: int
+
+
+class Runner:
+    """Turns a question into SSE frames through the graph."""
+
+    def __init__(
+        self,
+        graph: AgentGraph,
+        make_context: Callable[[TenantContext], RunContext],
+        limits: RunLimits,
+        metrics: AgentMetrics,
+    ) -> None:
+        self._graph = graph
+        self._make_context = make_context
+        self._limits = limits
+        self._metrics = metrics
+
+    async def frames(
+        self, tenant: TenantContext, message: str, outcome: RunOutcome | None = None
+    ) -> AsyncIterator[bytes]:
+        """Yield the SSE frames of one run; exactly one terminal frame, unless cancelled."""
+        started = time.perf_counter()
+        run_id = f"run-{uuid.uuid4().hex}"
+        ctx = self._make_context(tenant)
+        config: Any = {"configurable": {"thread_id": thread_key(tenant)}, "recursion_limit": 16}
+        seq = 0
+        tokens = 0
+        ttft_ms: float | None = None
+        route: Route | None = None
+        meta: dict[str, Any] = {}
+        metrics = self._metrics
+        metrics.runs_started.inc()
+        status = "cancelled"
+        try:
+            async with asyncio.timeout(self._limits.run_timeout_s):
+                async for raw in self._graph.astream(
+                    {"question": message}, config, context=ctx, stream_mode="custom"
+                ):
+                    # the tuples our nodes write (graph/nodes.py), typed by langgraph as a dict
+                    chunk = cast(tuple[Any, ...], raw)
+                    kind = chunk[0]
+                    if kind == "token":
+                        channel, content = chunk[1], chunk[2]
+                        if channel == "final":
+                            tokens += 1
+                            if ttft_ms is None:
+                                ttft_ms = (time.perf_counter() - started) * 1000
+                                metrics.ttft.observe(ttft_ms / 1000)
+                            if outcome is not None:
+                                outcome.answer.append(content)
+                        seq += 1
+                        yield (
+                            f"id: {seq}\nevent: token\ndata: "
+                            f'{{"event":"token","channel":"{channel}","content":{_dumps(content)}}}\n\n'
+                        ).encode()
+                    elif kind == "event":
+                        payload = chunk[1]
+                        name = payload["event"]
+                        if name == "route_decision":
+                            route = payload["route"]
+                        elif name == "tool_end":
+                            metrics.tool_calls.labels(payload["tool"], payload["status"]).inc()
+                            if outcome is not None:
+                                outcome.tools.append(ToolEndEvent.model_validate(payload))
+                        seq += 1
+                        yield encode_event(name, _dumps(payload), seq)
+                    elif kind == "meta":
+                        meta.update(chunk[1])
+            stats = RunStats(
+                run_id=run_id,
+                conversation_id=tenant.conversation_id,
+                route=route,
+                tokens=tokens,
+                ttft_ms=None if ttft_ms is None else round(ttft_ms, 2),
+                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                usage=ctx.usage.to_usage()
+                if ctx.usage.prompt_tokens or ctx.usage.completion_tokens
+                else None,
+                sql=meta.get("sql"),
+                row_count=meta.get("row_count"),
+                truncated=meta.get("truncated"),
+                sources=[Source(**s) for s in meta["sources"]] if "sources" in meta else None,
+            )
+            if outcome is not None:
+                outcome.stats = stats
+            status = "ok"
+            seq += 1
+            yield encode_event(
+                "complete", '{"event":"complete","stats":' + stats.model_dump_json() + "}", seq
+            )
+        except TimeoutError:
+            status = "timeout"
+            seq += 1
+            yield self._error_frame(
+                seq, ErrorCode.RUN_TIMEOUT, "the reply took too long and was stopped", outcome
+            )
+        except RunFailed as exc:
+            status = "error"
+            seq += 1
+            yield self._error_frame(seq, exc.code, exc.message, outcome)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            status = "error"
+            log.exception("run_failed", run_id=run_id)
+            seq += 1
+            yield self._error_frame(
+                seq, ErrorCode.INTERNAL, "the agent failed to answer; please try again", outcome
+            )
+        finally:
+            metrics.runs_finished.labels(status).inc()
+            metrics.tokens_streamed.inc(tokens)
+            log.info(
+                "run_finished",
+                run_id=run_id,
+                status=status,
+                route=route,
+                tokens=tokens,
+                ttft_ms=ttft_ms and round(ttft_ms, 1),
+                duration_ms=round((time.perf_counter() - started) * 1000, 1),
+            )
+
+    @staticmethod
+    def _error_frame(seq: int, code: ErrorCode, message: str, outcome: RunOutcome | None) -> bytes:
+        retryable = code in RETRYABLE_CODES
+        if outcome is not None:
+            outcome.error = (code, message, retryable)
+        payload = {"event": "error", "code": code.value, "message": message, "retryable": retryable}
+        return encode_event("error", _dumps(payload), seq)
+
+    async def sse_body(
+        self, tenant: TenantContext, message: str, on_done: Callable[[], None]
+    ) -> AsyncIterator[bytes]:
+        """The response body: frames through a bounded queue, with heartbeats and batching."""
+        limits = self._limits
+        queue: asyncio.Queue[bytes] = asyncio.Queue(limits.buffer_events)
+
+        async def produce() -> None:
+            try:
+                async for frame in self.frames(tenant, message):
+                    if queue.full():
+                        # the reader is not keeping up: wait, but not forever
+                        await asyncio.wait_for(queue.put(frame), limits.stall_timeout_s)
+                    else:
+                        queue.put_nowait(frame)
+            except TimeoutError:
+                log.warning("stream_stalled", conversation_id=tenant.conversation_id)
+            finally:
+                on_done()
+                if queue.full():
+                    queue.get_nowait()
+                queue.put_nowait(_END)
+
+        producer = asyncio.create_task(produce())
+        self._metrics.active_streams.inc()
+        try:
+            while True:
+                try:
+                    async with asyncio.timeout(limits.heartbeat_s):
+                        frame = await queue.get()
+                except TimeoutError:
+                    yield _HEARTBEAT
+                    continue
+                if frame is _END:
+                    return
+                if queue.empty():
+                    yield frame
+                    continue
+                batch = [frame]
+                while not queue.empty():
+                    item = queue.get_nowait()
+                    if item is _END:
+                        yield b"".join(batch)
+                        return
+                    batch.append(item)
+                yield b"".join(batch)
+        finally:
+            self._metrics.active_streams.dec()
+            if not producer.done():
+                producer.cancel()
+                self._metrics.runs_cancelled.inc()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await producer
+
+    async def collect(self, tenant: TenantContext, message: str) -> ChatResponse:
+        """Run to the end and return the answer (the non-streaming endpoint)."""
+        outcome = RunOutcome()
+        async for _ in self.frames(tenant, message, outcome):
+            pass
+        if outcome.error is not None:
+            code, msg, _retryable = outcome.error
+            raise RunFailed(
+                ErrorCode(code), msg, status=504 if code == ErrorCode.RUN_TIMEOUT else 502
+            )
+        assert outcome.stats is not None
+        return ChatResponse(
+            answer="".join(outcome.answer),
+            route=outcome.stats.route,
+            stats=outcome.stats,
+            tools=outcome.tools,
+        )
