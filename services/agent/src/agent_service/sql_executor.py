@@ -239,13 +239,18 @@ class _Authorizer:
                 return sqlite3.SQLITE_OK  # a column of a tenant view
             if db == "main" and arg1 in TENANT_TABLES and src == arg1:
                 return sqlite3.SQLITE_OK  # the base table, reached only through its tenant view
+            if db is None:
+                # Only a recursive CTE reading itself arrives without a database name.
+                return self._deny("recursive queries are not allowed")
             return self._deny(f"table {arg1} is not available")
         if action == sqlite3.SQLITE_FUNCTION:
             if (arg2 or "").lower() in ENGINE_FUNCTIONS:
                 return sqlite3.SQLITE_OK
             return self._deny(f"function {(arg2 or '').lower()} is not allowed")
         if action == sqlite3.SQLITE_RECURSIVE:
-            return self._deny("recursive queries are not allowed")
+            # Reported after the READ of the CTE itself, which is the less helpful reason.
+            self.denied = "recursive queries are not allowed"
+            return sqlite3.SQLITE_DENY
         # PRAGMA, ATTACH, writes, DDL, transactions, ...
         return self._deny("only SELECT statements are allowed")
 
