@@ -309,3 +309,10 @@ def test_comments_and_retry_encode_as_non_events() -> None:
 def test_encode_retry_refuses_non_integers(bad: object) -> None:
     with pytest.raises(ValueError, match="retry"):
         encode_retry(bad)  # type: ignore[arg-type]
+
+
+def test_events_before_an_oversized_one_travel_on_the_error() -> None:
+    decoder = SSEDecoder(100)
+    with pytest.raises(SSEProtocolError) as info:
+        decoder.feed(b"data: a\n\ndata: b\n\n" + _event_of_size(101))
+    assert _tuples(info.value.events) == [(M, "a", "", None), (M, "b", "", None)]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, NoReturn
 
 DEFAULT_MAX_EVENT_BYTES: Final = 1024 * 1024
 """Default cap on one event's accumulated field lines and on one unterminated line."""
@@ -21,7 +21,15 @@ _FAST_EVENT: Final = re.compile(rb"(?:id: ([^\n\0]*)\n)?(?:event: ([^\n]*)\n)?da
 
 
 class SSEProtocolError(ValueError):
-    """The stream broke a limit or cannot be an event stream; the caller should drop it."""
+    """The stream broke a limit; the caller should drop it.
+
+    `events` holds the events the same `feed` call completed before the violation, in order, so a
+    caller can still deliver them.
+    """
+
+    def __init__(self, message: str, events: list[SSEMessage] | None = None) -> None:
+        super().__init__(message)
+        self.events: list[SSEMessage] = events or []
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,7 +210,7 @@ class SSEDecoder:
             self._pending += chunk[cut + 1 :]
         out = self._parse(head)
         if len(self._pending) + self._size > self._max:
-            self._fail(f"an unterminated line exceeds {self._max} bytes")
+            self._fail(f"an unterminated line exceeds {self._max} bytes", out)
         return out
 
     def close(self) -> list[SSEMessage]:
@@ -216,12 +224,12 @@ class SSEDecoder:
             self._size = 0
         return []
 
-    def _fail(self, why: str) -> None:
+    def _fail(self, why: str, events: list[SSEMessage] | None = None) -> NoReturn:
         self._failed = True
         self._pending.clear()
         self._data = []
         self._size = 0
-        raise SSEProtocolError(f"SSE event too large: {why} (max_event_bytes={self._max})")
+        raise SSEProtocolError(f"SSE event too large: {why} (max_event_bytes={self._max})", events)
 
     def _parse(self, buf: bytes) -> list[SSEMessage]:
         """Parse complete lines (`buf` ends with LF, line ends already normalised to LF)."""
@@ -239,7 +247,7 @@ class SSEDecoder:
                     if (
                         m.end() - pos - 1 > limit
                     ):  # as the line parser counts: without the blank line
-                        self._fail(f"an event's lines exceed {limit} bytes")
+                        self._fail(f"an event's lines exceed {limit} bytes", out)
                     ident, name, data = m.groups()
                     if ident is not None:
                         self._last_id = ident.decode("utf-8", "replace")
@@ -288,7 +296,7 @@ class SSEDecoder:
         # +1 for the line end: the size is at least what the sender wrote.
         self._size += len(line) + 1
         if self._size > self._max:
-            self._fail(f"an event's lines exceed {self._max} bytes")
+            self._fail(f"an event's lines exceed {self._max} bytes", out)
         if field == b"data":
             self._data.append(value)
         elif field == b"event":
