@@ -5,7 +5,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 
-.PHONY: run test setup seed lint fmt typecheck schemas check clean
+.PHONY: run test setup seed token lint fmt typecheck schemas check clean
 
 $(UV):
 	@echo "uv not found: installing it into .tools/ (from PyPI)"
@@ -20,6 +20,12 @@ run: setup
 
 seed: setup
 	$(UV) run agent-service seed
+
+# a development internal token for calling the agent service directly (lives 60 s)
+USER_ID ?= u-alice
+COMPANY ?= acme-hvac
+token: $(UV)
+	@$(UV) run --frozen --quiet agent-service mint-token --user $(USER_ID) --company $(COMPANY)
 
 test: setup
 	$(UV) run pytest $(PYTEST_ARGS)

@@ -8,11 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.servers import serve_asgi
+
 from agent_service.app import create_app
 from agent_service.deps import seed_demo
 from agent_service.settings import DEV_INTERNAL_SECRET, AgentSettings
 from contracts.internal_token import mint_internal_token
-from support.servers import serve_asgi
 
 
 @pytest.fixture(scope="session")
@@ -42,9 +43,6 @@ def make_settings(data_dir: Path) -> Callable[..., AgentSettings]:
 async def agent_url(make_settings: Callable[..., AgentSettings]) -> AsyncIterator[str]:
     async with serve_asgi(create_app(make_settings())) as url:
         yield url
-
-
-
 
 
 @pytest.fixture

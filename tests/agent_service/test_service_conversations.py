@@ -14,9 +14,10 @@ Mint = Callable[..., str]
 
 
 async def call(url: str, method: str, path: str, token: str) -> tuple[int, Any]:
-    async with aiohttp.ClientSession() as s, s.request(
-        method, url + path, headers={"Authorization": f"Bearer {token}"}
-    ) as r:
+    async with (
+        aiohttp.ClientSession() as s,
+        s.request(method, url + path, headers={"Authorization": f"Bearer {token}"}) as r,
+    ):
         return r.status, (await r.json() if r.status != 204 else None)
 
 
@@ -44,7 +45,8 @@ async def test_deleting_erases_the_checkpoints(agent_url: str, mint: Mint, data_
         with sqlite3.connect(data_dir / "memory.sqlite") as conn:
             return int(
                 conn.execute(
-                    "SELECT count(*) FROM checkpoints WHERE thread_id = ?", ("acme-hvac/u-alice/conv-x",)
+                    "SELECT count(*) FROM checkpoints WHERE thread_id = ?",
+                    ("acme-hvac/u-alice/conv-x",),
                 ).fetchone()[0]
             )
 
@@ -55,10 +57,18 @@ async def test_deleting_erases_the_checkpoints(agent_url: str, mint: Mint, data_
 
 async def test_other_users_and_tenants_see_nothing(agent_url: str, mint: Mint) -> None:
     await stream_chat(agent_url, mint(), "List all technicians", conversation="conv-secret")
-    strangers = [mint("u-dave", "acme-hvac"), mint("u-alice", "bluepeak-plumbing"), mint("u-bob", "bluepeak-plumbing")]
+    strangers = [
+        mint("u-dave", "acme-hvac"),
+        mint("u-alice", "bluepeak-plumbing"),
+        mint("u-bob", "bluepeak-plumbing"),
+    ]
     for token in strangers:
-        assert (await call(agent_url, "GET", "/internal/conversations/conv-secret", token))[0] == 404
-        assert (await call(agent_url, "DELETE", "/internal/conversations/conv-secret", token))[0] == 404
+        assert (await call(agent_url, "GET", "/internal/conversations/conv-secret", token))[
+            0
+        ] == 404
+        assert (await call(agent_url, "DELETE", "/internal/conversations/conv-secret", token))[
+            0
+        ] == 404
         status, listing = await call(agent_url, "GET", "/internal/conversations", token)
         assert status == 200 and listing["conversations"] == []
     # the owner still has it
@@ -71,17 +81,25 @@ async def test_reusing_another_tenants_conversation_id_reads_none_of_its_state(
     alice = await stream_chat(agent_url, mint(), "List all technicians", conversation="shared-id")
     assert alice.terminal["event"] == "complete"
     with sqlite3.connect(data_dir / "demo.sqlite") as conn:
-        acme_names = [r[0] for r in conn.execute("SELECT name FROM technicians WHERE company_id='acme-hvac'")]
+        acme_names = [
+            r[0] for r in conn.execute("SELECT name FROM technicians WHERE company_id='acme-hvac'")
+        ]
     bob_token = mint("u-bob", "bluepeak-plumbing")
     bob = await stream_chat(
-        agent_url, bob_token, "tell me about the first one",
-        conversation="shared-id", user="u-bob", company="bluepeak-plumbing",
+        agent_url,
+        bob_token,
+        "tell me about the first one",
+        conversation="shared-id",
+        user="u-bob",
+        company="bluepeak-plumbing",
     )
     assert bob.terminal["event"] == "complete"
     assert not any(name in bob.answer for name in acme_names)
     status, history = await call(agent_url, "GET", "/internal/conversations/shared-id", bob_token)
     assert status == 200
-    assert [m["content"] for m in history["messages"] if m["role"] == "user"] == ["tell me about the first one"]
+    assert [m["content"] for m in history["messages"] if m["role"] == "user"] == [
+        "tell me about the first one"
+    ]
 
 
 async def test_malformed_conversation_ids_in_paths_are_404(agent_url: str, mint: Mint) -> None:

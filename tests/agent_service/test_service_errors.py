@@ -9,8 +9,9 @@ from typing import Any
 import aiohttp
 import jwt
 import pytest
-from agent_service.settings import DEV_INTERNAL_SECRET
 from support.sse_client import stream_chat
+
+from agent_service.settings import DEV_INTERNAL_SECRET
 
 Mint = Callable[..., str]
 
@@ -22,7 +23,10 @@ def body(message: Any = "How many technicians are active?", **conv: Any) -> dict
 
 
 async def post_raw(url: str, data: bytes, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
-    async with aiohttp.ClientSession() as s, s.post(f"{url}/internal/chat/stream", data=data, headers=headers) as r:
+    async with (
+        aiohttp.ClientSession() as s,
+        s.post(f"{url}/internal/chat/stream", data=data, headers=headers) as r,
+    ):
         return r.status, await r.json()
 
 
@@ -43,7 +47,9 @@ async def post_raw(url: str, data: bytes, headers: dict[str, str]) -> tuple[int,
         ({**body(), "extra": 1}, "extra"),
     ],
 )
-async def test_invalid_bodies_are_400_with_the_field(agent_url: str, mint: Mint, payload: Any, field: str) -> None:
+async def test_invalid_bodies_are_400_with_the_field(
+    agent_url: str, mint: Mint, payload: Any, field: str
+) -> None:
     result = await stream_chat(agent_url, mint(), "", body=payload)
     assert result.status == 400
     error = result.events[0]["error"]
@@ -53,20 +59,26 @@ async def test_invalid_bodies_are_400_with_the_field(agent_url: str, mint: Mint,
 
 async def test_invalid_json_is_400(agent_url: str, mint: Mint) -> None:
     status, err = await post_raw(
-        agent_url, b'{"input": {"message": "hi"', {"Authorization": f"Bearer {mint()}", "Content-Type": "application/json"}
+        agent_url,
+        b'{"input": {"message": "hi"',
+        {"Authorization": f"Bearer {mint()}", "Content-Type": "application/json"},
     )
     assert status == 400
     assert err["error"]["details"][0]["problem"] == "not valid JSON"
 
 
 async def test_wrong_content_type_is_415(agent_url: str, mint: Mint) -> None:
-    status, err = await post_raw(agent_url, b"hello", {"Authorization": f"Bearer {mint()}", "Content-Type": "text/plain"})
+    status, err = await post_raw(
+        agent_url, b"hello", {"Authorization": f"Bearer {mint()}", "Content-Type": "text/plain"}
+    )
     assert (status, err["error"]["code"]) == (415, "UNSUPPORTED_MEDIA_TYPE")
 
 
 async def test_oversized_body_is_413(agent_url: str, mint: Mint) -> None:
     status, err = await post_raw(
-        agent_url, b"{" + b" " * 70_000 + b"}", {"Authorization": f"Bearer {mint()}", "Content-Type": "application/json"}
+        agent_url,
+        b"{" + b" " * 70_000 + b"}",
+        {"Authorization": f"Bearer {mint()}", "Content-Type": "application/json"},
     )
     assert (status, err["error"]["code"]) == (413, "PAYLOAD_TOO_LARGE")
 
@@ -82,7 +94,9 @@ def _token(**claims: Any) -> str:
         "exp": now + 30,
     }
     base.update(claims)
-    return jwt.encode({k: v for k, v in base.items() if v is not None}, DEV_INTERNAL_SECRET, algorithm="HS256")
+    return jwt.encode(
+        {k: v for k, v in base.items() if v is not None}, DEV_INTERNAL_SECRET, algorithm="HS256"
+    )
 
 
 @pytest.mark.parametrize(
@@ -96,8 +110,16 @@ def _token(**claims: Any) -> str:
         (_token(company_id=None), "token lacks the 'company_id' claim"),
         (_token(sub=None), "token lacks the 'sub' claim"),
         (_token(exp=int(time.time()) + 3600), "internal tokens may live at most 60 s"),
-        (jwt.encode({"iss": "gateway"}, "wrong-secret", algorithm="HS256"), "invalid token"),
-        (jwt.encode({"iss": "gateway", "aud": "agent-service"}, None, algorithm="none"), "token algorithm not allowed"),
+        (
+            jwt.encode(
+                {"iss": "gateway"}, "a-different-secret-of-32-bytes-or-more", algorithm="HS256"
+            ),
+            "invalid token",
+        ),
+        (
+            jwt.encode({"iss": "gateway", "aud": "agent-service"}, None, algorithm="none"),
+            "token algorithm not allowed",
+        ),
         ("x" * 5000, "token too large"),
     ],
 )
@@ -143,6 +165,8 @@ async def test_unknown_route_and_method_are_json(agent_url: str) -> None:
 async def test_request_id_is_echoed_or_generated(agent_url: str, mint: Mint) -> None:
     result = await stream_chat(agent_url, None, "hi", headers={"X-Request-ID": "req-abcdef123"})
     assert result.events[0]["error"]["request_id"] == "req-abcdef123"
-    result = await stream_chat(agent_url, None, "hi", headers={"X-Request-ID": "bad id with spaces"})
+    result = await stream_chat(
+        agent_url, None, "hi", headers={"X-Request-ID": "bad id with spaces"}
+    )
     assert result.events[0]["error"]["request_id"] != "bad id with spaces"
     assert len(result.events[0]["error"]["request_id"]) == 32

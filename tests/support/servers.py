@@ -16,7 +16,13 @@ from starlette.types import ASGIApp
 async def serve_asgi(app: ASGIApp, *, host: str = "127.0.0.1") -> AsyncIterator[str]:
     """Serve an ASGI app with uvicorn on a free port; yields its base URL; shuts down cleanly."""
     config = uvicorn.Config(
-        app, host=host, port=0, log_level="warning", lifespan="on", access_log=False, timeout_graceful_shutdown=2
+        app,
+        host=host,
+        port=0,
+        log_level="warning",
+        lifespan="on",
+        access_log=False,
+        timeout_graceful_shutdown=2,
     )
     server = uvicorn.Server(config)
     # the test runner owns the signals; uvicorn must not swallow Ctrl-C

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+
 from contracts.sse import SSEDecoder
 
 
@@ -22,7 +23,9 @@ class StreamResult:
 
     @property
     def answer(self) -> str:
-        return "".join(e["content"] for e in self.events if e["event"] == "token" and e["channel"] == "final")
+        return "".join(
+            e["content"] for e in self.events if e["event"] == "token" and e["channel"] == "final"
+        )
 
     @property
     def terminal(self) -> dict[str, Any]:
@@ -43,16 +46,23 @@ async def stream_chat(
     body: Any = None,
     headers: dict[str, str] | None = None,
 ) -> StreamResult:
-    payload = body if body is not None else {
-        "input": {"message": message},
-        "conversation": {"id": conversation, "user_id": user, "company_id": company},
-    }
+    payload = (
+        body
+        if body is not None
+        else {
+            "input": {"message": message},
+            "conversation": {"id": conversation, "user_id": user, "company_id": company},
+        }
+    )
     hdrs = {"Authorization": f"Bearer {token}"} if token else {}
     hdrs.update(headers or {})
-    async with aiohttp.ClientSession() as session, session.post(
-        f"{base_url}/internal/chat/stream", json=payload, headers=hdrs
-    ) as resp:
-        result = StreamResult(status=resp.status, headers=dict(resp.headers))
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(f"{base_url}/internal/chat/stream", json=payload, headers=hdrs) as resp,
+    ):
+        result = StreamResult(
+            status=resp.status, headers={k.lower(): v for k, v in resp.headers.items()}
+        )
         if resp.status != 200:
             result.events.append(await resp.json())
             return result

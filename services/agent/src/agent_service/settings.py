@@ -8,8 +8,9 @@ from typing import Literal, Self
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEV_INTERNAL_SECRET = "dev-internal-secret-change-me"
+DEV_INTERNAL_SECRET = "dev-internal-secret-change-me-32bytes+"
 """The development key shared with the gateway (issuer `gateway`); refused in production."""
+MIN_SECRET_BYTES = 32
 
 
 class AgentSettings(BaseSettings):
@@ -73,6 +74,13 @@ class AgentSettings(BaseSettings):
                     )
         if not self.internal_issuers:
             raise ValueError("AGENT_INTERNAL_ISSUERS must name at least one issuer")
+        for issuer, key in self.internal_issuers.items():
+            secret = key.get_secret_value()
+            if "-----BEGIN" not in secret and len(secret.encode()) < MIN_SECRET_BYTES:
+                raise ValueError(
+                    f"AGENT_INTERNAL_ISSUERS: the HS256 key of {issuer!r} is shorter than "
+                    f"{MIN_SECRET_BYTES} bytes (RFC 7518 §3.2)"
+                )
         return self
 
     @property

@@ -1,0 +1,37 @@
+"""The docs name every setting that exists, and the tiers never import each other."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from agent_service.settings import AgentSettings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_every_agent_setting_is_documented() -> None:
+    doc = (ROOT / "docs" / "configuration.md").read_text()
+    missing = [
+        f"AGENT_{name.upper()}"
+        for name in AgentSettings.model_fields
+        if f"`AGENT_{name.upper()}`" not in doc
+    ]
+    assert not missing, f"docs/configuration.md lacks {missing}"
+
+
+def _imports(package_dir: Path) -> set[str]:
+    found: set[str] = set()
+    for path in package_dir.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.Import):
+                found.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                found.add(node.module.split(".")[0])
+    return found
+
+
+def test_tiers_never_import_each_other() -> None:
+    assert "gateway" not in _imports(ROOT / "services" / "agent" / "src" / "agent_service")
+    assert "agent_service" not in _imports(ROOT / "gateway" / "src" / "gateway")
+    assert not {"gateway", "agent_service"} & _imports(ROOT / "contracts" / "src" / "contracts")
