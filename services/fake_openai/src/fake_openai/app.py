@@ -162,7 +162,7 @@ def create_app(script: Script | None = None, *, settings: FakeSettings | None = 
                 path=request.url.path,
                 headers=public_headers(request.scope["headers"]),
                 body=body,
-                rule=None if rule is None else (rule.name or f"rule#{_rule_index(state, rule)}"),
+                rule=None if rule is None else _rule_label(state, rule),
             )
         )
         return response
@@ -226,11 +226,14 @@ def create_app(script: Script | None = None, *, settings: FakeSettings | None = 
     return app
 
 
-def _rule_index(state: FakeState, rule: Rule) -> int:
+def _rule_label(state: FakeState, rule: Rule) -> str:
+    """The rule's name, else `rule#<index>`, else `default` for the fallback."""
+    if rule.name:
+        return rule.name
     for i, candidate in enumerate(state.script.rules):
         if candidate is rule:
-            return i
-    return -1
+            return f"rule#{i}"
+    return "default"
 
 
 def _loose_json(raw: bytes) -> Any:
