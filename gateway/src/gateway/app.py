@@ -1,0 +1,155 @@
+"""`create_app`: the gateway's aiohttp application, its resources, routes and shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+
+import structlog
+from aiohttp import WSCloseCode, web
+
+from contracts.client import AgentClient
+from gateway.app_state import (
+    AGENT,
+    LIMITER,
+    METRICS,
+    OPEN_STREAMS,
+    SETTINGS,
+    VERIFIER,
+    OpenStreams,
+    TokenVerifier,
+)
+from gateway.auth import JwtVerifier
+from gateway.dev_auth import add_dev_auth_routes
+from gateway.metrics import GatewayMetrics
+from gateway.middleware import on_response_prepare, request_context
+from gateway.rate_limit import InProcessLimiter, Limiter
+from gateway.routes import chat_ai_sdk, chat_rest, chat_sse, chat_ws, ops
+from gateway.runs import end_open_streams
+from gateway.settings import GatewaySettings
+from gateway.upstream import agent_client, upstream_session
+
+log = structlog.get_logger("gateway.app")
+
+
+def create_app(
+    settings: GatewaySettings | None = None,
+    *,
+    agent_client: AgentClient | None = None,
+    limiter: Limiter | None = None,
+    verifier: TokenVerifier | None = None,
+) -> web.Application:
+    """Build the gateway; resources given here are used (and not closed), others are created."""
+    settings = settings if settings is not None else GatewaySettings()
+    app = web.Application(middlewares=[request_context], client_max_size=settings.client_max_size)
+    app[SETTINGS] = settings
+    app[METRICS] = GatewayMetrics()
+    app[OPEN_STREAMS] = OpenStreams()
+    app.cleanup_ctx.append(_agent_ctx(agent_client))
+    app.cleanup_ctx.append(_limiter_ctx(limiter))
+    app.cleanup_ctx.append(_verifier_ctx(verifier))
+    app.on_response_prepare.append(on_response_prepare)
+    app.on_shutdown.append(_on_shutdown)
+    _add_routes(app, settings)
+    return app
+
+
+def _add_routes(app: web.Application, settings: GatewaySettings) -> None:
+    router = app.router
+    router.add_post("/api/chat", chat_ai_sdk.chat_ai_sdk)
+    router.add_post("/api/chat/stream", chat_sse.chat_stream)
+    router.add_post("/api/chat/complete", chat_rest.chat_complete)
+    router.add_get("/api/conversations", chat_rest.list_conversations)
+    router.add_get("/api/conversations/{conversation_id}", chat_rest.get_conversation)
+    router.add_delete("/api/conversations/{conversation_id}", chat_rest.delete_conversation)
+    router.add_get("/ws/chat", chat_ws.chat_ws)
+    router.add_get("/healthz", ops.healthz)
+    router.add_get("/readyz", ops.readyz)
+    router.add_get("/metrics", ops.metrics)
+    if settings.dev_auth_enabled:
+        add_dev_auth_routes(app)
+
+
+CleanupCtx = Callable[[web.Application], AsyncIterator[None]]
+
+
+def _agent_ctx(given: AgentClient | None) -> CleanupCtx:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        if given is not None:
+            app[AGENT] = given
+            yield
+            return
+        session = upstream_session(app[SETTINGS])
+        app[AGENT] = agent_client(app[SETTINGS], session)
+        try:
+            yield
+        finally:
+            await session.close()
+
+    return ctx
+
+
+def _limiter_ctx(given: Limiter | None) -> CleanupCtx:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        if given is not None:
+            app[LIMITER] = given
+            yield
+            return
+        settings = app[SETTINGS]
+        limiter: Limiter
+        if settings.redis_url:
+            from gateway.redis_limits import RedisLimiter  # only replicas sharing limits need it
+
+            limiter = RedisLimiter(
+                settings.limits_config(),
+                settings.redis_url,
+                prefix=settings.redis_prefix,
+                timeout_s=settings.redis_timeout_s,
+                fail_open=settings.redis_fail_open,
+            )
+        else:
+            limiter = InProcessLimiter(settings.limits_config())
+        app[LIMITER] = limiter
+        try:
+            yield
+        finally:
+            await limiter.close()
+
+    return ctx
+
+
+def _verifier_ctx(given: TokenVerifier | None) -> CleanupCtx:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        if given is not None:
+            app[VERIFIER] = given
+            yield
+            return
+        verifier = JwtVerifier(app[SETTINGS].jwt_config())
+        await verifier.start()
+        app[VERIFIER] = verifier
+        try:
+            yield
+        finally:
+            await verifier.close()
+
+    return ctx
+
+
+async def _on_shutdown(app: web.Application) -> None:
+    """SIGTERM: stop new runs, end open ones with SHUTTING_DOWN, close sockets with 1001."""
+    await end_open_streams(app)
+    sockets = list(app[OPEN_STREAMS].sockets)
+    if sockets:
+        log.info("closing_websockets", count=len(sockets))
+        timeout = app[SETTINGS].write_timeout_s
+        await asyncio.gather(
+            *(_close_socket(ws, timeout) for ws in sockets), return_exceptions=True
+        )
+
+
+async def _close_socket(ws: web.WebSocketResponse, deadline_s: float) -> None:
+    try:
+        async with asyncio.timeout(deadline_s):
+            await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutting down")
+    except (TimeoutError, ConnectionError):
+        pass

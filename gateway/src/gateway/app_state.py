@@ -1,0 +1,49 @@
+"""Typed keys of the app's resources and the registry of open streams (for shutdown)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Final, Protocol
+
+from aiohttp import web
+
+from contracts.client import AgentClient
+from gateway.auth import Principal
+from gateway.metrics import GatewayMetrics
+from gateway.rate_limit import Limiter
+from gateway.relay import Relay
+from gateway.settings import GatewaySettings
+
+
+class TokenVerifier(Protocol):
+    """What the gateway needs of a user-token verifier (`gateway.auth.JwtVerifier`)."""
+
+    async def verify(self, token: str) -> Principal:
+        """The verified identity of `token`; raises `gateway.auth.AuthError`."""
+        ...
+
+
+@dataclass(slots=True)
+class OpenStreams:
+    """Runs and sockets open right now, so shutdown can end them cleanly."""
+
+    relays: set[Relay] = field(default_factory=set)
+    sockets: set[web.WebSocketResponse] = field(default_factory=set)
+    closing: bool = False
+    drained: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set whenever no relay is open."""
+
+    def __post_init__(self) -> None:
+        self.drained.set()
+
+
+SETTINGS: Final = web.AppKey("settings", GatewaySettings)
+METRICS: Final = web.AppKey("metrics", GatewayMetrics)
+AGENT: Final = web.AppKey("agent", AgentClient)
+LIMITER: Final = web.AppKey("limiter", Limiter)
+VERIFIER: Final = web.AppKey("verifier", TokenVerifier)
+OPEN_STREAMS: Final = web.AppKey("open_streams", OpenStreams)
+REQUEST_ID: Final = web.RequestKey("request_id", str)
+LIMIT_HEADERS: Final = web.RequestKey("limit_headers", Mapping[str, str])

@@ -1,0 +1,50 @@
+"""The `gateway` command: `gateway serve` runs the app on GATEWAY_HOST:GATEWAY_PORT."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from gateway.app import create_app
+from gateway.logs import configure_logging
+from gateway.settings import GatewaySettings
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command line and run it; settings come from GATEWAY_* variables."""
+    parser = argparse.ArgumentParser(prog="gateway", description="The public chat gateway.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the gateway")
+    serve.add_argument("--host", help="listen address (default GATEWAY_HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="listen port (default GATEWAY_PORT or 8000)")
+    args = parser.parse_args(argv)
+    overrides: dict[str, object] = {}
+    if args.host:
+        overrides["host"] = args.host
+    if args.port is not None:
+        overrides["port"] = args.port
+    try:
+        settings = GatewaySettings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        print(f"gateway: invalid settings:\n{exc}", file=sys.stderr)  # noqa: T201
+        return 2
+    configure_logging(json_lines=settings.json_logs, level=settings.log_level)
+    # handler_cancellation: a client that disconnects cancels its handler, and with it the
+    # upstream run, instead of the run going on until the next write fails.
+    web.run_app(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        handler_cancellation=True,
+        shutdown_timeout=settings.shutdown_timeout_s,
+        access_log=None,
+        print=None,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,126 @@
+"""Request ids, CORS, access metrics and the one place errors become JSON bodies."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Final
+
+import structlog
+from aiohttp import web
+
+from contracts.errors import ErrorCode
+from gateway.app_state import METRICS, REQUEST_ID, SETTINGS
+from gateway.errors import GatewayError
+
+log = structlog.get_logger("gateway.http")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+REQUEST_ID_PATTERN: Final = re.compile(r"[A-Za-z0-9._-]{8,128}")
+EXPOSED_HEADERS: Final = (
+    "X-Request-ID, RateLimit, RateLimit-Policy, Retry-After, x-vercel-ai-ui-message-stream"
+)
+ALLOWED_HEADERS: Final = "Authorization, Content-Type, X-Request-ID, Last-Event-ID"
+_HTTP_CODES: Final[dict[int, ErrorCode]] = {
+    400: ErrorCode.INVALID_REQUEST,
+    401: ErrorCode.UNAUTHORIZED,
+    403: ErrorCode.FORBIDDEN,
+    404: ErrorCode.NOT_FOUND,
+    405: ErrorCode.METHOD_NOT_ALLOWED,
+    413: ErrorCode.PAYLOAD_TOO_LARGE,
+    415: ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+    429: ErrorCode.RATE_LIMITED,
+}
+
+
+def request_id_of(header: str | None) -> str:
+    """The client's request id if well formed, else a fresh one."""
+    if header is not None and REQUEST_ID_PATTERN.fullmatch(header):
+        return header
+    return uuid.uuid4().hex
+
+
+def error_response(error: GatewayError, request_id: str | None) -> web.Response:
+    """The JSON response of a refused request."""
+    return web.Response(
+        status=error.status,
+        text=error.body(request_id).model_dump_json(exclude_none=True),
+        content_type="application/json",
+        headers=error.headers,
+    )
+
+
+def _route_name(request: web.Request) -> str:
+    info = request.match_info.route.resource
+    return info.canonical if info is not None else "unmatched"
+
+
+@web.middleware
+async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Give the request an id, bind it into logs, render errors, count the response."""
+    request_id = request_id_of(request.headers.get("X-Request-ID"))
+    request[REQUEST_ID] = request_id
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(request_id=request_id)
+    status = 500
+    try:
+        if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
+            response: web.StreamResponse = _preflight(request)
+        else:
+            response = await handler(request)
+        status = response.status
+        return response
+    except GatewayError as exc:
+        status = exc.status
+        return error_response(exc, request_id)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            status = exc.status
+            raise
+        status = exc.status
+        code = _HTTP_CODES.get(exc.status, ErrorCode.INTERNAL)
+        message = exc.reason if exc.status != 413 else "The request body is too large."
+        error = GatewayError(message, code=code, status=exc.status)
+        response = error_response(error, request_id)
+        if exc.status == 405 and "Allow" in exc.headers:
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
+    except Exception:
+        log.exception("unhandled_error", path=request.path)
+        status = 500
+        return error_response(GatewayError("Something went wrong on our side."), request_id)
+    finally:
+        request.app[METRICS].requests.labels(_route_name(request), str(status)).inc()
+
+
+def _allowed_origin(request: web.Request) -> str | None:
+    origin = request.headers.get("Origin")
+    if origin is not None and origin in request.app[SETTINGS].cors_origins:
+        return origin
+    return None
+
+
+def _preflight(request: web.Request) -> web.Response:
+    response = web.Response(status=204)
+    origin = _allowed_origin(request)
+    if origin is not None:
+        response.headers["Access-Control-Allow-Methods"] = "GET, POST, DELETE, OPTIONS"
+        response.headers["Access-Control-Allow-Headers"] = ALLOWED_HEADERS
+        response.headers["Access-Control-Max-Age"] = "600"
+    return response
+
+
+async def on_response_prepare(request: web.Request, response: web.StreamResponse) -> None:
+    """Headers every response carries, streams and WebSocket handshakes included."""
+    request_id = request.get(REQUEST_ID)
+    if request_id is not None:
+        response.headers["X-Request-ID"] = request_id
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    origin = _allowed_origin(request)
+    if origin is not None:
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Access-Control-Expose-Headers"] = EXPOSED_HEADERS
+        if request.app[SETTINGS].cors_allow_credentials:
+            response.headers["Access-Control-Allow-Credentials"] = "true"
+    response.headers.add("Vary", "Origin")

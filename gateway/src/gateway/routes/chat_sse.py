@@ -1,0 +1,143 @@
+"""`POST /api/chat/stream`: the gateway's UI events over Server-Sent Events."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from typing import Final
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict
+
+from contracts.agent_api import AgentEvent, Identifier, Message
+from contracts.client import EventStream
+from contracts.sse import encode_comment
+from contracts.ui_events import UiEvent
+from gateway.admission import admit, authenticate, stream_lease
+from gateway.app_state import LIMIT_HEADERS, REQUEST_ID, SETTINGS
+from gateway.auth import Principal
+from gateway.rate_limit import Lease
+from gateway.request_body import read_json
+from gateway.runs import (
+    chat_request,
+    new_conversation_id,
+    new_message_id,
+    open_upstream,
+    refuse_if_closing,
+    relay_run,
+)
+from gateway.ui_mapping import MappingState, opening_events, to_ui_events
+from gateway.ui_wire import sse_frame
+
+SSE_HEADERS: Final = {
+    "Content-Type": "text/event-stream",
+    "Cache-Control": "no-cache",
+    "Connection": "keep-alive",
+    "X-Accel-Buffering": "no",
+}
+HEARTBEAT: Final = encode_comment("ping")
+
+
+class ChatStreamBody(BaseModel):
+    """Body of `POST /api/chat/stream` and `POST /api/chat/complete`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    message: Message
+    conversation_id: Identifier | None = None
+
+
+class SseSink:
+    """Writes UI events as SSE frames (`id`, `event`, `data`) to a prepared response."""
+
+    __slots__ = ("_response", "_seq", "state")
+
+    def __init__(self, response: web.StreamResponse, state: MappingState) -> None:
+        self._response = response
+        self.state = state
+        self._seq = 0
+
+    async def write_ui(self, events: list[UiEvent]) -> None:
+        """Write UI events in one write."""
+        if not events:
+            return
+        frames = []
+        for event in events:
+            self._seq += 1
+            frames.append(sse_frame(event, self._seq))
+        await self._response.write(frames[0] if len(frames) == 1 else b"".join(frames))
+
+    async def send(self, event: AgentEvent) -> None:
+        """Map and write one semantic event."""
+        await self.write_ui(to_ui_events(event, self.state))
+
+    async def heartbeat(self) -> None:
+        """A comment line: ignored by clients, keeps proxies open, detects dead clients."""
+        await self._response.write(HEARTBEAT)
+
+
+def abort_connection(request: web.Request) -> None:
+    """Drop the client's connection now (it stopped reading; nothing more can be written)."""
+    if request.transport is not None:
+        request.transport.abort()
+
+
+async def chat_stream(request: web.Request) -> web.StreamResponse:
+    """Stream one run's UI events; refusals (auth, body, limits) are JSON errors, before it."""
+    started = time.monotonic()
+    app = request.app
+    refuse_if_closing(app)
+    principal = await authenticate(request)
+    body = await read_json(request, ChatStreamBody)
+    conversation_id = body.conversation_id or new_conversation_id()
+    chat = chat_request(principal, body.message, conversation_id)
+    request[LIMIT_HEADERS] = await admit(app, principal)
+    async with stream_lease(app, principal) as lease:
+        source = await open_upstream(app, chat, request[REQUEST_ID])
+        try:
+            return await _relay_sse(request, source, principal, lease, conversation_id, started)
+        finally:
+            await source.aclose()
+
+
+async def _relay_sse(
+    request: web.Request,
+    source: EventStream,
+    principal: Principal,
+    lease: Lease,
+    conversation_id: str,
+    started: float,
+) -> web.StreamResponse:
+    app = request.app
+    limits: Mapping[str, str] = request[LIMIT_HEADERS]
+    response = web.StreamResponse(headers={**SSE_HEADERS, **limits})
+    await response.prepare(request)
+    state = MappingState(conversation_id=conversation_id)
+    sink = SseSink(response, state)
+    write_timeout = app[SETTINGS].write_timeout_s
+    opening = opening_events(state, message_id=new_message_id(), request_id=request[REQUEST_ID])
+    try:
+        async with asyncio.timeout(write_timeout):
+            await sink.write_ui(opening)
+    except (TimeoutError, ConnectionError):
+        abort_connection(request)
+        return response
+    result = await relay_run(
+        app,
+        source=source,
+        sink=sink,
+        principal=principal,
+        lease=lease,
+        transport="sse",
+        started=started,
+    )
+    if result.ending in ("slow_client", "client_gone"):
+        abort_connection(request)
+        return response
+    try:
+        async with asyncio.timeout(write_timeout):
+            await response.write_eof()
+    except (TimeoutError, ConnectionError):
+        abort_connection(request)
+    return response

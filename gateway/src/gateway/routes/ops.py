@@ -1,0 +1,30 @@
+"""Operational endpoints: liveness, readiness (the agent is reachable) and Prometheus metrics."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from gateway.app_state import AGENT, METRICS, OPEN_STREAMS
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """`GET /healthz`: the process serves requests."""
+    del request
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """`GET /readyz`: 200 when the agent's /ready answers and we are not shutting down, else 503."""
+    if request.app[OPEN_STREAMS].closing:
+        return web.json_response({"status": "shutting_down"}, status=503)
+    if not await request.app[AGENT].health():
+        return web.json_response({"status": "upstream_unavailable"}, status=503)
+    return web.json_response({"status": "ready"})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """`GET /metrics`: this app's metrics in the Prometheus text format."""
+    body, content_type = request.app[METRICS].exposition()
+    response = web.Response(body=body)
+    response.headers["Content-Type"] = content_type
+    return response

@@ -1,0 +1,170 @@
+"""A run's life in the gateway, shared by every transport: request, relay, metrics, shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Final
+
+import structlog
+from aiohttp import web
+from pydantic import ValidationError
+
+from contracts.agent_api import (
+    ChatInput,
+    ChatRequest,
+    CompleteEvent,
+    ConversationContext,
+    ErrorEvent,
+)
+from contracts.client import AgentAPIError, EventStream
+from contracts.errors import ErrorCode
+from gateway.admission import charge_tokens
+from gateway.app_state import AGENT, LIMITER, METRICS, OPEN_STREAMS, SETTINGS
+from gateway.auth import Principal
+from gateway.errors import ShuttingDown, Unauthorized
+from gateway.rate_limit import Lease
+from gateway.relay import Relay, RelayConfig, RelayResult, Sink
+from gateway.upstream import gateway_error
+
+log = structlog.get_logger("gateway.runs")
+
+SHUTDOWN_EVENT: Final = ErrorEvent(
+    code=ErrorCode.SHUTTING_DOWN,
+    message="The server is restarting. Please send your message again.",
+    retryable=True,
+)
+STOPPED_EVENT: Final = ErrorEvent(code=ErrorCode.CANCELLED, message="Stopped.", retryable=False)
+
+
+def new_conversation_id() -> str:
+    """A fresh conversation id (valid as a contract `Identifier`)."""
+    return f"conv-{uuid.uuid4().hex}"
+
+
+def new_message_id() -> str:
+    """A fresh id for the assistant message of a run."""
+    return f"msg-{uuid.uuid4().hex}"
+
+
+def chat_request(principal: Principal, message: str, conversation_id: str) -> ChatRequest:
+    """The internal request of a run; identity from the verified token only."""
+    try:
+        return ChatRequest(
+            input=ChatInput(message=message),
+            conversation=ConversationContext(
+                id=conversation_id, user_id=principal.user_id, company_id=principal.company_id
+            ),
+        )
+    except ValidationError as exc:
+        # The body was validated already; only token claims the service cannot take are left.
+        raise Unauthorized("The token's user or company id is not usable here.") from exc
+
+
+def refuse_if_closing(app: web.Application) -> None:
+    """Refuse new runs once shutdown has begun."""
+    if app[OPEN_STREAMS].closing:
+        raise ShuttingDown("The server is restarting. Please retry.", retryable=True)
+
+
+def relay_config(app: web.Application) -> RelayConfig:
+    """The relay limits from the settings."""
+    settings = app[SETTINGS]
+    return RelayConfig(
+        heartbeat_s=settings.heartbeat_s,
+        write_timeout_s=settings.write_timeout_s,
+        buffer_events=settings.stream_buffer_events,
+    )
+
+
+@asynccontextmanager
+async def tracked(app: web.Application, relay: Relay, transport: str) -> AsyncIterator[None]:
+    """Register a relay for shutdown and count it as an active stream."""
+    streams = app[OPEN_STREAMS]
+    gauge = app[METRICS].active_streams.labels(transport)
+    streams.relays.add(relay)
+    gauge.inc()
+    try:
+        yield
+    finally:
+        streams.relays.discard(relay)
+        gauge.dec()
+        if not streams.relays:
+            streams.drained.set()
+
+
+async def open_upstream(app: web.Application, chat: ChatRequest, request_id: str) -> EventStream:
+    """Send the run to the agent; its refusals (busy, invalid, down) raise `GatewayError` here,
+    before the client's stream starts."""
+    stream = app[AGENT].stream(chat, request_id=request_id)
+    try:
+        await stream.open()
+    except AgentAPIError as exc:
+        raise gateway_error(exc) from exc
+    return stream
+
+
+async def relay_run(
+    app: web.Application,
+    *,
+    source: EventStream,
+    sink: Sink,
+    principal: Principal,
+    lease: Lease,
+    transport: str,
+    started: float,
+    on_relay: Callable[[Relay], None] | None = None,
+) -> RelayResult:
+    """Relay one run to `sink`, then record its metrics and charge its tokens."""
+    limiter = app[LIMITER]
+    relay = Relay(source, sink, relay_config(app), on_heartbeat=lambda: limiter.renew(lease))
+    if on_relay is not None:
+        on_relay(relay)
+    app[OPEN_STREAMS].drained.clear()
+    result = RelayResult("client_gone")
+    try:
+        async with tracked(app, relay, transport):
+            result = await relay.run()
+    finally:
+        await source.aclose()
+        _record(app, transport, result, started)
+    if isinstance(result.terminal, CompleteEvent):
+        stats = result.terminal.stats
+        used = stats.usage.total_tokens if stats.usage and stats.usage.total_tokens else 0
+        await charge_tokens(limiter, principal, used or stats.tokens)
+    return result
+
+
+def _record(app: web.Application, transport: str, result: RelayResult, started: float) -> None:
+    metrics = app[METRICS]
+    metrics.stream_endings.labels(transport, result.ending).inc()
+    if result.tokens:
+        metrics.tokens_relayed.labels(transport).inc(result.tokens)
+    if result.first_token_at is not None:
+        metrics.time_to_first_token.labels(transport).observe(result.first_token_at - started)
+    terminal = result.terminal
+    log.info(
+        "run_ended",
+        transport=transport,
+        ending=result.ending,
+        code=terminal.code if isinstance(terminal, ErrorEvent) else None,
+        tokens=result.tokens,
+        duration_ms=round((time.monotonic() - started) * 1000, 1),
+    )
+
+
+async def end_open_streams(app: web.Application) -> None:
+    """On shutdown: refuse new runs, end open ones with SHUTTING_DOWN, wait a little for them."""
+    streams = app[OPEN_STREAMS]
+    streams.closing = True
+    for relay in list(streams.relays):
+        relay.interrupt("shutdown", SHUTDOWN_EVENT)
+    if streams.relays:
+        try:
+            async with asyncio.timeout(app[SETTINGS].write_timeout_s):
+                await streams.drained.wait()
+        except TimeoutError:
+            log.warning("shutdown_streams_still_open", count=len(streams.relays))

@@ -1,0 +1,180 @@
+"""The gateway's settings: one `GatewaySettings` read from `GATEWAY_*` environment variables."""
+
+from __future__ import annotations
+
+from typing import Annotated, Final, Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from gateway.auth import JwtConfig
+from gateway.rate_limit import LimitsConfig
+
+DEV_INTERNAL_SECRET: Final = "dev-internal-secret-change-me"
+"""The internal-token key both tiers use in development; refused anywhere else."""
+DEV_JWT_SECRET: Final = "dev-user-token-secret-change-me-not-for-production"
+"""The HS256 key of the development user tokens; refused anywhere else."""
+DEV_CORS_ORIGINS: Final = (
+    "http://localhost:3000",
+    "http://127.0.0.1:3000",
+    "http://localhost:5173",
+    "http://127.0.0.1:5173",
+)
+
+CommaList = Annotated[list[str], NoDecode]
+
+
+class GatewaySettings(BaseSettings):
+    """Every knob of the gateway; `GATEWAY_<NAME>` in the environment sets `<name>`."""
+
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore", frozen=True)
+
+    env: Literal["development", "production"] = "development"
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 8000
+    log_level: str = "INFO"
+    log_json: bool | None = None
+    """JSON log lines; default: on outside development."""
+
+    # upstream (the agent service)
+    agent_url: str = "http://127.0.0.1:8001"
+    internal_issuer: str = "gateway"
+    internal_key: SecretStr = SecretStr(DEV_INTERNAL_SECRET)
+    internal_algorithm: Literal["HS256", "ES256", "EdDSA"] = "HS256"
+    internal_token_ttl_s: Annotated[int, Field(ge=1, le=60)] = 30
+    upstream_max_connections: Annotated[int, Field(ge=1)] = 256
+    """Pool size toward the agent service; each open stream holds one connection."""
+    upstream_connect_timeout_s: Annotated[float, Field(gt=0)] = 5.0
+    upstream_sock_read_s: Annotated[float, Field(gt=0)] = 45.0
+    """Longest silence tolerated from the agent (3 x its 15 s heartbeat)."""
+    upstream_request_timeout_s: Annotated[float, Field(gt=0)] = 120.0
+    """Whole-call limit of the non-streaming calls (streams have none)."""
+    upstream_max_event_bytes: Annotated[int, Field(ge=1024)] = 1024 * 1024
+
+    # user tokens (JWT)
+    jwt_issuer: str = "agent-chat-dev"
+    jwt_audience: str = "agent-chat"
+    jwt_hs256_secret: SecretStr | None = SecretStr(DEV_JWT_SECRET)
+    jwt_jwks_url: str | None = None
+    jwt_algorithms: CommaList = ["HS256"]
+    jwt_tenant_claim: str = "company_id"
+    jwt_leeway_s: Annotated[int, Field(ge=0, le=300)] = 30
+    jwt_max_token_bytes: Annotated[int, Field(ge=256)] = 8192
+    dev_token_ttl_s: Annotated[int, Field(ge=60)] = 3600
+
+    # rate limits
+    redis_url: str | None = None
+    """Shared limits for several replicas; in-process limits when unset."""
+    redis_prefix: str = "gw"
+    redis_timeout_s: Annotated[float, Field(gt=0)] = 0.25
+    redis_fail_open: bool = False
+    limit_user_requests: Annotated[int, Field(ge=1)] = 30
+    limit_user_window_s: Annotated[int, Field(ge=1)] = 60
+    limit_company_requests: Annotated[int, Field(ge=1)] = 300
+    limit_company_window_s: Annotated[int, Field(ge=1)] = 60
+    limit_company_tokens: Annotated[int, Field(ge=1)] = 200_000
+    limit_company_token_window_s: Annotated[int, Field(ge=1)] = 3600
+    limit_user_streams: Annotated[int, Field(ge=1)] = 3
+    limit_lease_ttl_s: Annotated[float, Field(gt=0)] = 60.0
+
+    # downstream transports
+    heartbeat_s: Annotated[float, Field(gt=0)] = 15.0
+    """Idle interval after which SSE sends a comment and WebSocket an app-level ping."""
+    write_timeout_s: Annotated[float, Field(gt=0)] = 10.0
+    """A client that does not take a write within this long is cut off."""
+    stream_buffer_events: Annotated[int, Field(ge=1)] = 64
+    """Events buffered between the agent and a slow client before the agent is slowed down."""
+    client_max_size: Annotated[int, Field(ge=1024)] = 64 * 1024
+    """Largest accepted request body, in bytes (413 above)."""
+    ws_max_msg_size: Annotated[int, Field(ge=1024)] = 64 * 1024
+    """Largest accepted WebSocket message (close 1009 above)."""
+    ws_auth_timeout_s: Annotated[float, Field(gt=0)] = 10.0
+    ws_protocol_heartbeat_s: Annotated[float, Field(gt=0)] = 30.0
+    """WebSocket ping-frame interval; a peer that misses the pong is closed."""
+    ws_query_token: bool | None = None
+    """Accept `?token=` on /ws/chat (seed compatibility); default: on in development only."""
+    cors_origins: CommaList = list(DEV_CORS_ORIGINS)
+    """Browser origins allowed for CORS and WebSocket `Origin`; never `*`."""
+    cors_allow_credentials: bool = False
+    shutdown_timeout_s: Annotated[float, Field(ge=0)] = 10.0
+    dev_auth: bool | None = None
+    """`/auth/dev-users` and `/auth/dev-token`; development only (refused elsewhere)."""
+
+    @field_validator("jwt_algorithms", "cors_origins", mode="before")
+    @classmethod
+    def _split_commas(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _refuse_unsafe(self) -> GatewaySettings:
+        if "*" in self.cors_origins:
+            raise ValueError("GATEWAY_CORS_ORIGINS must list origins; '*' is not allowed")
+        if self.env == "development":
+            return self
+        problems = []
+        if self.internal_key.get_secret_value() == DEV_INTERNAL_SECRET:
+            problems.append("GATEWAY_INTERNAL_KEY is the development secret")
+        if self._user_token_secret() is None and not self.jwt_jwks_url:
+            problems.append("set GATEWAY_JWT_JWKS_URL (or a real GATEWAY_JWT_HS256_SECRET)")
+        if self.dev_auth:
+            problems.append("GATEWAY_DEV_AUTH is development only")
+        if problems:
+            raise ValueError(f"refusing to start in {self.env}: " + "; ".join(problems))
+        return self
+
+    def _user_token_secret(self) -> str | None:
+        secret = self.jwt_hs256_secret.get_secret_value() if self.jwt_hs256_secret else None
+        if not any(alg.startswith("HS") for alg in self.jwt_algorithms):
+            return None
+        if not secret or (secret == DEV_JWT_SECRET and self.env != "development"):
+            # Outside development the built-in secret is as good as none.
+            return None
+        return secret
+
+    @property
+    def is_development(self) -> bool:
+        """Whether development conveniences (dev tokens, text logs, query tokens) apply."""
+        return self.env == "development"
+
+    @property
+    def dev_auth_enabled(self) -> bool:
+        """Whether the demo-user token endpoints are routed."""
+        return self.is_development if self.dev_auth is None else self.dev_auth
+
+    @property
+    def ws_query_token_enabled(self) -> bool:
+        """Whether /ws/chat takes a token from the query string."""
+        return self.is_development if self.ws_query_token is None else self.ws_query_token
+
+    @property
+    def json_logs(self) -> bool:
+        """Whether log lines are JSON."""
+        return not self.is_development if self.log_json is None else self.log_json
+
+    def jwt_config(self) -> JwtConfig:
+        """The user-token verification settings."""
+        return JwtConfig(
+            issuer=self.jwt_issuer,
+            audience=self.jwt_audience,
+            tenant_claim=self.jwt_tenant_claim,
+            leeway_s=self.jwt_leeway_s,
+            hs256_secret=self._user_token_secret(),
+            jwks_url=self.jwt_jwks_url,
+            algorithms=tuple(self.jwt_algorithms),
+            max_token_bytes=self.jwt_max_token_bytes,
+        )
+
+    def limits_config(self) -> LimitsConfig:
+        """The rate-limit settings."""
+        return LimitsConfig(
+            user_requests=self.limit_user_requests,
+            user_window_s=self.limit_user_window_s,
+            company_requests=self.limit_company_requests,
+            company_window_s=self.limit_company_window_s,
+            company_tokens=self.limit_company_tokens,
+            company_token_window_s=self.limit_company_token_window_s,
+            user_streams=self.limit_user_streams,
+            lease_ttl_s=self.limit_lease_ttl_s,
+        )

@@ -1,0 +1,78 @@
+"""The agent service as the gateway sees it: one pooled session, one client, error mapping."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import aiohttp
+
+from contracts.client import AgentAPIError, AgentClient, hs256_token_factory
+from contracts.errors import ErrorCode
+from contracts.internal_token import mint_internal_token
+from gateway.errors import GatewayError
+from gateway.settings import GatewaySettings
+
+
+def token_factory(settings: GatewaySettings) -> Callable[[str, str, str | None], str]:
+    """Mint the short-lived internal token of one upstream call (identity from verified claims)."""
+    key = settings.internal_key.get_secret_value()
+    if settings.internal_algorithm == "HS256":
+        return hs256_token_factory(settings.internal_issuer, key, settings.internal_token_ttl_s)
+    algorithm = settings.internal_algorithm
+
+    def factory(user_id: str, company_id: str, request_id: str | None) -> str:
+        return mint_internal_token(
+            issuer=settings.internal_issuer,
+            key=key,
+            user_id=user_id,
+            company_id=company_id,
+            request_id=request_id,
+            ttl_s=settings.internal_token_ttl_s,
+            algorithm=algorithm,
+        )
+
+    return factory
+
+
+def agent_client(settings: GatewaySettings, session: aiohttp.ClientSession) -> AgentClient:
+    """The agent client over the app's pooled session."""
+    return AgentClient(
+        settings.agent_url,
+        token_factory=token_factory(settings),
+        session=session,
+        connect_timeout_s=settings.upstream_connect_timeout_s,
+        read_timeout_s=settings.upstream_sock_read_s,
+        chat_timeout_s=settings.upstream_request_timeout_s,
+        max_event_bytes=settings.upstream_max_event_bytes,
+        health_path="/ready",
+        max_connections=settings.upstream_max_connections,
+    )
+
+
+def upstream_session(settings: GatewaySettings) -> aiohttp.ClientSession:
+    """One pooled session toward the agent, sized for a replica's streams (call in the loop)."""
+    connector = aiohttp.TCPConnector(limit=settings.upstream_max_connections, limit_per_host=0)
+    # No total timeout: streams are long; the client sets connect and read limits per call.
+    return aiohttp.ClientSession(
+        connector=connector,
+        timeout=aiohttp.ClientTimeout(total=None, sock_connect=settings.upstream_connect_timeout_s),
+    )
+
+
+def gateway_error(exc: AgentAPIError) -> GatewayError:
+    """The gateway's refusal for an agent refusal: 4xx pass through, failures become 502/503."""
+    if 400 <= exc.status < 500:
+        status = exc.status
+    elif exc.code == ErrorCode.UPSTREAM_UNAVAILABLE or exc.status == 503:
+        status = 503
+    else:
+        status = 502
+    headers = {"Retry-After": f"{exc.retry_after:.0f}"} if exc.retry_after is not None else None
+    return GatewayError(
+        exc.message,
+        code=exc.code,
+        status=status,
+        retryable=exc.retryable,
+        headers=headers,
+        details=exc.details,
+    )
