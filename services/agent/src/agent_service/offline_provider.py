@@ -1,0 +1,126 @@
+"""The offline provider: the default, deterministic "model" that answers the demo data's questions.
+
+It needs no key and no network. Routing is keyword scoring (`offline_router`), SQL comes from a
+documented set of question shapes (`offline_question`, `offline_sql`, `offline_plan`), answers are
+written from the rows or passages (`offline_answers`, `offline_citations`) and streamed word by
+word. It is pure: the same question, memory and rows always give the same tokens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from datetime import date
+
+from agent_service.demo_data import DEMO_TODAY
+from agent_service.offline_answers import (
+    answer_for_detail,
+    answer_for_lookup,
+    answer_for_spec,
+    answer_generic,
+    stream_text,
+)
+from agent_service.offline_citations import answer_from_passages_text
+from agent_service.offline_plan import Plan, plan_question, plan_with_attempts, remembered
+from agent_service.offline_question import Spec
+from agent_service.offline_router import classify_question, general_reply
+from agent_service.provider import (
+    AskContext,
+    Passage,
+    QueryResult,
+    RouteChoice,
+    SchemaTable,
+    SqlAttempt,
+    SqlDraft,
+    Unanswerable,
+)
+
+
+def _same_sql(a: object, b: str) -> bool:
+    return isinstance(a, str) and " ".join(a.split()) == " ".join(b.split())
+
+
+class OfflineProvider:
+    """`ModelProvider` without a model: keyword routing, shaped SQL, extractive answers."""
+
+    name = "offline"
+
+    def __init__(self, pace_s: float = 0.0, today: date = DEMO_TODAY) -> None:
+        if not pace_s >= 0:
+            raise ValueError("pace_s must be zero or positive")
+        self._pace_s = pace_s
+        self._today = today
+
+    @property
+    def today(self) -> date:
+        return self._today
+
+    async def classify(self, ask: AskContext) -> RouteChoice:
+        """Pick a route from keywords; follow-ups keep the previous route."""
+        return classify_question(ask.question, ask.memory)
+
+    async def draft_sql(
+        self,
+        ask: AskContext,
+        schema: Sequence[SchemaTable],
+        attempts: Sequence[SqlAttempt],
+    ) -> SqlDraft | Unanswerable:
+        """One statement for a known question shape, never one already tried in this run."""
+        tables = {table.name for table in schema}
+        if schema and not {"technicians", "customers", "jobs"} <= tables:
+            return Unanswerable("The business data I know how to query is not available here.")
+        plan = plan_with_attempts(ask.question, ask.memory, self._today, [a.sql for a in attempts])
+        if isinstance(plan, Unanswerable):
+            return plan
+        return SqlDraft(sql=plan.sql, note=plan.note, memory=plan.memory())
+
+    def _plan_for(self, ask: AskContext, sql: str) -> Plan | None:
+        """The plan that drafted `sql`: from memory if the graph stored it, else planned again."""
+        stored = remembered(ask.memory)
+        if _same_sql(stored.get("sql"), sql):
+            shape = stored.get("shape")
+            spec = Spec.from_json(stored.get("spec"))
+            if isinstance(shape, str) and (spec is not None or shape != "spec"):
+                return Plan(sql, "", shape, spec)
+        plan = plan_question(ask.question, ask.memory, self._today)
+        if isinstance(plan, Plan) and _same_sql(plan.sql, sql):
+            return plan
+        return None
+
+    def _rows_text(self, ask: AskContext, result: QueryResult) -> str:
+        plan = self._plan_for(ask, result.sql)
+        try:
+            if plan is None:
+                return answer_generic(result)
+            if plan.shape == "spec" and plan.spec is not None:
+                return answer_for_spec(plan.spec, result)
+            if plan.shape == "lookup":
+                return answer_for_lookup(result)
+            if plan.shape.startswith("detail:"):
+                return answer_for_detail(plan.shape.removeprefix("detail:"), result)
+        except (IndexError, KeyError, TypeError, ValueError):
+            # Rows of an unexpected shape still get an answer, just a plainer one.
+            return answer_generic(result)
+        return answer_generic(result)
+
+    async def answer_from_rows(self, ask: AskContext, result: QueryResult) -> AsyncIterator[str]:
+        """Stream an answer built from the rows, which are shown and never obeyed."""
+        async for token in stream_text(self._rows_text(ask, result), self._pace_s):
+            yield token
+
+    async def answer_from_passages(
+        self, ask: AskContext, passages: Sequence[Passage]
+    ) -> AsyncIterator[str]:
+        """Stream the best-matching passage sentences, cited as [n] of the passages given."""
+        text = answer_from_passages_text(ask.question, passages)
+        async for token in stream_text(text, self._pace_s):
+            yield token
+
+    async def answer_plainly(self, ask: AskContext, message: str) -> AsyncIterator[str]:
+        """Stream `message`; an empty message means "reply to small talk" (the general route)."""
+        text = message.strip() or general_reply(ask.question)
+        async for token in stream_text(text, self._pace_s):
+            yield token
+
+    def general_reply(self, ask: AskContext) -> str:
+        """What to say on the general route (a greeting back, or what this assistant can do)."""
+        return general_reply(ask.question)
