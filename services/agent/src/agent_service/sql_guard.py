@@ -23,6 +23,7 @@ TENANT_PARAM: Final = "tenant_id"
 """The bind parameter every rewritten table reference filters on."""
 
 _ID_RE: Final = re.compile(ID_PATTERN)
+_FUNC_NAME_RE: Final = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*\(")
 
 # Statement and clause types that are never a plain read (sqlglot also turns anything it cannot
 # parse into exp.Command, which lands here too).
@@ -183,7 +184,7 @@ def _check_tree(tree: exp.Query, dialect: Dialect, limits: GuardLimits) -> froze
         elif isinstance(node, exp.Select) and _select_depth(node) > limits.max_nesting:
             raise SqlRejected(f"subqueries may be nested at most {limits.max_nesting} deep")
         elif isinstance(node, exp.Func) and not isinstance(node, exp.Connector | exp.Binary):
-            _check_function(node)
+            _check_function(node, dialect)
     if joins > limits.max_joins:
         raise SqlRejected(f"at most {limits.max_joins} joins are allowed")
     _check_columns(tree, dialect, cte_names)
@@ -227,13 +228,15 @@ def _check_table(table: exp.Table, dialect: Dialect, cte_names: set[str]) -> Non
         raise SqlRejected(f"table {name} is not available")
 
 
-def _check_function(node: exp.Func) -> None:
+def _check_function(node: exp.Func, dialect: Dialect) -> None:
     if isinstance(node, exp.Anonymous):
         name = str(node.name).lower()
         if name not in _ALLOWED_ANONYMOUS:
             raise SqlRejected(f"function {name} is not allowed")
     elif not isinstance(node, _ALLOWED_FUNCS):
-        name = node.sql_name().lower() if hasattr(node, "sql_name") else node.key
+        # Name it as the dialect spells it (sqlglot's class names differ: RANDOM is Rand).
+        written = _FUNC_NAME_RE.match(node.sql(dialect=dialect))
+        name = written.group(1).lower() if written else node.key
         raise SqlRejected(f"function {name} is not allowed")
 
 
