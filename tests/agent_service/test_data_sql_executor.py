@@ -1,0 +1,141 @@
+"""The SQLite executor's own contract: caps, error mapping, the audit line, the limits object."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+import structlog.testing
+
+from agent_service.demo_data import seed_database
+from agent_service.sql_executor import (
+    SqlExecutionError,
+    SqliteExecutor,
+    SqlLimits,
+    SqlRejected,
+    SqlTimeout,
+    run_confined,
+)
+from agent_service.sql_guard import SqlError
+
+TENANT = "citywide-electric"
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return seed_database(tmp_path_factory.mktemp("executor") / "demo.db").path
+
+
+async def test_result_keeps_the_original_sql_and_column_names(db: Path) -> None:
+    sql = "SELECT name AS technician, hourly_rate FROM technicians ORDER BY id LIMIT 2"
+    result = await SqliteExecutor(db).run(TENANT, sql)
+    assert result.sql == sql
+    assert result.columns == ("technician", "hourly_rate")
+    assert result.row_count == 2
+    assert not result.truncated
+
+
+async def test_row_cap_sets_truncated(db: Path) -> None:
+    executor = SqliteExecutor(db, SqlLimits(max_rows=7))
+    result = await executor.run(TENANT, "SELECT id FROM jobs")
+    assert (result.row_count, result.truncated) == (7, True)
+    exact = await executor.run(TENANT, "SELECT id FROM technicians LIMIT 7")
+    assert (exact.row_count, exact.truncated) == (7, False)
+
+
+async def test_byte_cap_truncates_wide_results(db: Path) -> None:
+    executor = SqliteExecutor(db, SqlLimits(max_rows=1000, max_result_bytes=2000))
+    result = await executor.run(TENANT, "SELECT title, notes FROM jobs")
+    assert result.truncated
+    assert 0 < result.row_count < 1000
+    size = sum(len(v.encode()) for row in result.rows for v in row)
+    assert size <= 2000
+
+
+async def test_timeout_is_reported_as_such(db: Path) -> None:
+    executor = SqliteExecutor(db, SqlLimits(timeout_s=0.2))
+    with pytest.raises(SqlTimeout) as caught:
+        await executor.run(TENANT, "SELECT count(*) FROM jobs a, jobs b, jobs c, jobs d")
+    assert "stopped" in caught.value.reason
+    # The executor is not poisoned by a timeout: the next query runs normally.
+    assert (await executor.run(TENANT, "SELECT 1")).rows == ((1,),)
+
+
+async def test_missing_database_is_a_clean_error_without_the_path(tmp_path: Path) -> None:
+    missing = tmp_path / "secret-location" / "nope.db"
+    with pytest.raises(SqlExecutionError) as caught:
+        await SqliteExecutor(missing).run(TENANT, "SELECT 1")
+    assert "secret-location" not in caught.value.reason
+    assert not missing.exists()
+
+
+async def test_engine_errors_are_sanitised(db: Path) -> None:
+    with pytest.raises(SqlExecutionError) as caught:
+        await SqliteExecutor(db).run(
+            TENANT, "SELECT * FROM jobs WHERE id IN (SELECT id, title FROM jobs)"
+        )
+    assert caught.value.reason.startswith("the database could not run the query")
+    assert str(db.parent) not in caught.value.reason
+
+
+def test_engine_rejections_name_what_was_refused(db: Path) -> None:
+    with pytest.raises(SqlRejected, match="table sqlite_master is not available"):
+        run_confined(db, TENANT, "SELECT * FROM sqlite_master", {}, SqlLimits())
+    with pytest.raises(SqlRejected, match="function randomblob is not allowed"):
+        run_confined(db, TENANT, "SELECT randomblob(4)", {}, SqlLimits())
+    with pytest.raises(SqlRejected, match="only SELECT"):
+        run_confined(db, TENANT, "PRAGMA table_info(jobs)", {}, SqlLimits())
+
+
+def test_engine_step_refuses_a_malformed_tenant(db: Path) -> None:
+    with pytest.raises(ValueError, match="tenant_id"):
+        run_confined(db, "x' OR '1'='1", "SELECT 1", {}, SqlLimits())
+
+
+async def test_audit_line_per_query_never_carries_rows(db: Path) -> None:
+    conn = sqlite3.connect(db)
+    names = [
+        r[0] for r in conn.execute("SELECT name FROM customers WHERE company_id = ?", [TENANT])
+    ]
+    conn.close()
+    executor = SqliteExecutor(db)
+    with structlog.testing.capture_logs() as logs:
+        await executor.run(TENANT, "SELECT name FROM customers")
+        with pytest.raises(SqlRejected):
+            await executor.run(TENANT, "DELETE FROM jobs")
+    ok, rejected = logs
+    assert ok["event"] == "sql_query"
+    assert (ok["tenant"], ok["verdict"], ok["rows"]) == (TENANT, "ok", len(names))
+    assert isinstance(ok["duration_ms"], float)
+    assert rejected["verdict"] == "rejected"
+    assert rejected["reason"] == "only SELECT statements are allowed"
+    assert not any(name in str(logs) for name in names)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"max_rows": 0},
+        {"max_result_bytes": 0},
+        {"timeout_s": 0},
+        {"timeout_s": -1.0},
+        {"max_sql_chars": 0},
+        {"max_joins": -1},
+        {"max_value_bytes": 10},
+    ],
+)
+def test_limits_refuse_nonsense(kwargs: dict[str, float]) -> None:
+    with pytest.raises(ValueError, match="must be"):
+        SqlLimits(**kwargs)  # type: ignore[arg-type]
+
+
+async def test_every_failure_is_one_error_family(db: Path) -> None:
+    executor = SqliteExecutor(db, SqlLimits(timeout_s=0.2))
+    for sql in (
+        "DROP TABLE jobs",
+        "SELECT nope FROM jobs",
+        "SELECT count(*) FROM jobs a, jobs b, jobs c, jobs d",
+    ):
+        with pytest.raises(SqlError):
+            await executor.run(TENANT, sql)
