@@ -227,3 +227,14 @@ async def test_in_process_state_changes_the_script_too() -> None:
         assert await _chat(client, fake.base_url, "hi") == "changed"
         recorded = await fake.state.wait_for_requests(2)
     assert [r.body["messages"][0]["content"] for r in recorded] == ["hi", "hi"]
+
+
+def test_the_documented_example_script_loads(tmp_path: Path) -> None:
+    doc = Path(__file__).parents[2] / "docs" / "fake-openai.md"
+    example = doc.read_text().split("```yaml\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "example.yaml"
+    path.write_text(example)
+    script = load_script(path)
+    assert len(script.rules) == 6
+    assert script.rules[0].reply.tool_calls[1].id == "call_7"
+    assert script.rules[5].fault == Fault("drop", 3)
