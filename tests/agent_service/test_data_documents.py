@@ -1,0 +1,189 @@
+"""The per-tenant document store: isolation, FTS query sanitising, re-ingest, chunking, ids."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import agent_service
+from agent_service.documents import (
+    ChunkLimits,
+    DocumentStore,
+    chunk_text,
+    fts_query,
+    seed_documents,
+)
+
+DEMO_DOCS = Path(agent_service.__file__).parent / "demo_docs"
+TOPICS = ("overtime", "on-call", "safety", "time-off", "expenses")
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> DocumentStore:
+    return DocumentStore(tmp_path / "docs")
+
+
+def test_demo_documents_cover_every_topic_for_every_company(store: DocumentStore) -> None:
+    counts = seed_documents(store, DEMO_DOCS)
+    assert set(counts) == {"acme-hvac", "bluepeak-plumbing", "citywide-electric"}
+    for company_id in counts:
+        docs = {d.doc_id: d for d in store.list_documents(company_id)}
+        assert set(TOPICS) <= set(docs)
+        assert sum(d.chunk_count for d in docs.values()) == counts[company_id]
+        assert all(d.title and not d.title.startswith("#") for d in docs.values())
+
+
+@pytest.mark.parametrize(
+    ("company_id", "question", "must_contain"),
+    [
+        ("acme-hvac", "overtime rate", "1.5x"),
+        ("bluepeak-plumbing", "overtime rate", "2x"),
+        ("citywide-electric", "overtime rate", "1.75x"),
+        ("acme-hvac", "on-call stipend", "$250"),
+        ("bluepeak-plumbing", "on-call stipend", "$40"),
+        ("citywide-electric", "on-call stipend", "$300"),
+        ("acme-hvac", "how many PTO days per year", "15 days"),
+        ("bluepeak-plumbing", "how many PTO days per year", "20 days"),
+        ("citywide-electric", "how many paid vacation days per year", "12 days"),
+        ("acme-hvac", "mileage reimbursement", "$0.67"),
+        ("bluepeak-plumbing", "mileage reimbursement", "$0.60"),
+        ("citywide-electric", "mileage reimbursement", "$0.70"),
+    ],
+)
+async def test_each_tenant_gets_its_own_rule(
+    store: DocumentStore, company_id: str, question: str, must_contain: str
+) -> None:
+    seed_documents(store, DEMO_DOCS)
+    passages = await store.search(company_id, question, k=2)
+    assert must_contain in passages[0].text
+    others = {"acme-hvac": "Acme", "bluepeak-plumbing": "Bluepeak", "citywide-electric": "Citywide"}
+    for other, name in others.items():
+        if other != company_id:
+            assert all(name not in p.text and name not in p.title for p in passages)
+
+
+async def test_one_file_per_tenant_and_statistics_do_not_mix(
+    store: DocumentStore, tmp_path: Path
+) -> None:
+    store.ingest(
+        "t1", "policy", "Policy", "Overtime is paid at 1.5x after 40 hours.\n\nBreaks are paid."
+    )
+    before = await store.search("t1", "overtime breaks")
+    # Another tenant floods its own store with the same words; t1's scores must not move.
+    for i in range(30):
+        store.ingest("t2", f"doc-{i}", "Noise", "overtime overtime breaks " * 20)
+    after = await store.search("t1", "overtime breaks")
+    assert [(p.chunk_id, p.score) for p in before] == [(p.chunk_id, p.score) for p in after]
+    assert sorted(p.name for p in (tmp_path / "docs").iterdir()) == ["t1.sqlite3", "t2.sqlite3"]
+    assert {p.doc_id for p in await store.search("t1", "noise overtime", k=50)} == {"policy"}
+
+
+async def test_reingest_replaces_the_document(store: DocumentStore) -> None:
+    first = store.ingest(
+        "t1", "pto", "Time off", "Staff earn 10 days of leave.\n\n" + "Old words. " * 200
+    )
+    assert first > 1
+    second = store.ingest("t1", "pto", "Time off", "Staff earn 25 days of leave.")
+    assert second == 1
+    passages = await store.search("t1", "days of leave", k=10)
+    assert [p.text for p in passages] == ["Staff earn 25 days of leave."]
+    assert await store.search("t1", "old words") == []
+    assert [(d.doc_id, d.chunk_count) for d in store.list_documents("t1")] == [("pto", 1)]
+
+
+async def test_delete_document(store: DocumentStore) -> None:
+    store.ingest("t1", "a", "A", "alpha policy")
+    store.ingest("t1", "b", "B", "beta policy")
+    assert store.delete_document("t1", "a") is True
+    assert store.delete_document("t1", "a") is False
+    assert store.delete_document("unknown-tenant", "a") is False
+    assert [p.doc_id for p in await store.search("t1", "alpha beta policy")] == ["b"]
+
+
+async def test_unknown_tenant_has_nothing_and_gets_no_file(
+    store: DocumentStore, tmp_path: Path
+) -> None:
+    assert await store.search("nobody", "overtime") == []
+    assert store.list_documents("nobody") == []
+    assert not (tmp_path / "docs").exists()
+
+
+@pytest.mark.parametrize("company_id", ["", "../escape", ".hidden", "a/b", "a\\b", "x" * 129, "é"])
+async def test_company_id_is_validated_before_it_becomes_a_path(
+    store: DocumentStore, company_id: str, tmp_path: Path
+) -> None:
+    with pytest.raises(ValueError, match="company_id"):
+        store.ingest(company_id, "doc", "Doc", "text")
+    with pytest.raises(ValueError, match="company_id"):
+        await store.search(company_id, "text")
+    assert not (tmp_path / "escape.sqlite3").exists()
+    assert not (tmp_path / "docs").exists()
+
+
+@pytest.mark.parametrize("doc_id", ["", "../x", "a b", "x" * 200])
+def test_doc_id_is_validated(store: DocumentStore, doc_id: str) -> None:
+    with pytest.raises(ValueError, match="doc_id"):
+        store.ingest("t1", doc_id, "T", "text")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("What is the overtime rate?", '"overtime" OR "rate"'),
+        ('over"time', '"over" OR "time"'),
+        ("NEAR(overtime rate)", '"overtime" OR "rate"'),
+        ("overtime* -rate", '"overtime" OR "rate"'),
+        ("overtime AND NOT rate OR pay", '"overtime" OR "rate" OR "pay"'),
+        ("title:overtime ^start", '"title" OR "overtime" OR "start"'),
+        ("Overtime overtime OVERTIME", '"overtime"'),
+        ("the of and", ""),
+        ("", ""),
+        ("()*\"'-:^{}", ""),
+        ("Überstunden café", '"überstunden" OR "café"'),
+    ],
+)
+def test_fts_query_sanitising(text: str, expected: str) -> None:
+    assert fts_query(text) == expected
+
+
+def test_fts_query_is_bounded() -> None:
+    words = " ".join(f"word{i}" for i in range(500))
+    assert fts_query(words).count(" OR ") == 31
+
+
+async def test_k_is_clamped(store: DocumentStore) -> None:
+    for i in range(60):
+        store.ingest("t1", f"d{i}", "Doc", f"shared term number {i}")
+    assert len(await store.search("t1", "shared", k=0)) == 1
+    assert len(await store.search("t1", "shared", k=1000)) == 50
+
+
+def test_chunks_follow_headings_and_paragraphs() -> None:
+    text = (DEMO_DOCS / "acme-hvac" / "overtime.md").read_text()
+    chunks = chunk_text(text, ChunkLimits())
+    assert len(chunks) >= 2
+    assert all(len(c) <= 900 for c in chunks)
+    assert all(len(c) >= 300 for c in chunks[:-1])
+    assert "".join(chunks).replace("\n", "").replace(" ", "") == text.replace("\n", "").replace(
+        " ", ""
+    )  # nothing lost, nothing invented
+    assert chunks[1].startswith("##")  # cut at a heading once the first chunk was big enough
+
+
+def test_long_paragraphs_are_cut_at_word_boundaries() -> None:
+    chunks = chunk_text("word " * 1000, ChunkLimits(min_chars=100, max_chars=200))
+    assert all(len(c) <= 200 for c in chunks)
+    assert all(not c.startswith(" ") and "wor d" not in c for c in chunks)
+    assert sum(c.count("word") for c in chunks) == 1000
+
+
+def test_ingest_directory_takes_titles_from_headings(store: DocumentStore, tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "pto.md").write_text("Intro line\n\n# Paid Time Off\n\nTwenty days.")
+    (folder / "plain.md").write_text("No heading here.")
+    (folder / "ignored.txt").write_text("# Not markdown")
+    assert store.ingest_directory("t1", folder) == 2
+    titles = {d.doc_id: d.title for d in store.list_documents("t1")}
+    assert titles == {"plain": "plain", "pto": "Paid Time Off"}
