@@ -78,7 +78,7 @@ def test_companies_have_the_specified_shape(tmp_path: Path) -> None:
             f["on_leave_technicians"],
             f["inactive_technicians"],
         )
-        assert staff == expected_staff[company_id]
+        assert staff == tuple(float(n) for n in expected_staff[company_id])
         assert 20 <= f["customers"] <= 40
         assert 150 <= f["jobs"] <= 400
     revenues = [f["total_revenue"] for f in facts.values()]
