@@ -1,7 +1,8 @@
 """Micro-benchmark of the SSE codec on 100k token events (not collected by pytest).
 
 Run: `uv run python tests/contracts/bench_contract_sse.py`. Prints µs per event for encoding, and
-for decoding a stream cut into 4 KiB chunks (a busy stream) or one event per chunk (an idle one).
+for decoding a stream cut into 4 KiB chunks (a busy stream) or one event per chunk (an idle one),
+and for turning a token event's data into a `TokenEvent` two ways (the client uses the first).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 
+from contracts.agent_api import AGENT_EVENT_ADAPTER, CHANNELS, TokenEvent
 from contracts.sse import SSEDecoder, encode_event
 
 N = 100_000
@@ -38,6 +40,20 @@ def main() -> None:
         elapsed = time.perf_counter() - start
         assert count == N, count
         print(f"{label + ':':28} {elapsed / N * 1e6:6.2f} µs/event")  # noqa: T201
+
+    start = time.perf_counter()
+    for p in payloads:
+        AGENT_EVENT_ADAPTER.validate_json(p)
+    validate_us = (time.perf_counter() - start) / N * 1e6
+    print(f"adapter.validate_json:       {validate_us:6.2f} µs/event")  # noqa: T201
+    start = time.perf_counter()
+    for p in payloads:
+        obj = json.loads(p)
+        channel, content = obj.get("channel"), obj.get("content")
+        if obj.get("event") == "token" and channel in CHANNELS and type(content) is str:
+            TokenEvent.model_construct(channel=channel, content=content)
+    construct_us = (time.perf_counter() - start) / N * 1e6
+    print(f"json.loads+model_construct:  {construct_us:6.2f} µs/event")  # noqa: T201
 
 
 if __name__ == "__main__":

@@ -255,7 +255,11 @@ async def test_events_arrive_in_order_with_auth_and_request_id(
 async def test_framing_heartbeats_and_crlf_do_not_change_the_events(
     make_client: ClientMaker,
 ) -> None:
-    assert await _collect(await make_client(), "trickle") == NORMAL
+    client = await make_client()
+    async with client.stream(_request("trickle")) as events:
+        assert [event async for event in events] == NORMAL
+        assert events.heartbeats == 1
+        assert events.last_event_id == str(len(NORMAL))
 
 
 async def test_a_line_longer_than_aiohttp_readline_limit_is_read(make_client: ClientMaker) -> None:

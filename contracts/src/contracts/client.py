@@ -385,6 +385,16 @@ class EventStream:
         self.skipped_events = 0
         """Events of a type this version does not know (a newer service): skipped, not fatal."""
 
+    @property
+    def last_event_id(self) -> str:
+        """The SSE id of the last event read (the agent's per-run sequence number), or ""."""
+        return self._decoder.last_event_id
+
+    @property
+    def heartbeats(self) -> int:
+        """Comment lines (heartbeats) received so far."""
+        return self._decoder.comment_count
+
     async def open(self) -> None:
         """Send the request; raises `AgentAPIError` if the service refuses it. Idempotent."""
         await self._response()
