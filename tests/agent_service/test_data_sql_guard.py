@@ -191,6 +191,7 @@ REJECTED = [
     ("EXPLAIN SELECT 1", "only SELECT"),
     ("SELECT * FROM jobs FOR UPDATE", "locking reads"),
     ("SELECT x FROM jobs", "column x is not available"),
+    ('SELECT id FROM jobs WHERE status = "completed"', "write text values in single quotes"),
     ("SELECT j.name FROM jobs j", "column name is not available in table jobs"),
     ("SELECT company_id FROM jobs", "company_id is not available"),
     ("SELECT j.company_id FROM jobs j", "company_id is not available"),

@@ -264,7 +264,8 @@ def _check_columns(tree: exp.Query, dialect: Dialect, cte_names: set[str]) -> No
         if table is not None and name not in TENANT_TABLES[table]:
             raise SqlRejected(f"column {name} is not available in table {table}")
         if name not in known and name not in defined:
-            raise SqlRejected(f"column {name} is not available")
+            hint = " (write text values in single quotes)" if column.this.quoted else ""
+            raise SqlRejected(f"column {name} is not available{hint}")
 
 
 def _bound_tables(tree: exp.Query, dialect: Dialect) -> dict[str, str]:
