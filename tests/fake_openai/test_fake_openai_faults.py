@@ -153,3 +153,26 @@ async def test_client_disconnect_while_waiting_for_first_token_is_recorded() -> 
             await _model(fake.base_url, timeout=0.2).ainvoke("hi")
         disconnects = await fake.state.wait_for_disconnects(1)
     assert disconnects[0].frames_sent == 0
+
+
+async def test_cancelling_the_consumer_closes_the_model_connection() -> None:
+    # What the agent service does when its own client leaves: cancel the task reading the model.
+    script = _only(Rule(name="slow", reply=Reply.filler(100), timing=Timing(tps=20)))
+    received: list[str] = []
+    streaming = asyncio.Event()
+
+    async def read(base_url: str) -> None:
+        async for chunk in _model(base_url).astream("hi"):
+            received.append(str(chunk.content))
+            if len(received) == 3:
+                streaming.set()
+
+    async with running_fake_openai(script) as fake:
+        reader = asyncio.create_task(read(fake.base_url))
+        await asyncio.wait_for(streaming.wait(), 5)
+        reader.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await reader
+        disconnects = await fake.state.wait_for_disconnects(1)
+    assert disconnects[0].rule == "slow"
+    assert disconnects[0].frames_sent >= 3

@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
@@ -153,6 +153,9 @@ def create_app(script: Script | None = None, *, settings: FakeSettings | None = 
             response = _rule_response(state, settings, chat, rule, seq)
         except RequestError as exc:
             response = _error(exc.status, exc.message, code=exc.code, param=exc.param)
+        except ClientDisconnect:
+            # Gone before the body arrived: nothing to answer and nothing worth recording.
+            return Response(status_code=400)
         body: Any = chat.body if chat is not None else _loose_json(raw)
         state.record_request(
             RecordedRequest(
