@@ -56,9 +56,30 @@ def _stem(word: str) -> str:
     return word
 
 
-def _sentences(text: str) -> list[str]:
-    flat = " ".join(text.split())
-    return [s.strip() for s in _SENTENCE_END.split(flat) if len(s.strip()) > 3]
+def _sentences(text: str) -> list[tuple[str, str]]:
+    """(sentence, its section heading) pairs; list items stand on their own."""
+    units: list[tuple[str, str]] = []
+    paragraph: list[str] = []
+    heading = ""
+    for line in [*text.splitlines(), ""]:
+        stripped = line.strip()
+        item = stripped[:2] in {"- ", "* "}
+        if not stripped or stripped.startswith("#") or item:
+            if paragraph:
+                units.append((" ".join(paragraph), heading))
+                paragraph = []
+            if stripped.startswith("#"):
+                heading = stripped.lstrip("#").strip()
+            elif item:
+                units.append((stripped[2:], heading))
+            continue
+        paragraph.append(stripped)
+    out: list[tuple[str, str]] = []
+    for unit, section in units:
+        for sentence in _SENTENCE_END.split(" ".join(unit.split())):
+            if len(sentence.strip()) > 3:
+                out.append((sentence.strip(), section))
+    return out
 
 
 def answer_from_passages_text(question: str, passages: Sequence[Passage]) -> str:
@@ -69,15 +90,16 @@ def answer_from_passages_text(question: str, passages: Sequence[Passage]) -> str
     candidates: list[_Candidate] = []
     for number, passage in enumerate(passages, start=1):
         title_terms = terms(passage.title)
-        for position, sentence in enumerate(_sentences(passage.text)):
-            overlap = wanted & terms(sentence)
-            # A title match adds a little: a sentence from the right document beats a stray one.
-            score = len(overlap) + 0.25 * len(wanted & title_terms) if overlap else 0.0
+        for position, (sentence, heading) in enumerate(_sentences(passage.text)):
+            # The section heading counts like the sentence ("## Mileage" above "$0.67 per mile");
+            # a title match only breaks ties between otherwise equal sentences.
+            overlap = len(wanted & terms(sentence)) + len(wanted & terms(heading))
+            score = overlap + 0.25 * len(wanted & title_terms) if overlap else 0.0
             candidates.append(_Candidate(score, number, position, sentence[:MAX_SENTENCE_CHARS]))
     best = max((c.score for c in candidates), default=0.0)
     if best <= 0:
         first = passages[0]
-        opening = _sentences(first.text)[:1] or [first.text[:MAX_SENTENCE_CHARS]]
+        opening = [s for s, _ in _sentences(first.text)[:1]] or [first.text[:MAX_SENTENCE_CHARS]]
         return (
             "I couldn't find a sentence that answers that directly. The closest document is"
             f" “{' '.join(first.title.split())}” [1]: {opening[0]}"

@@ -117,7 +117,8 @@ def _by_ordinal(reading: Reading, memory: Mapping[str, Any]) -> Plan | Unanswera
     assert reading.ordinal is not None
     index = len(rows) - 1 if reading.ordinal == -1 else reading.ordinal - 1
     if not 0 <= index < len(rows):
-        return Unanswerable(f"The last answer only had {len(rows)} rows I can refer back to.")
+        count = f"{len(rows)} row" + ("" if len(rows) == 1 else "s")
+        return Unanswerable(f"The last answer only had {count} I can refer back to.")
     target = _detail_target(columns, rows[index])
     if target is None:
         return Unanswerable(
