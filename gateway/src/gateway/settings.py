@@ -10,7 +10,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from gateway.auth import JwtConfig
 from gateway.rate_limit import LimitsConfig
 
-DEV_INTERNAL_SECRET: Final = "dev-internal-secret-change-me"
+DEV_INTERNAL_SECRET: Final = "dev-internal-secret-change-me-32bytes+"
 """The internal-token key both tiers use in development; refused anywhere else."""
 DEV_JWT_SECRET: Final = "dev-user-token-secret-change-me-not-for-production"
 """The HS256 key of the development user tokens; refused anywhere else."""

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
+import struct
 import time
 from collections.abc import Mapping
 from typing import Final
@@ -78,9 +81,17 @@ class SseSink:
 
 
 def abort_connection(request: web.Request) -> None:
-    """Drop the client's connection now (it stopped reading; nothing more can be written)."""
-    if request.transport is not None:
-        request.transport.abort()
+    """Drop the client's connection now, unsent bytes included (it stopped reading or left)."""
+    transport = request.transport
+    if transport is None:
+        return
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        # Linger 0: reset instead of the kernel holding our unsent bytes for a peer that never
+        # reads them (its zero window would keep the socket and its buffers for minutes).
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
 
 
 async def chat_stream(request: web.Request) -> web.StreamResponse:
