@@ -168,10 +168,9 @@ def claims(**overrides: Any) -> dict[str, Any]:
     return {**base, **overrides}
 
 
-def sign(key: SigningKey, *, alg: str | None = None, **headers: Any) -> str:
-    return jwt.encode(
-        claims(), key.private, algorithm=alg or key.alg, headers={"kid": key.kid, **headers}
-    )
+def sign(key: SigningKey, *, alg: str | None = None, headers: dict[str, Any] | None = None) -> str:
+    header = {"kid": key.kid, **(headers or {})}
+    return jwt.encode(claims(), key.private, algorithm=alg or key.alg, headers=header)
 
 
 def b64(raw: bytes) -> str:
@@ -310,11 +309,15 @@ async def test_jku_and_x5u_headers_are_never_fetched(
     runner, base = await serve(attacker.handle)
     try:
         verifier = make_verifier()
-        hostile = {"jku": f"{base}/jwks", "x5u": f"{base}/cert.pem", "jwk": keys["attacker"].jwk}
+        hostile: dict[str, Any] = {
+            "jku": f"{base}/jwks",
+            "x5u": f"{base}/cert.pem",
+            "jwk": keys["attacker"].jwk,
+        }
         with pytest.raises(AuthError, match="not known"):
-            await verifier.verify(sign(keys["attacker"], **hostile))
+            await verifier.verify(sign(keys["attacker"], headers=hostile))
         # A genuine token carrying the same headers verifies with our key; they are ignored.
-        principal = await verifier.verify(sign(keys["RS256"], **hostile))
+        principal = await verifier.verify(sign(keys["RS256"], headers=hostile))
         assert principal.company_id == "company-1"
         assert attacker.hits == 0
     finally:
