@@ -63,7 +63,8 @@ def _reference(stream: bytes) -> list[Expected]:
         elif field == "id":
             if "\0" not in value:
                 last_id = value
-        elif field == "retry" and value and all(c in "0123456789" for c in value):
+        elif field == "retry" and 0 < len(value) <= 10 and all(c in "0123456789" for c in value):
+            # The length cap is ours (docs/sse-codec.md): the spec sets no upper bound.
             retry = int(value)
     return out
 
@@ -138,6 +139,11 @@ CASES: list[tuple[str, bytes, list[Expected]]] = [
         [(M, "a", "", None)],
     ),
     ("empty retry is ignored", b"retry\ndata: a\n\n", [(M, "a", "", None)]),
+    (
+        "absurdly long retry is ignored",
+        b"retry: " + b"9" * 11 + b"\ndata: a\n\n",
+        [(M, "a", "", None)],
+    ),
     ("UTF-8 text", "event: é\ndata: héllo 🙂\n\n".encode(), [("é", "héllo 🙂", "", None)]),
     ("invalid UTF-8 is replaced", b"data: \xff\xc3\n\n", [(M, "\ufffd\ufffd", "", None)]),
     ("blank lines before the first event", b"\n\r\n\rdata: a\n\n\n\n", [(M, "a", "", None)]),

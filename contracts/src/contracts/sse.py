@@ -2,7 +2,8 @@
 
 Both follow the WHATWG HTML "event stream" rules (§9.2.5-9.2.6). Both sit on the per-token path of
 both tiers, so the common case (one JSON `data:` line per event) stays a handful of bytes
-operations; the decoder splits whole buffers with `bytes.split`, never walks bytes in Python.
+operations: the decoder works on whole buffers with `bytes.find`/`replace` and one regex match
+per usual frame, never byte by byte in Python. See docs/sse-codec.md.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ DEFAULT_MAX_EVENT_BYTES: Final = 1024 * 1024
 """Default cap on one event's accumulated field lines and on one unterminated line."""
 
 _BOM: Final = b"\xef\xbb\xbf"
+_MAX_RETRY_DIGITS: Final = 10
+"""Longer `retry` values (over ~115 days) are ignored rather than parsed."""
 _FAST_EVENT: Final = re.compile(rb"(?:id: ([^\n\0]*)\n)?(?:event: ([^\n]*)\n)?data: ([^\n]*)\n\n")
 """The usual frame, `[id: N\\n][event: X\\n]data: D\\n\\n`, at an event boundary."""
 
@@ -244,9 +247,8 @@ class SSEDecoder:
                 # Python loop over its lines; anything unusual falls through to the line parser.
                 m = match(buf, pos)
                 if m is not None:
-                    if (
-                        m.end() - pos - 1 > limit
-                    ):  # as the line parser counts: without the blank line
+                    # Counted as the line parser does: the field lines, not the blank line.
+                    if m.end() - pos - 1 > limit:
                         self._fail(f"an event's lines exceed {limit} bytes", out)
                     ident, name, data = m.groups()
                     if ident is not None:
@@ -304,6 +306,7 @@ class SSEDecoder:
         elif field == b"id":
             if b"\0" not in value:
                 self._last_id = value.decode("utf-8", "replace")
-        elif field == b"retry" and value.isdigit():  # bytes.isdigit is ASCII-only, as the spec says
+        elif field == b"retry" and value.isdigit() and len(value) <= _MAX_RETRY_DIGITS:
+            # bytes.isdigit is ASCII-only, as the spec says; the length cap keeps int() cheap.
             self._retry = int(value)
         # any other field is ignored (spec)
