@@ -186,6 +186,7 @@ async def test_out_of_scope_questions_get_a_plain_message_with_examples() -> Non
 async def test_a_failed_query_is_never_retried_verbatim() -> None:
     provider = OfflineProvider()
     attempts: list[SqlAttempt] = []
+    drafted: SqlDraft | Unanswerable | None = None
     for _ in range(4):
         drafted = await provider.draft_sql(
             ask("Top 5 technicians by revenue this year"), curated_schema(), attempts

@@ -14,6 +14,7 @@ from typing import Any, Final
 
 from agent_service.offline_phrasing import measure_phrase, noun_phrase, specialty_words
 from agent_service.offline_question import Spec
+from agent_service.offline_sql import ranks_jobs_by_revenue
 from agent_service.offline_values import cell, label, money, number, plain, readable_date
 from agent_service.provider import QueryResult
 
@@ -117,13 +118,16 @@ def _group_answer(spec: Spec, result: QueryResult) -> str:
     rows = [_row(result, i) for i in range(result.row_count)]
     if spec.order == "value" and spec.limit == 1:
         row = rows[0]
-        most = "most" if spec.descending else "least"
-        what = "jobs" if spec.metric == "count" else measure
+        what: str = spec.subject if spec.metric == "count" else measure
+        most = "most" if spec.descending else ("fewest" if spec.metric == "count" else "least")
         value = cell(value_column, row.get(value_column))
-        return f"{key_text(row)} had the {most} {what} — {value} — among {things}."
+        among = "" if things == spec.subject else f"Among {things}, "
+        sentence = f"{key_text(row)} had the {most} {what}: {value}."
+        return among + (sentence if among else sentence[0].upper() + sentence[1:])
     if spec.order == "value":
         which = "Top" if spec.descending else "Bottom"
-        heading = f"{which} {len(rows)} {spec.group}s by {measure}, from {things}:"
+        groups = spec.group + ("" if len(rows) == 1 else "s")
+        heading = f"{which} {len(rows)} {groups} by {measure}, from {things}:"
         lines = [
             f"{i}. {key_text(r)} — {cell(value_column, r.get(value_column))}"
             for i, r in enumerate(rows, 1)
@@ -170,6 +174,9 @@ def _list_answer(spec: Spec, result: QueryResult) -> str:
     if spec.order == "hired_on":
         which = "most recently hired" if spec.descending else "longest-serving"
         heading = f"Your {len(rows)} {which} {things}:"
+    elif ranks_jobs_by_revenue(spec):
+        which = "biggest" if spec.descending else "smallest"
+        heading = f"The {len(rows)} {which} {things} by revenue:"
     elif spec.order == "hourly_rate" and spec.limit == 1:
         row = rows[0]
         which = "highest" if spec.descending else "lowest"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Final
 
 from agent_service.offline_question import Spec
-from agent_service.offline_sql import job_date_column
+from agent_service.offline_sql import job_date_column, job_statuses, ranks_jobs_by_revenue
 
 _SPECIALTY_WORDS: Final[dict[str, str]] = {
     "plumb": "plumbing",
@@ -98,11 +98,7 @@ def _customers_phrase(spec: Spec, plural: bool) -> str:
 
 def _jobs_phrase(spec: Spec, plural: bool) -> str:
     by_completion = job_date_column(spec) == "j.completed_on"
-    statuses = spec.job_status
-    if spec.metric in {"revenue_sum", "revenue_avg", "duration_avg"} and not statuses:
-        statuses = ("completed",)
-    if spec.metric == "cancel_rate":
-        statuses = ()
+    statuses = job_statuses(spec)
     words = []
     if spec.overdue:
         words.append("overdue")
@@ -156,6 +152,9 @@ def draft_note(spec: Spec) -> str:
     if spec.order == "hired_on":
         which = "most recently hired" if spec.descending else "longest-serving"
         return f"Listing the {which} {things}."
+    if ranks_jobs_by_revenue(spec):
+        which = "biggest" if spec.descending else "smallest"
+        return f"Listing the {which} {things} by revenue."
     if spec.order == "hourly_rate":
         which = "highest" if spec.descending else "lowest"
         return f"Listing {things} with the {which} hourly rates."

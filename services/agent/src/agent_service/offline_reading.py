@@ -59,9 +59,13 @@ _SUBJECT_WORDS: Final[tuple[tuple[Subject, str], ...]] = (
 )  # fmt: skip
 _REVENUE: Final = (
     "revenue|earn(?:ed|ings|s)?|income|sales|billed|made|make|bring in|brought in|money"
+    "|job values?|average value|ticket size|average ticket"
 )
 _RANKED: Final = "top|best|most|highest|biggest|largest|busiest|least|lowest|fewest|worst|bottom"
-_RANKABLE: Final = r"technicians?|techs?|customers?|clients?|months?"
+_RANKABLE: Final = (
+    r"technicians?|techs?|employees?|customers?|clients?|who"
+    r"|months|(?:which|what|best|worst|top|busiest|biggest|slowest) month"
+)
 _NEWEST: Final = "newest|latest|most recent(?:ly)?|recent hires?|recently hired|last hired"
 _OLDEST: Final = "longest[- ]serving|most senior|earliest hired|first hired|oldest hires?"
 _UNASSIGNED: Final = (
@@ -171,6 +175,14 @@ def _group(text: str) -> Group | None:
         return "month"
     if _has(text, r"residential (?:vs\.?|versus|and|or) commercial"):
         return "segment"
+    # "What specialties do we have?" is a breakdown, with a count for each value.
+    for group, words in (
+        ("specialty", "specialt(?:y|ies)"),
+        ("city", "cities"),
+        ("status", "statuses"),
+    ):
+        if _has(text, rf"(?:what|which|list(?: the| our| all)?|all)\s+(?:{words})"):
+            return group
     return None
 
 
@@ -203,12 +215,16 @@ def _ranking(text: str, values: dict[str, Any]) -> None:
     elif _has(text, _OLDEST):
         values.update(subject="technicians", metric="list", order="hired_on", limit=limit or 5)
         values["descending"] = False
-    elif ranked and _has(text, r"hourly rates?|paid|pay rates?|wages?|rates?"):
+    elif ranked and _has(text, r"hourly rates?|paid|pay rates?|wages?|rates?|expensive|cheapest"):
         values.update(subject="technicians", metric="list", order="hourly_rate")
         values["descending"] = not ascending
         one = _has(text, r"who|which technician|the (?:highest|lowest)")
         values["limit"] = limit or (1 if one else 5)
-    elif ranked and group is None and (values["subject"] != "jobs" or _has(text, _RANKABLE)):
+    elif ranked and group is None and values["subject"] == "jobs" and not _has(text, _RANKABLE):
+        # "the 3 biggest jobs last month": single jobs ranked by what they earned.
+        values.update(metric="list", order="value", limit=limit or 5)
+        values["descending"] = not ascending
+    elif ranked and group is None:
         if _has(text, r"technicians?|techs?|employees?"):
             group = "technician"
         elif _has(text, r"customers?|clients?"):

@@ -37,7 +37,11 @@ _SIGNALS: Final[dict[Route, tuple[tuple[str, float, str], ...]]] = {
             1.5,
             "mentions a record status",
         ),
-        (r"specialty|segment|residential|commercial|city", 1.5, "mentions a record field"),
+        (
+            r"specialt(?:y|ies)|segments?|residential|commercial|city|cities",
+            1.5,
+            "mentions a record field",
+        ),
         (
             r"who is|tell me about|more about|details (?:on|for|about)",
             1.5,

@@ -45,10 +45,24 @@ def _between(column: str, spec: Spec) -> str | None:
     return f"{column} BETWEEN '{spec.period.start}' AND '{spec.period.end}'"
 
 
+def ranks_jobs_by_revenue(spec: Spec) -> bool:
+    """A list of single jobs ordered by what they earned ("the 3 biggest jobs")."""
+    return spec.subject == "jobs" and spec.metric == "list" and spec.order == "value"
+
+
+def job_statuses(spec: Spec) -> tuple[str, ...]:
+    """The job statuses a spec filters on, including those its measure implies."""
+    if spec.metric == "cancel_rate":
+        return ()
+    earned = spec.metric in {"revenue_sum", "revenue_avg", "duration_avg"}
+    if not spec.job_status and (earned or ranks_jobs_by_revenue(spec)):
+        return ("completed",)
+    return spec.job_status
+
+
 def job_date_column(spec: Spec) -> str:
     """Revenue and completed work are dated by completion; everything else by schedule."""
-    completed = spec.metric in {"revenue_sum", "revenue_avg", "duration_avg"}
-    return "j.completed_on" if completed or spec.job_status == ("completed",) else "j.scheduled_on"
+    return "j.completed_on" if job_statuses(spec) == ("completed",) else "j.scheduled_on"
 
 
 def _where(parts: list[str | None]) -> str:
@@ -168,11 +182,7 @@ def _jobs_sql(spec: Spec, today_iso: str) -> str:
     if not _ISO.match(today_iso):
         raise ValueError("malformed today")
     date_column = job_date_column(spec)
-    statuses = spec.job_status
-    if spec.metric in {"revenue_sum", "revenue_avg", "duration_avg"} and not statuses:
-        statuses = ("completed",)
-    if spec.metric == "cancel_rate":
-        statuses = ()
+    statuses = job_statuses(spec)
     person = like_literal(spec.person) if spec.person else None
     by_tech = bool(spec.technician or spec.specialty or spec.tech_status)
     inner_tech = by_tech or spec.group in {"technician", "specialty"}
@@ -206,6 +216,8 @@ def _jobs_sql(spec: Spec, today_iso: str) -> str:
         )
         direction = "ASC" if spec.period else "DESC"
         order = f"{date_column} {direction}, j.id {direction}"
+        if ranks_jobs_by_revenue(spec):
+            order = f"j.revenue {'DESC' if spec.descending else 'ASC'}, j.id"
         return f"SELECT {columns} {source}" + _order_limit(order, spec.limit)
     value, alias = _job_value(spec)
     if spec.group is None:
