@@ -451,6 +451,8 @@ async def test_a_passed_session_is_not_closed(agent: FakeAgent) -> None:
         assert await _collect(client, "normal") == NORMAL
         await client.aclose()
         assert not session.closed
+        with pytest.raises(RuntimeError, match="closed"):
+            await client.chat(_request("hello"))
 
 
 def test_bad_configuration_is_refused() -> None:

@@ -144,6 +144,7 @@ class AgentClient:
         self._token_factory = token_factory
         self._session = session
         self._owns_session = session is None
+        self._closed = False
         self._max_event_bytes = max_event_bytes
         self._max_body_bytes = max_body_bytes
         self._health_path = health_path
@@ -169,11 +170,14 @@ class AgentClient:
 
     async def aclose(self) -> None:
         """Close the session if this client created it."""
+        self._closed = True
         if self._owns_session and self._session is not None:
             await self._session.close()
             self._session = None
 
     def _http(self) -> aiohttp.ClientSession:
+        if self._closed:
+            raise RuntimeError("AgentClient is closed")
         # Created lazily: a ClientSession must be made inside the running event loop.
         if self._session is None:
             # aiohttp's default of 100 connections would silently queue the 101st stream.
