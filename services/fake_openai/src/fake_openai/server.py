@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -61,16 +62,17 @@ async def running_fake_openai(
         timeout_graceful_shutdown=shutdown_timeout,
     )
     server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
+    # Bind here so a taken port is a plain OSError, not uvicorn's sys.exit inside a task.
+    sock = socket.create_server((host, port), backlog=config.backlog)
+    bound = int(sock.getsockname()[1])
+    task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         while not server.started:
             if task.done():
-                # serve() returned early (e.g. the port is taken): surface its error.
                 task.result()
-                raise RuntimeError(f"the fake OpenAI server did not start on {host}:{port}")
+                raise RuntimeError(f"the fake OpenAI server did not start on {host}:{bound}")
             await asyncio.sleep(0.005)
-        bound = server.servers[0].sockets[0].getsockname()[1]
-        yield FakeServer(app=app, state=state, host=host, port=int(bound))
+        yield FakeServer(app=app, state=state, host=host, port=bound)
     finally:
         state.closing.set()
         server.should_exit = True
