@@ -19,7 +19,7 @@ async def _drain(parts: AsyncIterator[bytes]) -> None:
 async def test_a_taken_port_is_a_plain_os_error() -> None:
     async with running_fake_openai() as fake:
         assert fake.base_url == f"http://127.0.0.1:{fake.port}/v1"
-        with pytest.raises(OSError):
+        with pytest.raises(OSError, match="already in use"):
             async with running_fake_openai(port=fake.port):
                 pass
 
