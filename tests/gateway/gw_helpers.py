@@ -222,7 +222,8 @@ async def serve(
     try:
         yield f"http://127.0.0.1:{port}", runner
     finally:
-        await runner.cleanup()
+        if runner.server is not None:  # a test may have shut it down already
+            await runner.cleanup()
 
 
 @asynccontextmanager
