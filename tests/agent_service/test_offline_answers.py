@@ -206,10 +206,13 @@ async def test_general_replies_stream_the_message_or_a_greeting() -> None:
     provider = OfflineProvider()
     told = "".join(await collect(provider.answer_plainly(ask("x"), "I can't do that.")))
     assert told == "I can't do that."
-    greeting = "".join(await collect(provider.answer_plainly(ask("Hello!"), "")))
-    assert greeting.startswith("Hello! I can answer questions about your technicians")
-    weather = "".join(await collect(provider.answer_plainly(ask("What's the weather?"), "")))
+    greeting = await collect(provider.answer_generally(ask("Hello!")))
+    assert "".join(greeting).startswith("Hello! I can answer questions about your technicians")
+    assert len(greeting) > 10
+    weather = "".join(await collect(provider.answer_generally(ask("What's the weather?"))))
     assert weather.startswith("That's outside what I can help with.")
+    thanks = "".join(await collect(provider.answer_generally(ask("thanks!"))))
+    assert thanks == "You're welcome! Ask me anything else about your data or policies."
 
 
 async def test_policy_answers_cite_only_the_passages_given(documents: DocumentStore) -> None:

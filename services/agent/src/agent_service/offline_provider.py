@@ -121,6 +121,7 @@ class OfflineProvider:
         async for token in stream_text(text, self._pace_s):
             yield token
 
-    def general_reply(self, ask: AskContext) -> str:
-        """What to say on the general route (a greeting back, or what this assistant can do)."""
-        return general_reply(ask.question)
+    async def answer_generally(self, ask: AskContext) -> AsyncIterator[str]:
+        """Stream a reply on the general route: a greeting back, or what this assistant can do."""
+        async for token in stream_text(general_reply(ask.question), self._pace_s):
+            yield token
