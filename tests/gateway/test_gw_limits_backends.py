@@ -230,3 +230,17 @@ async def test_ids_with_separator_characters_do_not_collide(harness: Harness) ->
     for principal in tricky:
         assert by_policy(await limiter.admit(principal))[U].allowed
         assert isinstance(await limiter.acquire_stream(principal), Lease)
+
+
+async def test_token_retry_after_walks_many_small_charges(harness: Harness) -> None:
+    limiter = harness.limiter(company_tokens=10, company_token_window_s=2)
+    for _ in range(100):  # more charges than one page of the Redis walk
+        await limiter.charge_tokens(ALICE, 1)
+    await harness.advance(0.5)
+    spent = by_policy(await limiter.admit(ALICE))[T]
+    assert not spent.allowed
+    assert 0 < spent.retry_after_s <= 1.5  # the 91st charge's expiry, not a whole window
+    await harness.advance(spent.retry_after_s)
+    again = by_policy(await limiter.admit(ALICE))[T]
+    assert again.allowed
+    assert again.remaining >= 1

@@ -91,14 +91,19 @@ local used = live_tokens(KEYS[3], KEYS[4], now - tw)
 local uu, cu = redis.call('ZCARD', KEYS[1]), redis.call('ZCARD', KEYS[2])
 local uh = head(KEYS[1], math.max(1, uu - ul + 1), now)
 local ch = head(KEYS[2], math.max(1, cu - cl + 1), now)
-local th = {}
-local r = redis.call('ZRANGE', KEYS[3], 0, used < budget and 0 or -1, 'WITHSCORES')
-local left = used
-for i = 1, #r, 2 do
-  local n = tonumber(string.match(r[i], ':(%d+)$'))
-  th[#th + 1] = {tonumber(r[i + 1]) - now, n}
-  left = left - n
-  if left < budget then break end
+-- Oldest charges until the total would drop under the budget (one when allowed), read in
+-- pages so a refused request never loads the whole log.
+local th, left, start, done = {}, used, 0, false
+while not done do
+  local r = redis.call('ZRANGE', KEYS[3], start, start + 63, 'WITHSCORES')
+  if #r == 0 then break end
+  for i = 1, #r, 2 do
+    local n = tonumber(string.match(r[i], ':(%d+)$'))
+    th[#th + 1] = {tonumber(r[i + 1]) - now, n}
+    left = left - n
+    if left < budget then done = true break end
+  end
+  start = start + 64
 end
 if uu < ul and cu < cl and used < budget then
   redis.call('ZADD', KEYS[1], s(now), ARGV[7])
