@@ -119,6 +119,7 @@ class ChatSocket:
         self.principal: Principal | None = None
         self.turn: asyncio.Task[None] | None = None
         self.relay: Relay | None = None
+        self.sink: WsSink | None = None
         self.turns = 0
 
     async def send_json_text(self, text: str) -> None:
@@ -203,6 +204,10 @@ class ChatSocket:
 
     async def start_turn(self, message: WsChatMessage) -> None:
         """Start a turn, unless one is running or the message cannot be sent."""
+        answered = self.sink is not None and self.sink.state.finished
+        if self.turn is not None and not self.turn.done() and answered:
+            # The answer is out; only the turn's bookkeeping (lease, token charge) remains.
+            await self.turn
         if self.turn is not None and not self.turn.done():
             await self.send_error(
                 WsErrorCode.BUSY,
@@ -225,6 +230,7 @@ class ChatSocket:
             )
             return
         self.turns += 1
+        self.sink = None
         self.turn = asyncio.create_task(
             self.run_turn(self.principal, text, conversation_id, partial=message.partial_response)
         )
@@ -243,7 +249,7 @@ class ChatSocket:
                 source = await open_upstream(self.app, chat, request_id)
                 try:
                     state = MappingState(conversation_id=conversation_id)
-                    sink = WsSink(self.ws, state, partial=partial)
+                    sink = self.sink = WsSink(self.ws, state, partial=partial)
                     opening = opening_events(
                         state, message_id=new_message_id(), request_id=request_id
                     )
