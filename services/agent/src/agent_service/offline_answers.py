@@ -83,7 +83,8 @@ def _scalar_answer(spec: Spec, result: QueryResult) -> str:
         if not count:
             return f"You have no {things}, so there is no average hourly rate."
         rate = cell("hourly_rate", row.get("average_hourly_rate"))
-        return f"The average hourly rate of your {number(count)} {things} is {rate}."
+        named = noun_phrase(spec, plural=count != 1)
+        return f"The average hourly rate of your {number(count)} {named} is {rate}."
     if spec.metric == "duration_avg":
         if not jobs:
             return f"There are no {things}, so I can't say how long they took."
@@ -173,7 +174,10 @@ def _list_answer(spec: Spec, result: QueryResult) -> str:
     rows = [_row(result, i) for i in range(result.row_count)]
     if spec.order == "hired_on":
         which = "most recently hired" if spec.descending else "longest-serving"
-        heading = f"Your {len(rows)} {which} {things}:"
+        if len(rows) == 1:
+            heading = f"Your {which} {noun_phrase(spec, plural=False)}:"
+        else:
+            heading = f"Your {len(rows)} {which} {things}:"
     elif ranks_jobs_by_revenue(spec):
         which = "biggest" if spec.descending else "smallest"
         heading = f"The {len(rows)} {which} {things} by revenue:"

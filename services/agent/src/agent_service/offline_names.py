@@ -31,7 +31,8 @@ _KEYWORDS: Final = """
 """
 _NOT_NAMES: Final = frozenset(_KEYWORDS.split()) | frozenset(MONTHS)
 _CAPITALISED: Final = re.compile(r"\b[A-Z][\w'&.-]*(?:\s+(?:&\s+)?[A-Z][\w'&.-]*)*")
-_QUOTED: Final = re.compile(r"[\"“']([^\"”']{2,60})[\"”']")
+# Double or curly quotes; single quotes only around a phrase, so "O'Brien" stays one name.
+_QUOTED: Final = re.compile(r"\"([^\"]{2,60})\"|“([^”]{2,60})”|(?<!\w)'([^']{2,60})'(?!\w)")
 
 
 def _word_before(text: str, index: int) -> str:
@@ -48,7 +49,8 @@ def find_names(original: str) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     spans: list[tuple[int, int]] = []
     for found in _QUOTED.finditer(original):
-        out.append((_word_before(original, found.start()), found[1].strip()))
+        phrase = found[1] or found[2] or found[3]
+        out.append((_word_before(original, found.start()), phrase.strip()))
         spans.append(found.span())
     for found in _CAPITALISED.finditer(original):
         if any(a <= found.start() < b for a, b in spans):

@@ -31,6 +31,10 @@ _MONTH_PHRASE: Final = re.compile(
     rf"(?:\b(?:in|of|during|for|since|from|on|last|this)\s+)?\b({_MONTH_RE})\b\.?"
     r"(?:\s+(\d{1,2})(?:st|nd|rd|th)?\b)?(?:,?\s+(\d{4})\b)?"
 )
+_MONTH_SPAN: Final = re.compile(
+    rf"\b(?:between|from)\s+({_MONTH_RE})\b\.?(?:\s+(\d{{4}}))?\s+(?:and|to|through|until|-)\s+"
+    rf"({_MONTH_RE})\b\.?(?:,?\s+(\d{{4}}))?"
+)
 _ISO_DAY: Final = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
 _LAST_N: Final = re.compile(
     r"\b(?:last|past|previous)\s+(\d{1,3}|" + "|".join(_NUMBERS) + r")\s+(days?|weeks?|months?)\b"
@@ -112,11 +116,31 @@ def _relative(text: str, today: date) -> Period | None:
     return None
 
 
+def _month_span(text: str, today: date) -> Period | None:
+    """ "between January and March", "from June to August 2026": whole months, inclusive."""
+    found = _MONTH_SPAN.search(text)
+    if not found:
+        return None
+    last_year = int(found[4]) if found[4] else None
+    first_month, last_month = MONTHS[found[1]], MONTHS[found[3]]
+    if last_year is None:
+        last_year = today.year - (last_month > today.month)
+    first_year = int(found[2]) if found[2] else last_year - (first_month > last_month)
+    start, end = _month(first_year, first_month), _month(last_year, last_month)
+    if start.start > end.end:
+        return None
+    first_name, last_name = MONTH_NAMES[first_month - 1], MONTH_NAMES[last_month - 1]
+    label = f"from {first_name} {first_year} to {last_name} {last_year}"
+    return Period(start.start, end.end, label)
+
+
 def find_period(text: str, today: date) -> Period | None:
     """The first date range `text` (lower-cased) names, or None; a month without a year is the
     latest one not after today's month."""
     if relative := _relative(text, today):
         return relative
+    if span := _month_span(text, today):
+        return span
     if iso_day := _ISO_DAY.search(text):
         try:
             return _day(date(int(iso_day[1]), int(iso_day[2]), int(iso_day[3])))

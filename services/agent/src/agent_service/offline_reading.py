@@ -134,7 +134,7 @@ class Reading:
         return any(
             (self.statuses, self.specialty, self.segment, self.city, self.technician,
              self.customer, self.person, self.period, self.unassigned, self.overdue,
-             self.group, self.metric, self.order, self.without_jobs)
+             self.group, self.metric not in {None, "list"}, self.order, self.without_jobs)
         )  # fmt: skip
 
 
@@ -274,7 +274,7 @@ def _filters(text: str, values: dict[str, Any]) -> None:
         values.setdefault("specialty", found[1].strip())
     if _has(text, r"residential|homeowners?|households?|homes?"):
         values["segment"] = "residential"
-    elif _has(text, r"commercial|business(?:es)?|companies"):
+    elif _has(text, r"commercial|business(?:es)?"):
         values["segment"] = "commercial"
     values["unassigned"] = _has(text, _UNASSIGNED)
     values["overdue"] = _has(text, r"overdue|late|past due|behind schedule")
