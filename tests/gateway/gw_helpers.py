@@ -298,10 +298,10 @@ def sql_answer(
     """A data answer: route, tool, reasoning, answer tokens, complete."""
     return [
         RouteDecisionEvent(route="sql", confidence=0.9, reason="counts live in the data"),
-        ToolStartEvent(tool="run_sql", call_id="call-1", input="SELECT count(*) ..."),
+        ToolStartEvent(tool="sql_query", call_id="call-1", input="SELECT count(*) ..."),
         Comment(),
         ToolEndEvent(
-            tool="run_sql", call_id="call-1", status="ok", summary="1 row", duration_ms=3.5
+            tool="sql_query", call_id="call-1", status="ok", summary="1 row", duration_ms=3.5
         ),
         TokenEvent(channel="sql_agent", content="Counting active technicians."),
         *[TokenEvent(channel="final", content=w) for w in words],
@@ -313,9 +313,9 @@ def rag_answer(conversation_id: str = "conv-1") -> list[Step]:
     """A document answer with sources."""
     return [
         RouteDecisionEvent(route="rag", confidence=0.8, reason="policy question"),
-        ToolStartEvent(tool="search_documents", call_id="call-9", input="warranty"),
+        ToolStartEvent(tool="document_search", call_id="call-9", input="warranty"),
         ToolEndEvent(
-            tool="search_documents",
+            tool="document_search",
             call_id="call-9",
             status="ok",
             summary="2 passages",

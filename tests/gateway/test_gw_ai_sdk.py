@@ -282,7 +282,7 @@ def test_mapping_keeps_to_the_schema_for_every_event_order() -> None:
         TokenEvent(channel="sql_agent", content="a"),
         TokenEvent(channel="rag_agent", content="b"),
         ToolEndEvent(tool="t", call_id="orphan", status="error", summary="boom", duration_ms=1),
-        ToolStartEvent(tool="run_sql", call_id="open"),
+        ToolStartEvent(tool="sql_query", call_id="open"),
         TokenEvent(channel="final", content="x"),
         TokenEvent(channel="sql_agent", content="late"),
         CompleteEvent(stats=stats()),

@@ -39,14 +39,26 @@ async def test_complete_answers_with_json(upstream: FakeUpstream) -> None:
     assert seen.body["conversation"]["user_id"] == "u-alice"
 
 
-async def test_complete_passes_upstream_refusals_through(upstream: FakeUpstream) -> None:
-    upstream.script = [Refuse(409, "CONVERSATION_BUSY", "Busy.")]
+@pytest.mark.parametrize(
+    ("refusal", "status", "code"),
+    [
+        (Refuse(409, "CONVERSATION_BUSY", "Busy."), 409, "CONVERSATION_BUSY"),
+        (Refuse(400, "INVALID_REQUEST", "Bad."), 400, "INVALID_REQUEST"),
+        # The agent refusing the gateway's own internal token is not the user's fault.
+        (Refuse(401, "UNAUTHORIZED", "bad internal token"), 502, "UPSTREAM_PROTOCOL_ERROR"),
+        (Refuse(503, "UPSTREAM_UNAVAILABLE", "down"), 503, "UPSTREAM_UNAVAILABLE"),
+        (Refuse(500, "INTERNAL", "bug"), 502, "INTERNAL"),
+    ],
+)
+async def test_complete_maps_upstream_refusals(
+    upstream: FakeUpstream, refusal: Refuse, status: int, code: str
+) -> None:
+    upstream.script = [refusal]
     async with running_gateway(gateway_settings(upstream.url)) as gw:
-        status, _, body = await request(
+        got, _, body = await request(
             "POST", f"{gw.url}/api/chat/complete", json={"message": "hi"}, headers=gw.auth()
         )
-    assert status == 409
-    assert body["error"]["code"] == "CONVERSATION_BUSY"
+    assert (got, body["error"]["code"]) == (status, code)
 
 
 async def test_conversations_list_history_and_delete(upstream: FakeUpstream) -> None:

@@ -73,12 +73,12 @@ TABLE: list[tuple[str | None, AgentEvent, list[dict[str, Any]]]] = [
     ),
     (
         "querying_data",
-        ToolStartEvent(tool="run_sql", call_id="c1", input="SELECT 1"),
+        ToolStartEvent(tool="sql_query", call_id="c1", input="SELECT 1"),
         [
             {
                 "type": "tool_start",
                 "call_id": "c1",
-                "tool": "run_sql",
+                "tool": "sql_query",
                 "label": "Querying data…",
                 "input": "SELECT 1",
             }
@@ -86,13 +86,13 @@ TABLE: list[tuple[str | None, AgentEvent, list[dict[str, Any]]]] = [
     ),
     (
         "agent_routing",
-        ToolStartEvent(tool="search_documents", call_id="c2"),
+        ToolStartEvent(tool="document_search", call_id="c2"),
         [
             SEARCHING,
             {
                 "type": "tool_start",
                 "call_id": "c2",
-                "tool": "search_documents",
+                "tool": "document_search",
                 "label": "Searching documents…",
             },
         ],
@@ -111,12 +111,14 @@ TABLE: list[tuple[str | None, AgentEvent, list[dict[str, Any]]]] = [
     ),
     (
         "querying_data",
-        ToolEndEvent(tool="run_sql", call_id="c1", status="ok", summary="4 rows", duration_ms=12.5),
+        ToolEndEvent(
+            tool="sql_query", call_id="c1", status="ok", summary="4 rows", duration_ms=12.5
+        ),
         [
             {
                 "type": "tool_end",
                 "call_id": "c1",
-                "tool": "run_sql",
+                "tool": "sql_query",
                 "status": "ok",
                 "summary": "4 rows",
                 "duration_ms": 12.5,

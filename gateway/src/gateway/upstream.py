@@ -61,6 +61,15 @@ def upstream_session(settings: GatewaySettings) -> aiohttp.ClientSession:
 
 def gateway_error(exc: AgentAPIError) -> GatewayError:
     """The gateway's refusal for an agent refusal: 4xx pass through, failures become 502/503."""
+    if exc.status in (401, 403):
+        # The user's token was fine (we verified it); the agent refused *our* internal token:
+        # a misconfigured key or clock, not something the user can fix.
+        return GatewayError(
+            "The assistant service refused the gateway's credentials.",
+            code=ErrorCode.UPSTREAM_PROTOCOL_ERROR,
+            status=502,
+            retryable=False,
+        )
     if 400 <= exc.status < 500:
         status = exc.status
     elif exc.code == ErrorCode.UPSTREAM_UNAVAILABLE or exc.status == 503:
