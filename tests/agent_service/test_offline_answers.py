@@ -13,6 +13,7 @@ import pytest
 
 from agent_service.demo_data import INJECTION_NOTE, seed_database
 from agent_service.documents import DocumentStore, seed_documents
+from agent_service.offline_limits import OfflineLimits
 from agent_service.offline_provider import OfflineProvider
 from agent_service.provider import (
     AskContext,
@@ -251,3 +252,32 @@ async def test_unrelated_passages_are_offered_as_the_closest_only() -> None:
         "I couldn't find a sentence that answers that directly. The closest document is"
         " “Time Off” [1]: Technicians earn 15 days of PTO."
     )
+
+
+async def test_limits_cap_lists_rankings_and_quotes(db: Path, documents: DocumentStore) -> None:
+    provider = OfflineProvider(
+        limits=OfflineLimits(max_top_n=2, max_listed=3, max_quoted_sentences=1)
+    )
+    question = "Top 5 technicians by revenue this year"
+    drafted = await provider.draft_sql(ask(question), curated_schema(), ())
+    assert isinstance(drafted, SqlDraft)
+    assert drafted.sql.endswith("LIMIT 2")
+    listing = "List completed jobs in October"
+    drafted = await provider.draft_sql(ask(listing), curated_schema(), ())
+    assert isinstance(drafted, SqlDraft)
+    result = await SqliteExecutor(db).run("acme-hvac", drafted.sql)
+    text = "".join(await collect(provider.answer_from_rows(ask(listing), result)))
+    assert len([line for line in text.splitlines() if line.startswith("- #")]) == 3
+    assert text.endswith(f"…and {result.row_count - 3} more.")
+    policy = "What is the overtime policy?"
+    passages = await documents.search("acme-hvac", policy)
+    quoted = "".join(await collect(provider.answer_from_passages(ask(policy), passages)))
+    assert len([line for line in quoted.splitlines() if line.startswith("- ")]) == 1
+
+
+@pytest.mark.parametrize(
+    "bad", [{"max_listed": 0}, {"max_top_n": -1}, {"max_quoted_sentences": True}]
+)
+def test_a_non_positive_limit_is_refused(bad: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match="positive integer"):
+        OfflineLimits(**bad)

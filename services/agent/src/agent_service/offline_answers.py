@@ -18,8 +18,6 @@ from agent_service.offline_sql import ranks_jobs_by_revenue
 from agent_service.offline_values import cell, label, money, number, plain, readable_date
 from agent_service.provider import QueryResult
 
-MAX_LISTED: Final = 10
-"""Rows shown as bullets before "…and N more"."""
 _COUNT_GROUPS: Final = frozenset({"status", "specialty", "city", "segment"})
 """Groupings a technicians or customers question can have (everything else needs jobs)."""
 _TOKEN: Final = re.compile(r"\s*\S+\s*|\s+")
@@ -38,8 +36,8 @@ async def stream_text(text: str, pace_s: float) -> AsyncIterator[str]:
         yield token
 
 
-def _bullets(lines: Sequence[str], total: int, truncated: bool) -> str:
-    shown = lines[:MAX_LISTED]
+def _bullets(lines: Sequence[str], total: int, truncated: bool, max_listed: int) -> str:
+    shown = lines[:max_listed]
     text = "\n".join(shown)
     more = total - len(shown)
     if truncated:
@@ -99,7 +97,7 @@ def _scalar_answer(spec: Spec, result: QueryResult) -> str:
     return f"{number(percent)}% of {things} were cancelled ({number(cancelled)} of {number(jobs)})."
 
 
-def _group_answer(spec: Spec, result: QueryResult) -> str:
+def _group_answer(spec: Spec, result: QueryResult, max_listed: int = 10) -> str:
     assert spec.group is not None
     key_column = {"technician": "technician", "customer": "customer"}.get(spec.group, spec.group)
     value_column = (
@@ -140,7 +138,7 @@ def _group_answer(spec: Spec, result: QueryResult) -> str:
             else f"{measure[0].upper()}{measure[1:]} of {things}, by {spec.group}:"
         )
         lines = [f"- {key_text(r)}: {cell(value_column, r.get(value_column))}" for r in rows]
-    return heading + "\n" + _bullets(lines, len(rows), result.truncated)
+    return heading + "\n" + _bullets(lines, len(rows), result.truncated, max_listed)
 
 
 def _list_line(spec: Spec, row: dict[str, Any]) -> str:
@@ -167,7 +165,7 @@ def _list_line(spec: Spec, row: dict[str, Any]) -> str:
     )
 
 
-def _list_answer(spec: Spec, result: QueryResult) -> str:
+def _list_answer(spec: Spec, result: QueryResult, max_listed: int = 10) -> str:
     things = noun_phrase(spec)
     if not result.rows:
         return f"I found no {things}."
@@ -197,16 +195,18 @@ def _list_answer(spec: Spec, result: QueryResult) -> str:
             named = noun_phrase(spec, plural=plural)
             heading = f"Here {'are' if plural else 'is'} the {number(len(rows))} {named}:"
     return (
-        heading + "\n" + _bullets([_list_line(spec, r) for r in rows], len(rows), result.truncated)
+        heading
+        + "\n"
+        + _bullets([_list_line(spec, r) for r in rows], len(rows), result.truncated, max_listed)
     )
 
 
-def answer_for_spec(spec: Spec, result: QueryResult) -> str:
+def answer_for_spec(spec: Spec, result: QueryResult, max_listed: int = 10) -> str:
     """The answer to `spec` from the rows its statement returned."""
     if spec.group is not None and (spec.subject == "jobs" or spec.group in _COUNT_GROUPS):
-        return _group_answer(spec, result)
+        return _group_answer(spec, result, max_listed)
     if spec.metric == "list":
-        return _list_answer(spec, result)
+        return _list_answer(spec, result, max_listed)
     if not result.rows:
         return "The query returned no rows."
     return _scalar_answer(spec, result)
@@ -252,7 +252,7 @@ def answer_for_detail(kind: str, result: QueryResult) -> str:
     return text
 
 
-def answer_for_lookup(result: QueryResult) -> str:
+def answer_for_lookup(result: QueryResult, max_listed: int = 10) -> str:
     """Who matched a name: technicians and customers, one line each."""
     if not result.rows:
         return "No technician or customer has a name like that."
@@ -265,10 +265,12 @@ def answer_for_lookup(result: QueryResult) -> str:
         f"- {plain(r.get('name'))} — {plain(r.get('kind'))} ({cell('status', r.get('summary'))})"
         for r in rows
     ]
-    return f"I found {len(rows)} matches:\n" + _bullets(lines, len(rows), result.truncated)
+    return f"I found {len(rows)} matches:\n" + _bullets(
+        lines, len(rows), result.truncated, max_listed
+    )
 
 
-def answer_generic(result: QueryResult) -> str:
+def answer_generic(result: QueryResult, max_listed: int = 10) -> str:
     """A plain description of rows whose statement this provider did not draft."""
     if not result.rows:
         return "The query returned no rows."
@@ -282,5 +284,5 @@ def answer_generic(result: QueryResult) -> str:
     ]
     count = f"at least {result.row_count}" if result.truncated else str(result.row_count)
     return f"Here is what I found ({count} rows):\n" + _bullets(
-        lines, result.row_count, result.truncated
+        lines, result.row_count, result.truncated, max_listed
     )

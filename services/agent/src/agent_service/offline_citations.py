@@ -13,7 +13,6 @@ from typing import Final
 
 from agent_service.provider import Passage
 
-MAX_SENTENCES: Final = 3
 MAX_SENTENCE_CHARS: Final = 400
 NO_PASSAGES: Final = (
     "No policy document I can see covers that. Try asking about overtime, on-call pay, safety"
@@ -82,7 +81,9 @@ def _sentences(text: str) -> list[tuple[str, str]]:
     return out
 
 
-def answer_from_passages_text(question: str, passages: Sequence[Passage]) -> str:
+def answer_from_passages_text(
+    question: str, passages: Sequence[Passage], max_sentences: int = 3
+) -> str:
     """The sentences of `passages` that share most terms with `question`, each cited by number."""
     if not passages:
         return NO_PASSAGES
@@ -111,7 +112,7 @@ def answer_from_passages_text(question: str, passages: Sequence[Passage]) -> str
             continue
         chosen.append(candidate)
         seen.add(candidate.text)
-        if len(chosen) == MAX_SENTENCES:
+        if len(chosen) == max_sentences:
             break
     chosen.sort(key=lambda c: (c.passage, c.position))
     lines = [f"- {c.text} [{c.passage}]" for c in chosen]

@@ -164,10 +164,12 @@ def _spec_plan(spec: Spec, today: date) -> Plan:
     return Plan(build_sql(spec, today.isoformat()), draft_note(spec), "spec", spec)
 
 
-def plan_question(question: str, memory: Mapping[str, Any], today: date) -> Plan | Unanswerable:
+def plan_question(
+    question: str, memory: Mapping[str, Any], today: date, max_top_n: int = 50
+) -> Plan | Unanswerable:
     """The plan for `question` in the light of what earlier turns left in `memory`."""
-    reading = read_question(question, today)
-    previous = Spec.from_json(remembered(memory).get("spec"))
+    reading = read_question(question, today, max_top_n)
+    previous = Spec.from_json(remembered(memory).get("spec"), max_top_n)
     try:
         if reading.ordinal is not None and not (
             reading.person or reading.customer or reading.technician
@@ -197,11 +199,15 @@ def _simpler(spec: Spec) -> list[Spec]:
 
 
 def plan_with_attempts(
-    question: str, memory: Mapping[str, Any], today: date, attempted: Sequence[str]
+    question: str,
+    memory: Mapping[str, Any],
+    today: date,
+    attempted: Sequence[str],
+    max_top_n: int = 50,
 ) -> Plan | Unanswerable:
     """Like `plan_question`, but never a statement already tried: fall back to a simpler shape,
     and give up plainly when none is left."""
-    plan = plan_question(question, memory, today)
+    plan = plan_question(question, memory, today, max_top_n)
     tried = {" ".join(sql.split()) for sql in attempted}
     if isinstance(plan, Unanswerable) or " ".join(plan.sql.split()) not in tried:
         return plan

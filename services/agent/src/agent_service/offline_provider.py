@@ -20,6 +20,7 @@ from agent_service.offline_answers import (
     stream_text,
 )
 from agent_service.offline_citations import answer_from_passages_text
+from agent_service.offline_limits import OfflineLimits
 from agent_service.offline_plan import Plan, plan_question, plan_with_attempts, remembered
 from agent_service.offline_question import Spec
 from agent_service.offline_router import classify_question, general_reply
@@ -44,11 +45,14 @@ class OfflineProvider:
 
     name = "offline"
 
-    def __init__(self, pace_s: float = 0.0, today: date = DEMO_TODAY) -> None:
+    def __init__(
+        self, pace_s: float = 0.0, today: date = DEMO_TODAY, limits: OfflineLimits | None = None
+    ) -> None:
         if not pace_s >= 0:
             raise ValueError("pace_s must be zero or positive")
         self._pace_s = pace_s
         self._today = today
+        self._limits = limits or OfflineLimits()
 
     @property
     def today(self) -> date:
@@ -68,7 +72,9 @@ class OfflineProvider:
         tables = {table.name for table in schema}
         if schema and not {"technicians", "customers", "jobs"} <= tables:
             return Unanswerable("The business data I know how to query is not available here.")
-        plan = plan_with_attempts(ask.question, ask.memory, self._today, [a.sql for a in attempts])
+        tried = [a.sql for a in attempts]
+        top_n = self._limits.max_top_n
+        plan = plan_with_attempts(ask.question, ask.memory, self._today, tried, top_n)
         if isinstance(plan, Unanswerable):
             return plan
         return SqlDraft(sql=plan.sql, note=plan.note, memory=plan.memory())
@@ -78,29 +84,27 @@ class OfflineProvider:
         stored = remembered(ask.memory)
         if _same_sql(stored.get("sql"), sql):
             shape = stored.get("shape")
-            spec = Spec.from_json(stored.get("spec"))
+            spec = Spec.from_json(stored.get("spec"), self._limits.max_top_n)
             if isinstance(shape, str) and (spec is not None or shape != "spec"):
                 return Plan(sql, "", shape, spec)
-        plan = plan_question(ask.question, ask.memory, self._today)
+        plan = plan_question(ask.question, ask.memory, self._today, self._limits.max_top_n)
         if isinstance(plan, Plan) and _same_sql(plan.sql, sql):
             return plan
         return None
 
     def _rows_text(self, ask: AskContext, result: QueryResult) -> str:
         plan = self._plan_for(ask, result.sql)
+        listed = self._limits.max_listed
         try:
-            if plan is None:
-                return answer_generic(result)
-            if plan.shape == "spec" and plan.spec is not None:
-                return answer_for_spec(plan.spec, result)
-            if plan.shape == "lookup":
-                return answer_for_lookup(result)
-            if plan.shape.startswith("detail:"):
+            if plan is not None and plan.shape == "spec" and plan.spec is not None:
+                return answer_for_spec(plan.spec, result, listed)
+            if plan is not None and plan.shape == "lookup":
+                return answer_for_lookup(result, listed)
+            if plan is not None and plan.shape.startswith("detail:"):
                 return answer_for_detail(plan.shape.removeprefix("detail:"), result)
         except (IndexError, KeyError, TypeError, ValueError):
-            # Rows of an unexpected shape still get an answer, just a plainer one.
-            return answer_generic(result)
-        return answer_generic(result)
+            pass  # rows of an unexpected shape still get an answer, just a plainer one
+        return answer_generic(result, listed)
 
     async def answer_from_rows(self, ask: AskContext, result: QueryResult) -> AsyncIterator[str]:
         """Stream an answer built from the rows, which are shown and never obeyed."""
@@ -111,7 +115,7 @@ class OfflineProvider:
         self, ask: AskContext, passages: Sequence[Passage]
     ) -> AsyncIterator[str]:
         """Stream the best-matching passage sentences, cited as [n] of the passages given."""
-        text = answer_from_passages_text(ask.question, passages)
+        text = answer_from_passages_text(ask.question, passages, self._limits.max_quoted_sentences)
         async for token in stream_text(text, self._pace_s):
             yield token
 

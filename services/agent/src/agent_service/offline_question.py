@@ -13,7 +13,6 @@ from typing import Any, Final
 
 from agent_service.offline_period import Period
 from agent_service.offline_reading import (
-    MAX_TOP_N,
     Group,
     Metric,
     Order,
@@ -61,7 +60,7 @@ class Spec:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, data: object) -> Spec | None:
+    def from_json(cls, data: object, max_top_n: int = 50) -> Spec | None:
         """Rebuild a spec from memory; anything malformed yields None (memory is never trusted)."""
         if not isinstance(data, dict) or data.get("subject") not in SUBJECTS:
             return None
@@ -83,7 +82,7 @@ class Spec:
             spec.metric in METRICS,
             spec.group is None or spec.group in GROUPS,
             spec.order in ORDERS,
-            spec.limit is None or _within(spec.limit, 1, MAX_TOP_N),
+            spec.limit is None or _within(spec.limit, 1, max_top_n),
             all(isinstance(getattr(spec, n), (str, type(None))) for n in _TEXT_FIELDS),
             all(isinstance(getattr(spec, n), bool) for n in _FLAG_FIELDS),
         )

@@ -20,8 +20,6 @@ Metric = Literal[
 Group = Literal["month", "status", "specialty", "technician", "customer", "segment", "city"]
 Order = Literal["", "value", "hourly_rate", "hired_on"]
 
-MAX_TOP_N: Final = 50
-"""Largest "top N" a question may ask for."""
 MAX_QUESTION_CHARS: Final = 1000
 """Only this much of a question is read; the contract already caps messages."""
 # Specialty words a question may name; matched as LIKE stems, so "plumber" finds "plumbing".
@@ -155,7 +153,7 @@ def _subject(text: str) -> Subject | None:
     return ordered[0][0] if ordered else None
 
 
-def _limit(text: str) -> int | None:
+def _limit(text: str, max_top_n: int) -> int | None:
     found = re.search(rf"\b(?:top|best|first|bottom|worst|{_NEWEST}|{_OLDEST})\s+{_NUMBER}\b", text)
     found = found or re.search(
         rf"\b{_NUMBER}\s+(?:newest|latest|most|best|biggest|top|busiest|highest|lowest)\b", text
@@ -163,7 +161,7 @@ def _limit(text: str) -> int | None:
     if not found:
         return None
     value = int(found[1]) if found[1].isdigit() else _NUMBER_WORDS[found[1]]
-    return max(1, min(value, MAX_TOP_N))
+    return max(1, min(value, max_top_n))
 
 
 def _group(text: str) -> Group | None:
@@ -204,12 +202,12 @@ def _measure(text: str, values: dict[str, Any]) -> None:
         values["metric"] = "list"
 
 
-def _ranking(text: str, values: dict[str, Any]) -> None:
+def _ranking(text: str, values: dict[str, Any], max_top_n: int) -> None:
     """Newest hires, highest rates, "top N ... by ...", "busiest": ordering, limit and group."""
     group = _group(text)
     ranked = _has(text, _RANKED)
     ascending = _has(text, r"least|lowest|fewest|worst|bottom")
-    limit = _limit(text)
+    limit = _limit(text, max_top_n)
     if _has(text, _NEWEST):
         values.update(subject="technicians", metric="list", order="hired_on", limit=limit or 5)
     elif _has(text, _OLDEST):
@@ -294,13 +292,14 @@ def _references(text: str, values: dict[str, Any]) -> None:
     values["follow_up"] = bool(_FOLLOW_UP_START.match(text) or values["them"])
 
 
-def read_question(question: str, today: date) -> Reading:
-    """Read one question on its own: subject, measure, filters, period, and follow-up markers."""
+def read_question(question: str, today: date, max_top_n: int = 50) -> Reading:
+    """Read one question on its own: subject, measure, filters, period, and follow-up markers;
+    a "top N" larger than `max_top_n` is capped to it."""
     original = " ".join(question.replace("’", "'").split())[:MAX_QUESTION_CHARS]
     text = original.lower()
     values: dict[str, Any] = {"subject": _subject(text)}
     _measure(text, values)
-    _ranking(text, values)
+    _ranking(text, values, max_top_n)
     _statuses(text, values)
     _filters(text, values)
     values["period"] = find_period(text, today)
