@@ -145,6 +145,8 @@ def test_production_refuses_development_secrets() -> None:
     assert not settings.ws_query_token_enabled
     assert settings.json_logs
     assert settings.jwt_config().hs256_secret is None
+    assert settings.cors_origins == []
+    assert production(cors_origins="https://app.example").cors_origins == ["https://app.example"]
 
 
 async def test_production_has_no_dev_routes(upstream: FakeUpstream) -> None:

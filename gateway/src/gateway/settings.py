@@ -94,7 +94,8 @@ class GatewaySettings(BaseSettings):
     ws_query_token: bool | None = None
     """Accept `?token=` on /ws/chat (seed compatibility); default: on in development only."""
     cors_origins: CommaList = list(DEV_CORS_ORIGINS)
-    """Browser origins allowed for CORS and WebSocket `Origin`; never `*`."""
+    """Browser origins allowed for CORS and WebSocket `Origin`; never `*` (none by default
+    outside development)."""
     cors_allow_credentials: bool = False
     shutdown_timeout_s: Annotated[float, Field(ge=0)] = 10.0
     dev_auth: bool | None = None
@@ -113,6 +114,9 @@ class GatewaySettings(BaseSettings):
             raise ValueError("GATEWAY_CORS_ORIGINS must list origins; '*' is not allowed")
         if self.env == "development":
             return self
+        if "cors_origins" not in self.model_fields_set:
+            # The localhost defaults are for development; production lists its origins.
+            object.__setattr__(self, "cors_origins", [])
         problems = []
         if self.internal_key.get_secret_value() == DEV_INTERNAL_SECRET:
             problems.append("GATEWAY_INTERNAL_KEY is the development secret")

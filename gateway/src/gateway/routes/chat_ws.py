@@ -1,8 +1,8 @@
 """`/ws/chat`: the UI events over WebSocket, a superset of the seed WebSocket protocol.
 
 One socket carries several turns, one at a time. Client messages: `auth`, `message`, `ping`,
-`stop`. Close codes: 1000 normal, 1001 shutdown, 1008 policy, 1009 too big, 1011 internal,
-4401 not authenticated (no/invalid/expired token, auth deadline), 4403 re-auth as someone else.
+`stop`. Close codes: 1000 normal, 1001 shutdown, 1009 too big, 1011 internal, 4401 not
+authenticated (no/invalid token, auth deadline), 4403 re-auth as someone else (docs/public-api.md).
 """
 
 from __future__ import annotations
