@@ -225,3 +225,16 @@ async def test_malformed_memory_never_crashes_or_reaches_sql(memory: dict[str, A
             assert "OR 1=1" not in drafted.sql and "--" not in drafted.sql
         else:
             assert drafted.message
+
+
+async def test_a_named_technicians_hourly_rate(db: Path) -> None:
+    name, rate = one(
+        db,
+        "SELECT name, hourly_rate FROM technicians WHERE company_id = :c ORDER BY id",
+        "acme-hvac",
+    )
+    chat = Conversation(db, "acme-hvac")
+    reply = await chat.say(f"What is {name}'s hourly rate?")
+    assert (
+        reply.text == f"The hourly rate of the technician named like “{name}” is ${rate:,.2f}/hour."
+    )

@@ -81,8 +81,9 @@ def _scalar_answer(spec: Spec, result: QueryResult) -> str:
         if not count:
             return f"You have no {things}, so there is no average hourly rate."
         rate = cell("hourly_rate", row.get("average_hourly_rate"))
-        named = noun_phrase(spec, plural=count != 1)
-        return f"The average hourly rate of your {number(count)} {named} is {rate}."
+        if count == 1:
+            return f"The hourly rate of the {noun_phrase(spec, plural=False)} is {rate}."
+        return f"The average hourly rate of your {number(count)} {things} is {rate}."
     if spec.metric == "duration_avg":
         if not jobs:
             return f"There are no {things}, so I can't say how long they took."

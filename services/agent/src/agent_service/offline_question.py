@@ -140,7 +140,8 @@ def spec_from_reading(reading: Reading, subject: Subject) -> Spec:
         city=reading.city,
         technician=reading.technician,
         customer=reading.customer,
-        person=reading.person,
+        # "What is Victor Chen's hourly rate?": a name asked about filters a known subject.
+        person=reading.person or reading.about,
         period=reading.period,
         unassigned=reading.unassigned,
         overdue=reading.overdue,
@@ -169,6 +170,8 @@ def merge_follow_up(previous: Spec, reading: Reading) -> Spec:
     for name in ("specialty", "segment", "city", "technician", "customer", "person", "period"):
         if (value := getattr(reading, name)) is not None:
             changes[name] = value
+    if reading.about is not None and reading.person is None:
+        changes["person"] = reading.about
     for flag in ("unassigned", "overdue", "without_jobs"):
         if getattr(reading, flag):
             changes[flag] = True

@@ -194,7 +194,9 @@ def _measure(text: str, values: dict[str, Any]) -> None:
     elif _has(text, _REVENUE):
         per_job = average or _has(text, r"per job")
         values.update(subject="jobs", metric="revenue_avg" if per_job else "revenue_sum")
-    elif average and _has(text, r"hourly rates?|rates?|wages?|pay|paid"):
+    elif (average or _has(text, r"how much|what(?:'s| is| are)")) and _has(
+        text, r"hourly rates?|per hour|an hour|wages?|pay rates?"
+    ):
         values.update(subject="technicians", metric="rate_avg")
     elif _has(text, r"how many|number of|count|how much|total"):
         values["metric"] = "count"
