@@ -177,7 +177,9 @@ async def test_stop_cancels_the_run_and_the_socket_takes_another_turn(upstream: 
         assert (await receive_turn(ws))[-1]["type"] == "complete"
         await ask(ws, "And again?")
         assert (await receive_turn(ws))[-1]["type"] == "complete"
-    assert len(upstream.streams()) == 3
+    request_ids = [r.headers["x-request-id"][0] for r in upstream.streams()]
+    assert [rid.rsplit(".", 1)[1] for rid in request_ids] == ["1", "2", "3"]
+    assert len({rid.rsplit(".", 1)[0] for rid in request_ids}) == 1  # the socket's own id
 
 
 async def test_client_closing_mid_turn_cancels_upstream(upstream: Any) -> None:

@@ -241,6 +241,8 @@ class ChatSocket:
         """One run: admission, then the relayed events; refusals become `error` events."""
         started = time.monotonic()
         request_id = f"{self.request[REQUEST_ID][:120]}.{self.turns}"
+        # The turn runs in its own task (its own context): its log lines carry its own id.
+        structlog.contextvars.bind_contextvars(request_id=request_id)
         try:
             refuse_if_closing(self.app)
             chat = chat_request(principal, text, conversation_id)
