@@ -11,12 +11,15 @@ from typing import Any
 import structlog
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+from pydantic import SecretStr
 
 from agent_service.conversations import ConversationStore
-from agent_service.demo_data import seed_database
+from agent_service.demo_data import DEMO_TODAY, seed_database
 from agent_service.documents import DocumentStore, seed_documents
 from agent_service.graph.state import DocumentSearch, SqlRunner
 from agent_service.offline_provider import OfflineProvider
+from agent_service.openai_errors import RetryPolicy
+from agent_service.openai_provider import OpenAIConfig, OpenAIProvider
 from agent_service.provider import ModelProvider, SchemaTable
 from agent_service.settings import AgentSettings
 from agent_service.sql_executor import SqliteExecutor, SqlLimits
@@ -40,9 +43,42 @@ class Deps:
 
 
 def make_provider(settings: AgentSettings) -> ModelProvider:
+    """The configured model provider; an `OpenAIProvider` owns a connection pool (`aclose`)."""
     if settings.provider == "offline":
         return OfflineProvider(pace_s=settings.offline_pace_ms / 1000)
+    if settings.provider == "openai":
+        return OpenAIProvider(openai_config(settings))
     raise ValueError(f"AGENT_PROVIDER={settings.provider!r} is not available in this build")
+
+
+def openai_config(settings: AgentSettings) -> OpenAIConfig:
+    """The OpenAI-compatible provider's configuration from `AGENT_OPENAI_*` / `AGENT_MODEL_*`."""
+    key = settings.openai_api_key
+    return OpenAIConfig(
+        base_url=settings.openai_base_url,
+        # local servers (vLLM, Ollama, llama.cpp) ignore the key, but the SDK requires one
+        api_key=key if key is not None else SecretStr("EMPTY"),
+        classifier_model=settings.model_classifier or settings.model_name,
+        sql_model=settings.model_sql or settings.model_name,
+        answer_model=settings.model_answer or settings.model_name,
+        temperature=settings.model_temperature,
+        answer_max_tokens=settings.model_answer_max_tokens,
+        structured_output=settings.model_structured_output,
+        stream_usage=settings.model_stream_usage,
+        connect_timeout_s=settings.model_connect_timeout_s,
+        timeout_s=settings.model_timeout_s,
+        stall_timeout_s=settings.model_stall_timeout_s,
+        retry=RetryPolicy(
+            max_retries=settings.model_max_retries,
+            base_s=settings.model_retry_base_s,
+            max_s=settings.model_retry_max_s,
+        ),
+        history_tokens=settings.model_history_tokens,
+        prompt_rows=settings.model_prompt_rows,
+        prompt_chars=settings.model_prompt_chars,
+        # the SQL path queries the demo database, whose calendar ends on DEMO_TODAY
+        today=DEMO_TODAY,
+    )
 
 
 def seed_demo(settings: AgentSettings, *, force: bool = False) -> dict[str, Any]:
@@ -72,8 +108,11 @@ async def open_deps(settings: AgentSettings) -> AsyncIterator[Deps]:
         await checkpointer.setup()
         conversations = await ConversationStore.open(settings.memory_db_path)
         stack.push_async_callback(conversations.close)
+        provider = make_provider(settings)
+        if isinstance(provider, OpenAIProvider):
+            stack.push_async_callback(provider.aclose)
         yield Deps(
-            provider=make_provider(settings),
+            provider=provider,
             sql=SqliteExecutor(
                 settings.demo_db_path,
                 SqlLimits(

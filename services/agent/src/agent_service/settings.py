@@ -63,6 +63,57 @@ class AgentSettings(BaseSettings):
     history_turns: int = Field(default=20, ge=0, le=200)
     """Previous turns handed to the provider."""
 
+    # --- the OpenAI-compatible model (AGENT_PROVIDER=openai); see docs/real-model.md -----------
+    # Read only when the provider is `openai`; the offline default needs none of them.
+    openai_base_url: str = "https://api.openai.com/v1"
+    """Any OpenAI-compatible Chat Completions endpoint (vLLM, Ollama, llama.cpp, LiteLLM…)."""
+    openai_api_key: SecretStr | None = None
+    """Required for api.openai.com; local servers usually accept anything (`EMPTY` is sent)."""
+    model_name: str = Field(default="gpt-4o-mini", min_length=1)
+    model_classifier: str | None = None
+    """Model for `classify` (defaults to `model_name`)."""
+    model_sql: str | None = None
+    """Model that writes SQL in `sql_agent` (defaults to `model_name`)."""
+    model_answer: str | None = None
+    """Model that writes the streamed answer in `finalize` (defaults to `model_name`)."""
+    model_temperature: float = Field(default=0.0, ge=0, le=2)
+    model_answer_max_tokens: int = Field(default=1024, ge=16, le=32_768)
+    model_structured_output: Literal["function_calling", "json_schema", "json_mode"] = (
+        "function_calling"
+    )
+    """How `classify` asks for its structured route; a forced tool call works on most servers."""
+    model_stream_usage: bool = True
+    """Ask for token usage at the end of streams (`stream_options.include_usage`)."""
+    model_connect_timeout_s: float = Field(default=5.0, gt=0, le=120)
+    model_timeout_s: float = Field(default=30.0, gt=0, le=600)
+    """Deadline of one non-streamed call (`classify`, each SQL draft)."""
+    model_stall_timeout_s: float = Field(default=20.0, gt=0, le=600)
+    """Longest silence allowed in a streamed answer, before the first chunk and between chunks."""
+    model_max_retries: int = Field(default=2, ge=0, le=10)
+    """Retries of a retryable failure (429, 5xx, timeouts, lost connections) before any token."""
+    model_retry_base_s: float = Field(default=0.5, ge=0, le=30)
+    """First backoff delay; doubled each retry, with jitter, capped by `model_retry_max_s`."""
+    model_retry_max_s: float = Field(default=8.0, ge=0, le=120)
+    """Cap on one backoff delay, a server's `Retry-After` included."""
+    model_history_tokens: int = Field(default=2000, ge=0, le=200_000)
+    """Budget (approximate tokens) of the previous turns sent with each model call."""
+    model_prompt_rows: int = Field(default=50, ge=1, le=1000)
+    """Result rows shown to the answering model (the rest are counted, not shown)."""
+    model_prompt_chars: int = Field(default=24_000, ge=1000, le=1_000_000)
+    """Cap on the data (rows or passages) framed into one answering prompt."""
+
+    @model_validator(mode="after")
+    def _refuse_openai_without_key(self) -> Self:
+        if (
+            self.provider == "openai"
+            and self.openai_api_key is None
+            and "api.openai.com" in self.openai_base_url
+        ):
+            raise ValueError(
+                "AGENT_OPENAI_API_KEY is required when AGENT_OPENAI_BASE_URL is api.openai.com"
+            )
+        return self
+
     @model_validator(mode="after")
     def _refuse_unsafe_defaults(self) -> Self:
         if self.env == "production":

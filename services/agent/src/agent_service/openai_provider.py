@@ -1,0 +1,307 @@
+"""The OpenAI-compatible provider: the workflow's steps asked of a real model through `ChatOpenAI`.
+
+- `classify`: one non-streamed structured-output call (route, confidence, reason); never streamed.
+- `draft_sql`: one non-streamed call offering the `run_sql` tool over the curated schema; earlier
+  failed attempts go back as tool calls with their errors as tool results.
+- answers: one streamed call without tools; rows and passages are framed as untrusted data;
+  `chunk.content` strings are forwarded as they come, citations checked on the way.
+
+Failures map to stable codes (`openai_errors`). A retryable failure is retried with backoff only
+while nothing of that step reached the user, so a token is never sent twice. Time is bounded by
+httpx timeouts (connect; read = the call deadline, or for streams the stall allowed between
+chunks) and an overall deadline on non-streamed calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import re
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import aclosing
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Literal, TypeVar, cast
+
+import structlog
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.runnables import Runnable
+from langchain_openai import ChatOpenAI
+from langchain_openai._compat import httpx as sdk_httpx
+from pydantic import BaseModel, Field, SecretStr
+
+from agent_service.openai_citations import CitationFilter
+from agent_service.openai_errors import ModelFailure, RetryPolicy, classify_failure
+from agent_service.openai_prompts import (
+    SQL_TOOL,
+    SQL_TOOL_NAME,
+    classify_messages,
+    general_messages,
+    history_messages,
+    last_result_block,
+    passages_messages,
+    rows_messages,
+    sql_messages,
+)
+from agent_service.provider import (
+    AskContext,
+    Passage,
+    QueryResult,
+    RouteChoice,
+    SchemaTable,
+    SqlAttempt,
+    SqlDraft,
+    Unanswerable,
+    UsageMeter,
+)
+from contracts.errors import ErrorCode
+
+log = structlog.get_logger("agent_service.openai_provider")
+
+T = TypeVar("T")
+
+NO_PASSAGES = (
+    "None of your company's policy documents I can search covers that. Try asking about "
+    "overtime, on-call pay, safety and PPE, time off, or expenses — or check with your manager "
+    "or HR."
+)
+
+
+class RouteDecision(BaseModel):
+    """route_decision: where the question goes."""
+
+    route: Literal["sql", "rag", "general"]
+    confidence: float = Field(ge=0, le=1)
+    reason: str = Field(max_length=500)
+
+
+@dataclass(frozen=True, slots=True)
+class OpenAIConfig:
+    """Everything the provider needs, resolved from settings (see `AgentSettings`)."""
+
+    base_url: str
+    api_key: SecretStr
+    classifier_model: str
+    sql_model: str
+    answer_model: str
+    temperature: float = 0.0
+    answer_max_tokens: int = 1024
+    structured_output: Literal["function_calling", "json_schema", "json_mode"] = "function_calling"
+    stream_usage: bool = True
+    connect_timeout_s: float = 5.0
+    timeout_s: float = 30.0
+    stall_timeout_s: float = 20.0
+    retry: RetryPolicy = field(default_factory=lambda: RetryPolicy(2, 0.5, 8.0))
+    history_tokens: int = 2000
+    prompt_rows: int = 50
+    prompt_chars: int = 24_000
+    today: date | None = None
+    """The date SQL is written against; None means the real date at each call."""
+
+
+class OpenAIProvider:
+    """`ModelProvider` over any OpenAI-compatible Chat Completions endpoint."""
+
+    name = "openai"
+
+    def __init__(self, config: OpenAIConfig) -> None:
+        self._config = config
+        self._rng = random.Random()
+        # One connection pool for every step, owned here and closed by `aclose`.
+        # (the SDK's own httpx: httpx2 under openai>=3)
+        self._http = sdk_httpx.AsyncClient(
+            limits=sdk_httpx.Limits(max_connections=1000, max_keepalive_connections=100)
+        )
+        call_timeout = sdk_httpx.Timeout(config.timeout_s, connect=config.connect_timeout_s)
+        stream_timeout = sdk_httpx.Timeout(config.stall_timeout_s, connect=config.connect_timeout_s)
+        classifier = self._chat(config.classifier_model, call_timeout)
+        self._classifier: Runnable[Any, Any] = classifier.with_structured_output(
+            RouteDecision, method=config.structured_output, include_raw=True
+        )
+        self._sql = self._chat(config.sql_model, call_timeout).bind_tools(
+            [SQL_TOOL], tool_choice="auto"
+        )
+        self._answer = self._chat(
+            config.answer_model,
+            stream_timeout,
+            max_tokens=config.answer_max_tokens,
+            stream_usage=config.stream_usage,
+        )
+
+    def _chat(self, model: str, timeout: Any, **kwargs: Any) -> ChatOpenAI:
+        return ChatOpenAI(
+            model=model,
+            base_url=self._config.base_url,
+            api_key=self._config.api_key,
+            temperature=self._config.temperature,
+            timeout=timeout,
+            max_retries=0,  # retries are ours: bounded, mapped, never after a token
+            http_async_client=self._http,
+            use_responses_api=False,
+            # The httpx read timeout already bounds the silence between chunks at no per-chunk
+            # cost; ChatOpenAI's own chunk timer adds an asyncio.wait_for task per token.
+            stream_chunk_timeout=None,
+            **kwargs,
+        )
+
+    async def aclose(self) -> None:
+        """Close the connection pool (at the app's shutdown)."""
+        await self._http.aclose()
+
+    def _history(self, ask: AskContext) -> list[BaseMessage]:
+        return history_messages(ask.history, self._config.history_tokens)
+
+    async def classify(self, ask: AskContext) -> RouteChoice:
+        """One structured-output call; the reply is parsed, never streamed."""
+        messages = classify_messages(ask.question, self._history(ask))
+        out = await self._call("classify", lambda: self._classifier.ainvoke(messages))
+        raw, parsed = out.get("raw"), out.get("parsed")
+        _meter(ask.usage, raw)
+        if not isinstance(parsed, RouteDecision):
+            raise _bad("classify", f"no valid route decision: {out.get('parsing_error')!r}")
+        return RouteChoice(route=parsed.route, confidence=parsed.confidence, reason=parsed.reason)
+
+    async def draft_sql(
+        self,
+        ask: AskContext,
+        schema: Sequence[SchemaTable],
+        attempts: Sequence[SqlAttempt],
+    ) -> SqlDraft | Unanswerable:
+        """Offer `run_sql`; a tool call is the draft, a plain reply means it cannot be answered."""
+        cfg = self._config
+        previous = last_result_block(ask.memory, cfg.prompt_rows, cfg.prompt_chars // 4)
+        today = (cfg.today or date.today()).isoformat()
+        messages = sql_messages(ask.question, self._history(ask), schema, attempts, previous, today)
+        reply = await self._call("draft_sql", lambda: self._sql.ainvoke(messages))
+        if not isinstance(reply, AIMessage):
+            raise _bad("draft_sql", f"unexpected reply type {type(reply).__name__}")
+        _meter(ask.usage, reply)
+        for call in reply.tool_calls:
+            if call["name"] != SQL_TOOL_NAME:
+                continue
+            sql, note = call["args"].get("sql"), call["args"].get("note", "")
+            if not isinstance(sql, str) or not sql.strip():
+                raise _bad("draft_sql", "run_sql was called without a query")
+            return SqlDraft(sql=sql.strip(), note=note.strip() if isinstance(note, str) else "")
+        if reply.invalid_tool_calls:
+            raise _bad("draft_sql", f"unparsable tool call: {reply.invalid_tool_calls[0]!r}")
+        text = reply.text.strip()
+        if not text:
+            raise _bad("draft_sql", "neither a query nor an explanation")
+        return Unanswerable(text)
+
+    def answer_from_rows(self, ask: AskContext, result: QueryResult) -> AsyncIterator[str]:
+        """Stream an answer from the rows, which reach the model as framed, untrusted data."""
+        cfg = self._config
+        messages = rows_messages(
+            ask.question, self._history(ask), result, cfg.prompt_rows, cfg.prompt_chars
+        )
+        return self._stream("answer_from_rows", ask.usage, messages)
+
+    async def answer_from_passages(
+        self, ask: AskContext, passages: Sequence[Passage]
+    ) -> AsyncIterator[str]:
+        """Stream a cited answer; citations of passages not given are removed on the way."""
+        if not passages:
+            async for piece in _words(NO_PASSAGES):
+                yield piece
+            return
+        messages = passages_messages(
+            ask.question, self._history(ask), passages, self._config.prompt_chars
+        )
+        citations = CitationFilter(len(passages))
+        async for piece in self._stream("answer_from_passages", ask.usage, messages):
+            text = citations.feed(piece)
+            if text:
+                yield text
+        tail = citations.flush()
+        if tail:
+            yield tail
+        if citations.removed:
+            log.warning("citations_removed", passages=len(passages), removed=citations.removed)
+
+    async def answer_plainly(self, ask: AskContext, message: str) -> AsyncIterator[str]:  # noqa: ARG002
+        """Stream `message` as it is: no model call, so a failure report cannot fail or drift."""
+        async for piece in _words(message):
+            yield piece
+
+    def answer_generally(self, ask: AskContext) -> AsyncIterator[str]:
+        """Stream a reply that needs no data (greetings, what the assistant can do)."""
+        messages = general_messages(ask.question, self._history(ask))
+        return self._stream("answer_generally", ask.usage, messages)
+
+    async def _call(self, step: str, call: Callable[[], Awaitable[T]]) -> T:
+        """A non-streamed call under the deadline, retried on retryable failures."""
+        retry = 0
+        while True:
+            try:
+                async with asyncio.timeout(self._config.timeout_s):
+                    return await call()
+            except Exception as exc:
+                failure = _failure(step, exc)
+            if not failure.retryable or retry >= self._config.retry.max_retries:
+                raise failure.run_failed()
+            await self._backoff(step, retry, failure)
+            retry += 1
+
+    async def _stream(
+        self, step: str, usage: UsageMeter, messages: list[BaseMessage]
+    ) -> AsyncIterator[str]:
+        """Forward `chunk.content` strings; retry only while nothing was forwarded."""
+        retry = 0
+        while True:
+            sent = False
+            try:
+                # aclosing: however this generator ends, the HTTP response is closed with it
+                stream = cast(
+                    "AsyncGenerator[AIMessageChunk, None]", self._answer.astream(messages)
+                )
+                async with aclosing(stream) as chunks:
+                    async for chunk in chunks:
+                        meta = chunk.usage_metadata
+                        if meta is not None:
+                            usage.add(meta["input_tokens"], meta["output_tokens"])
+                        content = chunk.content
+                        if content and type(content) is str:
+                            sent = True
+                            yield content
+                return
+            except Exception as exc:
+                failure = _failure(step, exc)
+            if sent or not failure.retryable or retry >= self._config.retry.max_retries:
+                raise failure.run_failed()
+            await self._backoff(step, retry, failure)
+            retry += 1
+
+    async def _backoff(self, step: str, retry: int, failure: ModelFailure) -> None:
+        delay = self._config.retry.delay(retry, failure, self._rng)
+        log.info("model_retry", step=step, retry=retry + 1, code=failure.code, delay_s=delay)
+        await asyncio.sleep(delay)
+
+
+def _failure(step: str, exc: Exception) -> ModelFailure:
+    failure = classify_failure(exc)
+    if failure is None:
+        raise exc
+    log.warning("model_call_failed", step=step, code=failure.code, detail=failure.detail)
+    return failure
+
+
+def _bad(step: str, detail: str) -> Exception:
+    log.warning("model_bad_output", step=step, detail=detail[:300])
+    return ModelFailure(ErrorCode.MODEL_BAD_RESPONSE, False, detail).run_failed()
+
+
+def _meter(usage: UsageMeter, message: Any) -> None:
+    meta = getattr(message, "usage_metadata", None)
+    if meta:
+        usage.add(meta.get("input_tokens", 0), meta.get("output_tokens", 0))
+
+
+_WORD = re.compile(r"\s*\S+|\s+$")
+
+
+async def _words(text: str) -> AsyncIterator[str]:
+    """`text` in word-sized pieces, so a fixed message streams like a model's."""
+    for match in _WORD.finditer(text):
+        yield match.group()
