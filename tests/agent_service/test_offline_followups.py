@@ -238,3 +238,13 @@ async def test_a_named_technicians_hourly_rate(db: Path) -> None:
     assert (
         reply.text == f"The hourly rate of the technician named like “{name}” is ${rate:,.2f}/hour."
     )
+
+
+async def test_a_filter_that_only_fits_another_subject_switches_to_it(db: Path) -> None:
+    chat = Conversation(db, "acme-hvac")
+    await chat.say("How many technicians are active?")
+    cancelled = await chat.say("what about cancelled ones?")
+    expected = one(
+        db, "SELECT count(*) FROM jobs WHERE company_id = :c AND status = 'cancelled'", "acme-hvac"
+    )[0]
+    assert cancelled.text == f"There are {expected} cancelled jobs."

@@ -6,7 +6,9 @@ quoted, never followed.
 
 from __future__ import annotations
 
+import math
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
@@ -84,19 +86,28 @@ def _sentences(text: str) -> list[tuple[str, str]]:
 def answer_from_passages_text(
     question: str, passages: Sequence[Passage], max_sentences: int = 3
 ) -> str:
-    """The sentences of `passages` that share most terms with `question`, each cited by number."""
+    """The sentences of `passages` that best share the terms of `question` (rare terms weigh
+    more), best first, each cited by the number of its passage."""
     if not passages:
         return NO_PASSAGES
     wanted = terms(question)
-    candidates: list[_Candidate] = []
+    units: list[tuple[int, int, str, set[str], set[str]]] = []
     for number, passage in enumerate(passages, start=1):
         title_terms = terms(passage.title)
         for position, (sentence, heading) in enumerate(_sentences(passage.text)):
-            # The section heading counts like the sentence ("## Mileage" above "$0.67 per mile");
-            # a title match only breaks ties between otherwise equal sentences.
-            overlap = len(wanted & terms(sentence)) + len(wanted & terms(heading))
-            score = overlap + 0.25 * len(wanted & title_terms) if overlap else 0.0
-            candidates.append(_Candidate(score, number, position, sentence[:MAX_SENTENCE_CHARS]))
+            # The section heading counts as part of each sentence under it ("## Mileage" above
+            # "$0.67 per mile"); the title only breaks ties between otherwise equal sentences.
+            units.append(
+                (number, position, sentence, terms(sentence) | terms(heading), title_terms)
+            )
+    # Rare question terms ("stipend") say more about a sentence than common ones ("on-call").
+    frequency = Counter(term for *_, found, _ in units for term in found & wanted)
+    weight = {term: 1 + 0.5 * math.log(len(units) / count) for term, count in frequency.items()}
+    candidates: list[_Candidate] = []
+    for number, position, sentence, found, title_terms in units:
+        overlap = sum(weight[term] for term in found & wanted)
+        score = overlap + 0.25 * len(wanted & title_terms) if overlap else 0.0
+        candidates.append(_Candidate(score, number, position, sentence[:MAX_SENTENCE_CHARS]))
     best = max((c.score for c in candidates), default=0.0)
     if best <= 0:
         first = passages[0]
@@ -108,13 +119,12 @@ def answer_from_passages_text(
     chosen: list[_Candidate] = []
     seen: set[str] = set()
     for candidate in sorted(candidates, key=lambda c: (-c.score, c.passage, c.position)):
-        if candidate.score < best / 2 or candidate.text in seen:
+        if candidate.score < best / 3 or candidate.text in seen:
             continue
         chosen.append(candidate)
         seen.add(candidate.text)
         if len(chosen) == max_sentences:
             break
-    chosen.sort(key=lambda c: (c.passage, c.position))
     lines = [f"- {c.text} [{c.passage}]" for c in chosen]
     cited = sorted({c.passage for c in chosen})
     sources = "; ".join(f"[{n}] {' '.join(passages[n - 1].title.split())}" for n in cited)

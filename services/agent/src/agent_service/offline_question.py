@@ -149,9 +149,28 @@ def spec_from_reading(reading: Reading, subject: Subject) -> Spec:
     )
 
 
+_JOB_ONLY_STATUSES: Final = frozenset(
+    {"scheduled", "in_progress", "completed", "cancelled", "open"}
+)
+
+
+def _implied_subject(previous: Subject, reading: Reading) -> Subject:
+    """The subject a follow-up's filter implies when it does not fit the previous one
+    ("what about cancelled ones?" after technicians means jobs)."""
+    if previous != "jobs" and (
+        _JOB_ONLY_STATUSES & set(reading.statuses) or reading.unassigned or reading.overdue
+    ):
+        return "jobs"
+    if previous == "customers" and ({"on_leave", "inactive"} & set(reading.statuses)):
+        return "technicians"
+    if previous == "technicians" and (reading.segment or reading.city):
+        return "customers"
+    return previous
+
+
 def merge_follow_up(previous: Spec, reading: Reading) -> Spec:
     """Re-apply the previous spec with what the follow-up changes ("and how many are on leave?")."""
-    subject = reading.subject or previous.subject
+    subject = reading.subject or _implied_subject(previous.subject, reading)
     tech_status, job_status = status_filters(subject, reading.statuses)
     changes: dict[str, Any] = {"subject": subject}
     if reading.metric:
