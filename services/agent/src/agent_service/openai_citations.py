@@ -1,9 +1,10 @@
 """Keep a streamed answer's citations honest: `[n]` survives only if passage n was given.
 
 The model's text streams through `CitationFilter` piece by piece. Text without `[` passes at once;
-from a `[` on, the filter holds back at most a few characters until it knows whether they are a
-citation (`[2]`, `[1, 3]`, `[1][7]`). Numbers outside 1..count are dropped from a citation, and a
-citation left empty is removed with the space before it. Everything else is passed unchanged.
+from a `[` on (and trailing spaces, which a removed citation takes along), the filter holds back at
+most a few characters until it knows whether they are a citation (`[2]`, `[1, 3]`, `[1][7]`).
+Numbers outside 1..count are dropped from a citation, and a citation left empty is removed with
+the spaces before it. Everything else is passed unchanged.
 """
 
 from __future__ import annotations
@@ -30,8 +31,8 @@ class CitationFilter:
 
     def feed(self, piece: str) -> str:
         """The part of the text so far that is safe to send now."""
-        if not self._held and "[" not in piece:
-            return piece  # the common case: one check per token
+        if not self._held and "[" not in piece and piece[-1:] != " ":
+            return piece  # the common case: two checks per token
         text = self._held + piece
         self._held = ""
         out: list[str] = []
@@ -39,7 +40,11 @@ class CitationFilter:
         while True:
             at = text.find("[", start)
             if at < 0:
-                out.append(text[start:])
+                rest = text[start:]
+                keep = len(rest.rstrip(" "))
+                # trailing spaces wait for the next piece: a citation removed there takes them
+                out.append(rest[:keep])
+                self._held = rest[keep:]
                 break
             out.append(text[start:at])
             whole = _CITATION.match(text, at)
