@@ -18,8 +18,14 @@ from contracts.agent_api import (
     ToolEndEvent,
     ToolStartEvent,
 )
-from contracts.ui_events import UI_EVENT_ADAPTER, ErrorUiEvent, TokenUiEvent
-from gateway.ui_mapping import MappingState, opening_events, to_ui_events
+from contracts.ui_events import UI_EVENT_ADAPTER, ErrorUiEvent, ReasoningUiEvent, TokenUiEvent
+from gateway.ui_mapping import (
+    MappingState,
+    opening_events,
+    reasoning_ui_event,
+    to_ui_events,
+    token_ui_event,
+)
 from gateway.ui_wire import sse_frame, ui_event_json
 
 ROUTING = {"type": "progress", "step": "agent_routing", "message": "Routing your question…"}
@@ -233,3 +239,16 @@ def test_sse_frames_name_the_event_and_number_it() -> None:
     assert frame == b'id: 7\nevent: token\ndata: {"type":"token","token":"a\\nb"}\n\n'
     error = ErrorUiEvent(code="X", error="m", message="m", retry_after=3.0)
     assert json.loads(ui_event_json(error))["retry_after"] == 3.0
+
+
+def test_the_fast_token_constructors_equal_the_validated_models() -> None:
+    token = token_ui_event("héllo")
+    assert token == TokenUiEvent(token="héllo")
+    assert token.model_dump() == TokenUiEvent(token="héllo").model_dump()
+    assert token.model_fields_set == {"token"}
+    reasoning = reasoning_ui_event("rag_agent", "reading")
+    assert reasoning == ReasoningUiEvent(channel="rag_agent", token="reading")
+    assert (
+        ui_event_json(reasoning)
+        == ReasoningUiEvent(channel="rag_agent", token="reading").model_dump_json()
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Final, Literal
 
 from aiohttp import web
@@ -95,9 +95,16 @@ class AiSdkSink:
         if parts:
             await self._response.write(b"".join(part_frame(p) for p in parts))
 
-    async def send(self, event: AgentEvent) -> None:
-        """Map and write one semantic event."""
-        await self.write_parts(to_ai_sdk_parts(event, self.state))
+    async def send(self, events: Sequence[AgentEvent]) -> None:
+        """Map events and write what they become."""
+        state = self.state
+        if len(events) == 1:
+            await self.write_parts(to_ai_sdk_parts(events[0], state))
+            return
+        out = []
+        for event in events:
+            out.extend(to_ai_sdk_parts(event, state))
+        await self.write_parts(out)
 
     async def heartbeat(self) -> None:
         """A comment line (the AI SDK client reads only `data:`)."""

@@ -7,7 +7,7 @@ import contextlib
 import socket
 import struct
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Final
 
 from aiohttp import web
@@ -71,9 +71,16 @@ class SseSink:
             frames.append(sse_frame(event, self._seq))
         await self._response.write(frames[0] if len(frames) == 1 else b"".join(frames))
 
-    async def send(self, event: AgentEvent) -> None:
-        """Map and write one semantic event."""
-        await self.write_ui(to_ui_events(event, self.state))
+    async def send(self, events: Sequence[AgentEvent]) -> None:
+        """Map events and write what they become."""
+        state = self.state
+        if len(events) == 1:
+            await self.write_ui(to_ui_events(events[0], state))
+            return
+        out = []
+        for event in events:
+            out.extend(to_ui_events(event, state))
+        await self.write_ui(out)
 
     async def heartbeat(self) -> None:
         """A comment line: ignored by clients, keeps proxies open, detects dead clients."""

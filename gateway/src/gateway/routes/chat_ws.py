@@ -12,6 +12,7 @@ import contextlib
 import json
 import re
 import time
+from collections.abc import Sequence
 from typing import Final
 
 import structlog
@@ -99,9 +100,16 @@ class WsSink:
                 )
             await self._ws.send_str(ui_event_json(event))
 
-    async def send(self, event: AgentEvent) -> None:
-        """Map and send one semantic event."""
-        await self.write_ui(to_ui_events(event, self.state))
+    async def send(self, events: Sequence[AgentEvent]) -> None:
+        """Map events and write what they become."""
+        state = self.state
+        if len(events) == 1:
+            await self.write_ui(to_ui_events(events[0], state))
+            return
+        out = []
+        for event in events:
+            out.extend(to_ui_events(event, state))
+        await self.write_ui(out)
 
     async def heartbeat(self) -> None:
         """An app-level ping (browsers cannot see protocol pings)."""
