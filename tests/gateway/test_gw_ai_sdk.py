@@ -297,3 +297,11 @@ def test_mapping_keeps_to_the_schema_for_every_event_order() -> None:
     assert sum(p["type"] == "reasoning-start" for p in parts) == 3
     assert not any(p.get("delta") == "after the end" for p in parts)
     assert {p["toolCallId"] for p in parts if p["type"] == "tool-output-available"} == {"open"}
+
+
+async def test_resume_has_nothing_to_resume(upstream: FakeUpstream) -> None:
+    async with running_gateway(gateway_settings(upstream.url)) as gw, aiohttp.ClientSession() as s:
+        async with s.get(f"{gw.url}/api/chat/chat123/stream", headers=gw.auth()) as resp:
+            assert resp.status == 204
+        async with s.get(f"{gw.url}/api/chat/chat123/stream") as resp:
+            assert resp.status == 401

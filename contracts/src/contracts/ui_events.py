@@ -178,6 +178,12 @@ class PongMessage(_Event):
     type: Literal["pong"] = "pong"
 
 
+class PingMessage(_Event):
+    """Sent during idle stretches of a turn (browsers cannot see protocol pings); ignore it."""
+
+    type: Literal["ping"] = "ping"
+
+
 WsServerMessage = Annotated[
     StartUiEvent
     | ProgressUiEvent
@@ -192,7 +198,8 @@ WsServerMessage = Annotated[
     | ErrorUiEvent
     | AuthSuccessMessage
     | AuthErrorMessage
-    | PongMessage,
+    | PongMessage
+    | PingMessage,
     Field(discriminator="type"),
 ]
 WS_SERVER_MESSAGE_ADAPTER: Final[TypeAdapter[WsServerMessage]] = TypeAdapter(WsServerMessage)
@@ -239,4 +246,3 @@ class WsErrorCode:
     EMPTY_MESSAGE: Final = "EMPTY_MESSAGE"
     BUSY: Final = "BUSY"
     """A message arrived while the previous turn on the socket was still running."""
-    BAD_MESSAGE: Final = "BAD_MESSAGE"

@@ -57,6 +57,7 @@ def create_app(
 def _add_routes(app: web.Application, settings: GatewaySettings) -> None:
     router = app.router
     router.add_post("/api/chat", chat_ai_sdk.chat_ai_sdk)
+    router.add_get("/api/chat/{chat_id}/stream", chat_ai_sdk.resume_stream)
     router.add_post("/api/chat/stream", chat_sse.chat_stream)
     router.add_post("/api/chat/complete", chat_rest.chat_complete)
     router.add_get("/api/conversations", chat_rest.list_conversations)

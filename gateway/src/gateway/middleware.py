@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Final
@@ -64,6 +66,7 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(request_id=request_id)
     status = 500
+    started = time.monotonic()
     try:
         if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
             response: web.StreamResponse = _preflight(request)
@@ -86,12 +89,23 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         if exc.status == 405 and "Allow" in exc.headers:
             response.headers["Allow"] = exc.headers["Allow"]
         return response
+    except asyncio.CancelledError:
+        status = 499  # the client went away (nginx's convention)
+        raise
     except Exception:
         log.exception("unhandled_error", path=request.path)
         status = 500
         return error_response(GatewayError("Something went wrong on our side."), request_id)
     finally:
-        request.app[METRICS].requests.labels(_route_name(request), str(status)).inc()
+        route = _route_name(request)
+        request.app[METRICS].requests.labels(route, str(status)).inc()
+        log.info(
+            "http_request",
+            method=request.method,
+            route=route,
+            status=status,
+            duration_ms=round((time.monotonic() - started) * 1000, 1),
+        )
 
 
 def _allowed_origin(request: web.Request) -> str | None:

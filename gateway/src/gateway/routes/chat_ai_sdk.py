@@ -169,3 +169,13 @@ async def _relay_parts(
     except (TimeoutError, ConnectionError):
         abort_connection(request)
     return response
+
+
+async def resume_stream(request: web.Request) -> web.Response:
+    """`GET /api/chat/{id}/stream` (`useChat({resume: true})`): 204, no stream to resume.
+
+    A stream lives only as long as its connection (a client that leaves cancels the run), so
+    there is never one to rejoin; 204 is the protocol's "nothing active" answer.
+    """
+    await authenticate(request)
+    return web.Response(status=204)
