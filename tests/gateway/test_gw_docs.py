@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gateway.routes.chat_ws import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED
+from gateway.ws_session import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED
 from gateway.settings import GatewaySettings
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"

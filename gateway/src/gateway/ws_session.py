@@ -1,0 +1,311 @@
+"""One `/ws/chat` socket after the handshake: authentication, then turns, one at a time.
+
+Client messages: `auth`, `message`, `ping`, `stop`. Close codes: 1000 normal, 1001 shutdown,
+1009 too big, 1011 internal, 4401 not authenticated (no/invalid token, auth deadline), 4403
+re-auth as someone else (docs/public-api.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+import time
+from collections.abc import Sequence
+from typing import Final
+
+import structlog
+from aiohttp import WSMsgType, web
+from pydantic import ValidationError
+
+from contracts.agent_api import ID_PATTERN, MAX_ID_CHARS, AgentEvent
+from contracts.errors import ErrorCode
+from contracts.ui_events import (
+    WS_CLIENT_MESSAGE_ADAPTER,
+    AuthErrorMessage,
+    AuthSuccessMessage,
+    AuthUser,
+    TokenUiEvent,
+    UiEvent,
+    WsAuthMessage,
+    WsChatMessage,
+    WsErrorCode,
+    WsPingMessage,
+    WsStopMessage,
+)
+from gateway.admission import admit, retry_after_s, stream_lease, verify_token
+from gateway.app_state import REQUEST_ID, SETTINGS
+from gateway.auth import Principal
+from gateway.errors import Forbidden, GatewayError
+from gateway.relay import Relay
+from gateway.runs import (
+    STOPPED_EVENT,
+    chat_request,
+    new_conversation_id,
+    new_message_id,
+    open_upstream,
+    refuse_if_closing,
+    relay_run,
+)
+from gateway.ui_mapping import MappingState, error_ui_event, opening_events, to_ui_events
+from gateway.ui_wire import ui_event_json
+
+log = structlog.get_logger("gateway.ws")
+
+CLOSE_UNAUTHENTICATED: Final = 4401
+CLOSE_FORBIDDEN: Final = 4403
+PING: Final = '{"type":"ping"}'
+PONG: Final = '{"type":"pong"}'
+_CONVERSATION_ID = re.compile(ID_PATTERN)
+
+
+ClientMessage = WsAuthMessage | WsChatMessage | WsPingMessage | WsStopMessage
+
+
+def parse_client_message(text: str) -> ClientMessage | str:
+    """A client message, or what is wrong with it (to tell the client)."""
+    try:
+        return WS_CLIENT_MESSAGE_ADAPTER.validate_json(text)
+    except ValidationError:
+        pass
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return "not JSON"
+    kind = data.get("type") if isinstance(data, dict) else None
+    if kind in ("auth", "message", "ping", "stop"):
+        return f"an invalid {kind!r} message"
+    return "no known type"
+
+
+class WsSink:
+    """Writes UI events as one JSON text frame each."""
+
+    __slots__ = ("_partial", "_ws", "state")
+
+    def __init__(self, ws: web.WebSocketResponse, state: MappingState, *, partial: bool) -> None:
+        self._ws = ws
+        self.state = state
+        self._partial = partial
+
+    async def write_ui(self, events: list[UiEvent]) -> None:
+        """Send each event as a text frame."""
+        for event in events:
+            if self._partial and type(event) is TokenUiEvent:
+                # Opt-in (seed compatibility): costs O(answer) per token, hence not the default.
+                event = TokenUiEvent.model_construct(
+                    token=event.token, partial_response="".join(self.state.answer_parts)
+                )
+            await self._ws.send_str(ui_event_json(event))
+
+    async def send(self, events: Sequence[AgentEvent]) -> None:
+        """Map events and write what they become."""
+        state = self.state
+        if len(events) == 1:
+            await self.write_ui(to_ui_events(events[0], state))
+            return
+        out = []
+        for event in events:
+            out.extend(to_ui_events(event, state))
+        await self.write_ui(out)
+
+    async def heartbeat(self) -> None:
+        """An app-level ping (browsers cannot see protocol pings)."""
+        await self._ws.send_str(PING)
+
+
+class ChatSocket:
+    """One client's socket: authentication, then turns, one at a time."""
+
+    def __init__(self, request: web.Request, ws: web.WebSocketResponse) -> None:
+        self.request = request
+        self.app = request.app
+        self.ws = ws
+        self.settings = request.app[SETTINGS]
+        self.principal: Principal | None = None
+        self.turn: asyncio.Task[None] | None = None
+        self.relay: Relay | None = None
+        self.sink: WsSink | None = None
+        self.turns = 0
+
+    async def send_json_text(self, text: str) -> None:
+        """Send a frame, giving up on a client that does not read within the write deadline."""
+        async with asyncio.timeout(self.settings.write_timeout_s):
+            await self.ws.send_str(text)
+
+    async def send_error(
+        self, code: str, message: str, *, retryable: bool = False, retry_after: float | None = None
+    ) -> None:
+        """Send an `error` event (the socket stays open)."""
+        event = error_ui_event(code, message, retryable=retryable, retry_after=retry_after)
+        await self.send_json_text(ui_event_json(event))
+
+    async def authenticate(self, token: str | None) -> bool:
+        """Verify a token and answer `auth_success` or `auth_error`; whether it was accepted."""
+        try:
+            principal = await verify_token(self.app, token)
+        except GatewayError as exc:
+            reply = AuthErrorMessage(message=exc.message, code=exc.error_code)
+            await self.send_json_text(reply.model_dump_json())
+            return False
+        if self.principal is not None and (
+            (principal.user_id, principal.company_id)
+            != (self.principal.user_id, self.principal.company_id)
+        ):
+            raise Forbidden("A socket stays with the user it was opened for.")
+        self.principal = principal
+        user = AuthUser(id=principal.user_id, company_id=principal.company_id)
+        await self.send_json_text(AuthSuccessMessage(user=user).model_dump_json())
+        return True
+
+    async def wait_for_auth(self) -> bool:
+        """Before any turn: the first `auth` message, within the deadline."""
+        try:
+            async with asyncio.timeout(self.settings.ws_auth_timeout_s):
+                async for msg in self.ws:
+                    if msg.type != WSMsgType.TEXT:
+                        return False
+                    parsed = parse_client_message(msg.data)
+                    if isinstance(parsed, WsAuthMessage):
+                        return await self.authenticate(parsed.token)
+                    if isinstance(parsed, WsPingMessage):
+                        await self.send_json_text(PONG)
+                    else:
+                        await self.send_error(
+                            WsErrorCode.AUTH_REQUIRED, "Authenticate first: send an auth message."
+                        )
+        except TimeoutError:
+            reply = AuthErrorMessage(
+                message=f"No auth message within {self.settings.ws_auth_timeout_s:g} s."
+            )
+            with contextlib.suppress(TimeoutError, ConnectionError):
+                await self.send_json_text(reply.model_dump_json())
+        return False
+
+    async def serve(self) -> None:
+        """Read client messages until the socket closes."""
+        async for msg in self.ws:
+            if msg.type == WSMsgType.BINARY:
+                await self.send_error(ErrorCode.INVALID_REQUEST, "Send JSON text messages.")
+                continue
+            if msg.type != WSMsgType.TEXT:
+                break
+            parsed = parse_client_message(msg.data)
+            if isinstance(parsed, str):
+                await self.send_error(
+                    ErrorCode.INVALID_REQUEST,
+                    f"Could not read the message ({parsed}); send auth, message, ping or stop.",
+                )
+            elif isinstance(parsed, WsPingMessage):
+                await self.send_json_text(PONG)
+            elif isinstance(parsed, WsStopMessage):
+                if self.relay is not None:
+                    self.relay.interrupt("stopped", STOPPED_EVENT)
+            elif isinstance(parsed, WsAuthMessage):
+                if not await self.authenticate(parsed.token):
+                    await self.ws.close(code=CLOSE_UNAUTHENTICATED, message=b"invalid token")
+                    break
+            else:
+                await self.start_turn(parsed)
+
+    async def start_turn(self, message: WsChatMessage) -> None:
+        """Start a turn, unless one is running or the message cannot be sent."""
+        answered = self.sink is not None and self.sink.state.finished
+        if self.turn is not None and not self.turn.done() and answered:
+            # The answer is out; only the turn's bookkeeping (lease, token charge) remains.
+            await self.turn
+        if self.turn is not None and not self.turn.done():
+            await self.send_error(
+                WsErrorCode.BUSY,
+                "Wait for the current answer to finish (or send stop).",
+                retryable=True,
+            )
+            return
+        text = message.message.strip()
+        if not text:
+            await self.send_error(WsErrorCode.EMPTY_MESSAGE, "The message is empty.")
+            return
+        conversation_id = message.session_id or message.conversation_id or new_conversation_id()
+        if len(conversation_id) > MAX_ID_CHARS or not _CONVERSATION_ID.match(conversation_id):
+            await self.send_error(ErrorCode.INVALID_REQUEST, "The session_id is not a valid id.")
+            return
+        assert self.principal is not None
+        if self.principal.expires_at <= time.time():
+            await self.send_error(
+                ErrorCode.UNAUTHORIZED, "Your token expired; send a new auth message."
+            )
+            return
+        self.turns += 1
+        self.sink = None
+        self.turn = asyncio.create_task(
+            self.run_turn(self.principal, text, conversation_id, partial=message.partial_response)
+        )
+
+    async def run_turn(
+        self, principal: Principal, text: str, conversation_id: str, *, partial: bool
+    ) -> None:
+        """One run: admission, then the relayed events; refusals become `error` events."""
+        started = time.monotonic()
+        request_id = f"{self.request[REQUEST_ID][:120]}.{self.turns}"
+        # The turn runs in its own task (its own context): its log lines carry its own id.
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        try:
+            refuse_if_closing(self.app)
+            chat = chat_request(principal, text, conversation_id)
+            await admit(self.app, principal)
+            async with stream_lease(self.app, principal) as lease:
+                source = await open_upstream(self.app, chat, request_id)
+                try:
+                    state = MappingState(conversation_id=conversation_id)
+                    sink = self.sink = WsSink(self.ws, state, partial=partial)
+                    opening = opening_events(
+                        state, message_id=new_message_id(), request_id=request_id
+                    )
+                    async with asyncio.timeout(self.settings.write_timeout_s):
+                        await sink.write_ui(opening)
+                    result = await relay_run(
+                        self.app,
+                        source=source,
+                        sink=sink,
+                        principal=principal,
+                        lease=lease,
+                        transport="ws",
+                        started=started,
+                        on_relay=self._set_relay,
+                    )
+                finally:
+                    await source.aclose()
+                if result.ending == "slow_client":
+                    self.abort()
+        except GatewayError as exc:
+            with contextlib.suppress(TimeoutError, ConnectionError):
+                await self.send_error(
+                    exc.error_code,
+                    exc.message,
+                    retryable=exc.retryable,
+                    retry_after=retry_after_s(exc.headers),
+                )
+        except (TimeoutError, ConnectionError):
+            self.abort()
+        except Exception:
+            log.exception("ws_turn_failed")
+            await self.ws.close(code=1011, message=b"internal error")
+        finally:
+            self.relay = None
+
+    def _set_relay(self, relay: Relay) -> None:
+        self.relay = relay
+
+    def abort(self) -> None:
+        """Drop a client that stopped reading."""
+        if self.request.transport is not None:
+            self.request.transport.abort()
+
+    async def finish(self) -> None:
+        """The socket is gone: stop a running turn (closing its upstream call)."""
+        turn = self.turn
+        if turn is not None and not turn.done():
+            turn.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await turn
