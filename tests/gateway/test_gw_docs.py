@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gateway.ws_session import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED
 from gateway.settings import GatewaySettings
+from gateway.ws_session import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
