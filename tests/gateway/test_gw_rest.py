@@ -184,3 +184,18 @@ async def test_health_readiness_and_cors(upstream: FakeUpstream) -> None:
         )
         assert headers["Access-Control-Allow-Origin"] == "https://app.example"
         assert "X-Request-ID" in headers["Access-Control-Expose-Headers"]
+
+
+async def test_token_ids_the_agent_cannot_take_are_refused_not_crashed(
+    upstream: FakeUpstream,
+) -> None:
+    async with running_gateway(gateway_settings(upstream.url)) as gw:
+        odd = {"Authorization": f"Bearer {gw.token('auth0|12345', 'acme-hvac')}"}
+        for method, path, kwargs in [
+            ("POST", "/api/chat/stream", {"json": {"message": "hi"}}),
+            ("POST", "/api/chat/complete", {"json": {"message": "hi"}}),
+            ("GET", "/api/conversations", {}),
+        ]:
+            status, _, body = await request(method, gw.url + path, headers=odd, **kwargs)
+            assert (status, body["error"]["code"]) == (401, "UNAUTHORIZED"), path
+    assert upstream.requests == []
