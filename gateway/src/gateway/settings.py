@@ -144,8 +144,9 @@ class GatewaySettings(BaseSettings):
 
     @property
     def dev_auth_enabled(self) -> bool:
-        """Whether the demo-user token endpoints are routed."""
-        return self.is_development if self.dev_auth is None else self.dev_auth
+        """Whether the demo-user token endpoints are routed (they need an HS256 user-token key)."""
+        wanted = self.is_development if self.dev_auth is None else self.dev_auth
+        return wanted and "HS256" in self.jwt_algorithms and self._user_token_secret() is not None
 
     @property
     def ws_query_token_enabled(self) -> bool:
