@@ -24,7 +24,7 @@ from gateway.dev_auth import add_dev_auth_routes
 from gateway.metrics import GatewayMetrics
 from gateway.middleware import on_response_prepare, request_context
 from gateway.rate_limit import InProcessLimiter, Limiter
-from gateway.routes import chat_ai_sdk, chat_rest, chat_sse, chat_ws, ops
+from gateway.routes import chat_ai_sdk, chat_rest, chat_sse, chat_ws, ops, page
 from gateway.runs import end_open_streams
 from gateway.settings import GatewaySettings
 from gateway.upstream import agent_client, upstream_session
@@ -67,6 +67,7 @@ def _add_routes(app: web.Application, settings: GatewaySettings) -> None:
     router.add_get("/healthz", ops.healthz)
     router.add_get("/readyz", ops.readyz)
     router.add_get("/metrics", ops.metrics)
+    page.add_page_routes(app)
     if settings.dev_auth_enabled:
         add_dev_auth_routes(app)
 

@@ -1,0 +1,493 @@
+// The chat page's controller: sign-in, the socket, conversations, and the composer.
+
+import * as api from "./api.js";
+import { el, show } from "./dom.js";
+import { renderConversations } from "./sidebar.js";
+import {
+  clearSession,
+  decodeClaims,
+  isExpired,
+  lastConversation,
+  loadSession,
+  rememberConversation,
+  saveSession,
+} from "./session.js";
+import { ChatConnection } from "./socket.js";
+import { AssistantTurn, historyAnswer, userMessage } from "./transcript.js";
+
+const SUGGESTIONS = [
+  "How many technicians are active?",
+  "Top 5 technicians by revenue this year",
+  "What is the overtime policy?",
+  "Show me the overdue jobs",
+];
+const $ = (id) => document.getElementById(id);
+
+const ui = {
+  signin: $("signin"),
+  signinError: $("signin-error"),
+  demoBlock: $("demo-users-block"),
+  demoUsers: $("demo-users"),
+  tokenForm: $("token-form"),
+  tokenInput: $("token-input"),
+  app: $("app"),
+  company: $("identity-company"),
+  user: $("identity-user"),
+  switcher: $("switcher"),
+  userSelect: $("user-select"),
+  signout: $("signout"),
+  menu: $("menu-button"),
+  scrim: $("scrim"),
+  newChat: $("new-chat"),
+  list: $("conversation-list"),
+  listEmpty: $("conversations-empty"),
+  connection: $("connection"),
+  connectionText: $("connection-text"),
+  reconnectNow: $("reconnect-now"),
+  notice: $("notice"),
+  noticeText: $("notice-text"),
+  transcript: $("transcript"),
+  emptyState: $("empty-state"),
+  emptyCompany: $("empty-company"),
+  suggestions: $("suggestions"),
+  messages: $("messages"),
+  composer: $("composer"),
+  input: $("composer-input"),
+  send: $("send"),
+  stop: $("stop"),
+};
+
+const state = {
+  users: null, // demo users (development) or null
+  token: null,
+  identity: null, // {userId, companyId, userName, companyName}
+  connection: null,
+  connected: false,
+  conversationId: null,
+  conversations: [],
+  turn: null, // the running AssistantTurn
+  lastQuestion: "",
+  loadSeq: 0, // guards against a slow history load landing after a switch
+};
+
+// --- identity ------------------------------------------------------------------------------------
+
+function companyHue(companyId) {
+  let hash = 0;
+  for (const ch of companyId) hash = (hash * 31 + ch.codePointAt(0)) >>> 0;
+  return hash % 360;
+}
+
+function identityFor(claims, profile) {
+  const demo = state.users?.find((u) => u.user_id === claims.sub && u.company_id === claims.company_id);
+  return {
+    userId: claims.sub,
+    companyId: claims.company_id || "",
+    userName: profile?.display_name || demo?.display_name || claims.sub,
+    companyName: profile?.company_name || demo?.company_name || claims.company_id || "Unknown company",
+  };
+}
+
+function showIdentity() {
+  const { userName, companyName, companyId, userId } = state.identity;
+  ui.company.textContent = companyName;
+  ui.user.textContent = userName;
+  ui.emptyCompany.textContent = companyName;
+  document.documentElement.style.setProperty("--company-hue", String(companyHue(companyId)));
+  document.title = `${companyName} · Field Service Assistant`;
+  if (state.users) {
+    ui.userSelect.value = `${userId}|${companyId}`;
+    if (ui.userSelect.value !== `${userId}|${companyId}`) ui.userSelect.value = "";
+  }
+}
+
+function fillUserSelect() {
+  const options = [el("option", { text: "Signed in with a token", attrs: { value: "", disabled: true } })];
+  for (const user of state.users) {
+    options.push(el("option", { text: `${user.display_name} — ${user.company_name}`, attrs: { value: `${user.user_id}|${user.company_id}` } }));
+  }
+  ui.userSelect.replaceChildren(...options);
+  show(ui.switcher, true);
+}
+
+function showSignIn(message = "") {
+  leave();
+  show(ui.app, false);
+  show(ui.signin, true);
+  ui.signinError.textContent = message;
+  show(ui.signinError, Boolean(message));
+  document.title = "Sign in · Field Service Assistant";
+  const first = ui.demoUsers.querySelector("button");
+  (first || ui.tokenInput).focus();
+}
+
+function renderDemoUsers() {
+  if (!state.users) return;
+  const items = state.users.map((user) =>
+    el("li", {},
+      el("button", {
+        class: "demo-user",
+        attrs: { type: "button", "data-user": user.user_id, "data-company": user.company_id },
+        on: { click: () => signInAs(user) },
+      },
+      el("span", { class: "demo-user-name", text: user.display_name }),
+      el("span", { class: "demo-user-company", text: user.company_name }))));
+  ui.demoUsers.replaceChildren(...items);
+  show(ui.demoBlock, true);
+}
+
+async function signInAs(user) {
+  try {
+    const token = await api.devToken(user.user_id, user.company_id);
+    enter(token, user);
+  } catch (error) {
+    showSignIn(`Could not sign in: ${error.message}`);
+  }
+}
+
+function signInWithToken(raw) {
+  const token = raw.trim().replace(/^Bearer\s+/i, "");
+  const claims = decodeClaims(token);
+  if (!claims) {
+    showSignIn("That does not look like a JWT (three dot-separated parts with a subject).");
+    return;
+  }
+  if (isExpired(claims)) {
+    showSignIn("That token has expired.");
+    return;
+  }
+  ui.tokenInput.value = "";
+  enter(token, null);
+}
+
+/** Leave the current session (socket, transcript) without forgetting the stored token. */
+function leave() {
+  if (state.connection) state.connection.close();
+  state.connection = null;
+  state.connected = false;
+  state.turn = null;
+  state.token = null;
+  state.identity = null;
+  state.conversationId = null;
+  state.conversations = [];
+  ui.messages.replaceChildren();
+  ui.list.replaceChildren();
+  hideNotice();
+  updateComposer();
+}
+
+function enter(token, profile) {
+  leave();
+  const claims = decodeClaims(token);
+  state.token = token;
+  state.identity = identityFor(claims, profile);
+  saveSession(token, profile ? { display_name: profile.display_name, company_name: profile.company_name } : null);
+  showIdentity();
+  show(ui.signin, false);
+  show(ui.app, true);
+  state.connection = new ChatConnection({ token, onEvent, onState });
+  state.connection.start();
+  const remembered = lastConversation(state.identity.userId, state.identity.companyId);
+  openConversation(remembered, { quiet: true });
+  refreshConversations();
+  ui.input.focus();
+}
+
+function signOut() {
+  clearSession();
+  showSignIn();
+}
+
+// --- connection ----------------------------------------------------------------------------------
+
+function onState(connectionState, detail) {
+  state.connected = connectionState === "open";
+  clearInterval(onState.timer);
+  if (connectionState === "open") {
+    show(ui.connection, false);
+    ui.app.dataset.connection = "open";
+  } else if (connectionState === "connecting") {
+    ui.app.dataset.connection = "connecting";
+    ui.connectionText.textContent = "Connecting…";
+    show(ui.reconnectNow, false);
+    show(ui.connection, true);
+  } else if (connectionState === "reconnecting") {
+    ui.app.dataset.connection = "reconnecting";
+    const retryAt = detail.retryAt;
+    const tick = () => {
+      const left = retryAt ? Math.ceil((retryAt - Date.now()) / 1000) : 0;
+      ui.connectionText.textContent =
+        left > 0 ? `Connection lost. Reconnecting in ${left} s…` : "Connection lost. Reconnecting…";
+    };
+    tick();
+    if (retryAt) onState.timer = setInterval(tick, 500);
+    show(ui.reconnectNow, Boolean(retryAt));
+    show(ui.connection, true);
+  } else if (connectionState === "unauthorized") {
+    clearSession();
+    showSignIn(detail.message);
+    return;
+  }
+  updateComposer();
+}
+
+function onEvent(event) {
+  if (event.type === "connection_lost") {
+    if (state.turn) state.turn.lost();
+    return;
+  }
+  const turn = state.turn;
+  if (!turn) {
+    if (event.type === "error") showNotice(event.message || event.error || "Something went wrong.");
+    return;
+  }
+  if (event.type === "start" && event.conversation_id && event.conversation_id !== state.conversationId) {
+    setCurrentConversation(event.conversation_id);
+  }
+  turn.handle(event);
+  if (event.type === "token") stickToBottom();
+}
+
+// --- conversations -------------------------------------------------------------------------------
+
+function setCurrentConversation(id) {
+  state.conversationId = id;
+  rememberConversation(state.identity.userId, state.identity.companyId, id);
+  drawConversations();
+}
+
+function drawConversations() {
+  renderConversations(ui.list, state.conversations, state.conversationId, {
+    onOpen: (id) => {
+      closeSidebar();
+      openConversation(id);
+    },
+    onDelete: removeConversation,
+  });
+  show(ui.listEmpty, state.conversations.length === 0);
+}
+
+async function refreshConversations() {
+  const token = state.token;
+  try {
+    const conversations = await api.listConversations(token);
+    if (token !== state.token) return;
+    state.conversations = conversations;
+    drawConversations();
+  } catch (error) {
+    if (token === state.token) apiFailed(error, "Could not load your conversations");
+  }
+}
+
+function stopRunning() {
+  if (state.turn && state.connection) {
+    state.connection.send({ type: "stop" });
+    state.turn.stopping();
+  }
+}
+
+async function openConversation(id, { quiet = false } = {}) {
+  stopRunning();
+  const seq = ++state.loadSeq;
+  ui.messages.replaceChildren();
+  state.conversationId = id || null;
+  if (state.identity) rememberConversation(state.identity.userId, state.identity.companyId, state.conversationId);
+  drawConversations();
+  updateEmptyState();
+  if (!id) return;
+  ui.transcript.setAttribute("aria-busy", "true");
+  try {
+    const history = await api.getConversation(state.token, id);
+    if (seq !== state.loadSeq) return;
+    const items = [];
+    for (const message of history.messages || []) {
+      items.push(message.role === "user" ? userMessage(message.content) : historyAnswer(message));
+    }
+    ui.messages.replaceChildren(...items);
+    updateEmptyState();
+    ui.transcript.scrollTop = ui.transcript.scrollHeight;
+  } catch (error) {
+    if (seq !== state.loadSeq) return;
+    if (error.status === 404) {
+      state.conversationId = null;
+      rememberConversation(state.identity.userId, state.identity.companyId, null);
+      drawConversations();
+      if (!quiet) showNotice("That conversation no longer exists.");
+    } else {
+      apiFailed(error, "Could not load the conversation");
+    }
+  } finally {
+    if (seq === state.loadSeq) ui.transcript.removeAttribute("aria-busy");
+  }
+}
+
+async function removeConversation(id) {
+  try {
+    await api.deleteConversation(state.token, id);
+  } catch (error) {
+    if (error.status !== 404) {
+      apiFailed(error, "Could not delete the conversation");
+      return;
+    }
+  }
+  state.conversations = state.conversations.filter((c) => c.id !== id);
+  if (id === state.conversationId) openConversation(null);
+  else drawConversations();
+  refreshConversations();
+}
+
+// --- notices -------------------------------------------------------------------------------------
+
+function showNotice(text) {
+  ui.noticeText.textContent = text;
+  show(ui.notice, true);
+}
+
+function hideNotice() {
+  show(ui.notice, false);
+}
+
+function apiFailed(error, what) {
+  if (error.status === 401) {
+    clearSession();
+    showSignIn("Your session expired. Please sign in again.");
+    return;
+  }
+  let text = `${what}: ${error.message}`;
+  if (error.code === "RATE_LIMITED" && error.retryAfter !== null) text += ` Try again in ${Math.ceil(error.retryAfter)} s.`;
+  showNotice(text);
+}
+
+// --- the composer --------------------------------------------------------------------------------
+
+function updateEmptyState() {
+  show(ui.emptyState, ui.messages.childElementCount === 0);
+}
+
+function updateComposer() {
+  const running = state.turn !== null;
+  show(ui.send, !running);
+  show(ui.stop, running);
+  ui.send.disabled = running || !state.connected || ui.input.value.trim() === "";
+  ui.app.dataset.running = running ? "true" : "false";
+}
+
+function autosize() {
+  ui.input.style.height = "auto";
+  ui.input.style.height = `${Math.min(ui.input.scrollHeight, 200)}px`;
+}
+
+function stickToBottom() {
+  const t = ui.transcript;
+  if (t.scrollHeight - t.scrollTop - t.clientHeight < 160) t.scrollTop = t.scrollHeight;
+}
+
+function ask(text) {
+  const question = text.trim();
+  if (!question || state.turn || !state.connection) return;
+  if (!state.connection.isOpen) {
+    showNotice("Not connected right now; your message was not sent. Reconnecting…");
+    return;
+  }
+  hideNotice();
+  const message = { type: "message", message: question };
+  if (state.conversationId) message.session_id = state.conversationId;
+  state.lastQuestion = question;
+  const turn = new AssistantTurn({
+    onEnd: (outcome) => turnEnded(turn, outcome),
+    retry: () => {
+      if (!state.turn) ask(question);
+    },
+  });
+  state.turn = turn;
+  ui.messages.append(userMessage(question), turn.element);
+  updateEmptyState();
+  ui.transcript.scrollTop = ui.transcript.scrollHeight;
+  if (!state.connection.send(message)) turn.lost();
+  ui.input.value = "";
+  autosize();
+  updateComposer();
+}
+
+function turnEnded(turn, outcome) {
+  if (state.turn !== turn) return;
+  state.turn = null;
+  updateComposer();
+  stickToBottom();
+  if (outcome !== "lost") refreshConversations();
+  if (document.activeElement === ui.stop || document.activeElement === document.body) ui.input.focus();
+}
+
+function closeSidebar() {
+  ui.app.classList.remove("sidebar-open");
+  ui.menu.setAttribute("aria-expanded", "false");
+  show(ui.scrim, false);
+}
+
+// --- wiring --------------------------------------------------------------------------------------
+
+function wire() {
+  ui.composer.addEventListener("submit", (event) => {
+    event.preventDefault();
+    ask(ui.input.value);
+  });
+  ui.input.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      ask(ui.input.value);
+    } else if (event.key === "Escape" && state.turn) {
+      event.preventDefault();
+      stopRunning();
+    }
+  });
+  ui.input.addEventListener("input", () => {
+    autosize();
+    updateComposer();
+  });
+  ui.stop.addEventListener("click", stopRunning);
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && state.turn && event.target !== ui.input) stopRunning();
+  });
+  ui.newChat.addEventListener("click", () => {
+    closeSidebar();
+    openConversation(null);
+    ui.input.focus();
+  });
+  ui.signout.addEventListener("click", signOut);
+  ui.userSelect.addEventListener("change", () => {
+    const [userId, companyId] = ui.userSelect.value.split("|");
+    const user = state.users?.find((u) => u.user_id === userId && u.company_id === companyId);
+    if (user) signInAs(user);
+  });
+  ui.tokenForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    signInWithToken(ui.tokenInput.value);
+  });
+  ui.reconnectNow.addEventListener("click", () => state.connection?.reconnectNow());
+  $("notice-close").addEventListener("click", hideNotice);
+  ui.menu.addEventListener("click", () => {
+    const open = !ui.app.classList.contains("sidebar-open");
+    ui.app.classList.toggle("sidebar-open", open);
+    ui.menu.setAttribute("aria-expanded", String(open));
+    show(ui.scrim, open);
+  });
+  ui.scrim.addEventListener("click", closeSidebar);
+  ui.suggestions.replaceChildren(
+    ...SUGGESTIONS.map((text) =>
+      el("li", {}, el("button", { class: "suggestion", text, attrs: { type: "button" }, on: { click: () => ask(text) } }))),
+  );
+}
+
+async function boot() {
+  wire();
+  state.users = await api.devUsers();
+  if (state.users) {
+    renderDemoUsers();
+    fillUserSelect();
+  }
+  const session = loadSession();
+  if (session) enter(session.token, session.profile);
+  else showSignIn();
+}
+
+boot();
