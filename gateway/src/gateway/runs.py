@@ -87,6 +87,9 @@ async def tracked(app: web.Application, relay: Relay, transport: str) -> AsyncIt
     gauge = app[METRICS].active_streams.labels(transport)
     streams.relays.add(relay)
     gauge.inc()
+    if streams.closing:
+        # Admitted just before shutdown began: end it like the others.
+        relay.interrupt("shutdown", SHUTDOWN_EVENT)
     try:
         yield
     finally:
