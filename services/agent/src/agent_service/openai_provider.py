@@ -107,11 +107,15 @@ class OpenAIProvider:
     def __init__(self, config: OpenAIConfig) -> None:
         self._config = config
         self._rng = random.Random()
-        # One connection pool for every step, owned here and closed by `aclose`.
-        # (the SDK's own httpx: httpx2 under openai>=3)
+        # One connection pool for every step, owned here and closed by `aclose` (the SDK's own
+        # httpx: httpx2 under openai>=3). One TLS context for both clients: loading the CA
+        # bundle is the slow part of building a client, and ChatOpenAI builds a sync client too.
+        tls = sdk_httpx.create_ssl_context()
         self._http = sdk_httpx.AsyncClient(
-            limits=sdk_httpx.Limits(max_connections=1000, max_keepalive_connections=100)
+            verify=tls,
+            limits=sdk_httpx.Limits(max_connections=1000, max_keepalive_connections=100),
         )
+        self._http_sync = sdk_httpx.Client(verify=tls)  # never used for calls; built once
         call_timeout = sdk_httpx.Timeout(config.timeout_s, connect=config.connect_timeout_s)
         stream_timeout = sdk_httpx.Timeout(config.stall_timeout_s, connect=config.connect_timeout_s)
         classifier = self._chat(config.classifier_model, call_timeout)
@@ -137,6 +141,7 @@ class OpenAIProvider:
             timeout=timeout,
             max_retries=0,  # retries are ours: bounded, mapped, never after a token
             http_async_client=self._http,
+            http_client=self._http_sync,
             use_responses_api=False,
             # The httpx read timeout already bounds the silence between chunks at no per-chunk
             # cost; ChatOpenAI's own chunk timer adds an asyncio.wait_for task per token.
@@ -147,6 +152,7 @@ class OpenAIProvider:
     async def aclose(self) -> None:
         """Close the connection pool (at the app's shutdown)."""
         await self._http.aclose()
+        self._http_sync.close()
 
     def _history(self, ask: AskContext) -> list[BaseMessage]:
         return history_messages(ask.history, self._config.history_tokens)
