@@ -21,6 +21,9 @@ const SUGGESTIONS = [
   "What is the overtime policy?",
   "Show me the overdue jobs",
 ];
+const BUSY_CODES = new Set(["BUSY", "CONVERSATION_BUSY"]);
+const BUSY_RETRIES = 4; // the previous turn is still closing (just stopped): wait, then resend
+const BUSY_FIRST_DELAY_MS = 250;
 const $ = (id) => document.getElementById(id);
 
 const ui = {
@@ -241,8 +244,16 @@ function onEvent(event) {
     if (event.type === "error") showNotice(event.message || event.error || "Something went wrong.");
     return;
   }
-  if (event.type === "start" && event.conversation_id && event.conversation_id !== state.conversationId) {
-    setCurrentConversation(event.conversation_id);
+  if (event.type === "error" && BUSY_CODES.has(event.code) && !turn.started && turn.busyRetries < BUSY_RETRIES) {
+    retryWhenFree(turn);
+    return;
+  }
+  if (event.type === "start") {
+    if (event.conversation_id && event.conversation_id !== state.conversationId) {
+      setCurrentConversation(event.conversation_id);
+    }
+    // Stop was pressed before the server had started the run: it can act on it only now.
+    if (turn.stopRequested) state.connection.send({ type: "stop" });
   }
   turn.handle(event);
   if (event.type === "token") stickToBottom();
@@ -280,10 +291,26 @@ async function refreshConversations() {
 }
 
 function stopRunning() {
-  if (state.turn && state.connection) {
-    state.connection.send({ type: "stop" });
-    state.turn.stopping();
+  const turn = state.turn;
+  if (!turn || !state.connection) return;
+  turn.stopRequested = true;
+  if (turn.retryTimer !== null) {
+    // Not sent yet (waiting for the previous turn to close): nothing runs on the server.
+    turn.handle({ type: "error", code: "CANCELLED" });
+    return;
   }
+  state.connection.send({ type: "stop" });
+  turn.stopping();
+}
+
+function retryWhenFree(turn) {
+  turn.busyRetries += 1;
+  turn.setStatus("Waiting for the previous answer to finish…");
+  turn.retryTimer = setTimeout(() => {
+    turn.retryTimer = null;
+    if (state.turn !== turn || turn.ended) return;
+    if (!state.connection?.send(turn.request)) turn.lost();
+  }, BUSY_FIRST_DELAY_MS * 2 ** (turn.busyRetries - 1));
 }
 
 async function openConversation(id, { quiet = false } = {}) {
@@ -399,6 +426,7 @@ function ask(text) {
       if (!state.turn) ask(question);
     },
   });
+  turn.request = message;
   state.turn = turn;
   ui.messages.append(userMessage(question), turn.element);
   updateEmptyState();

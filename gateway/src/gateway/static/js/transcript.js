@@ -28,7 +28,12 @@ function sqlDetails(sql, rowCount, truncated) {
 
 function sourcesBlock(sources) {
   const list = el("ol", { class: "source-list" });
+  const seen = new Set();
   for (const source of sources) {
+    // Several passages of one document: list the document once, with its best passage.
+    const key = source.doc_id || source.title;
+    if (seen.has(key)) continue;
+    seen.add(key);
     const snippet = String(source.snippet || "").replace(/^#+\s*/gm, "").trim();
     list.append(
       el(
@@ -39,7 +44,7 @@ function sourcesBlock(sources) {
       ),
     );
   }
-  const count = sources.length;
+  const count = list.childElementCount;
   return el(
     "div",
     { class: "sources" },
@@ -75,6 +80,10 @@ export class AssistantTurn {
     this.onEnd = onEnd;
     this.retry = retry;
     this.ended = false;
+    this.started = false; // a `start` arrived: the server is running this turn
+    this.busyRetries = 0;
+    this.retryTimer = null;
+    this.stopRequested = false;
     this.answerText = document.createTextNode("");
     this.tools = new Map();
     this.notes = new Map();
@@ -104,6 +113,7 @@ export class AssistantTurn {
     if (this.ended) return;
     switch (event.type) {
       case "start":
+        this.started = true;
         this.setStatus("Starting…");
         break;
       case "progress":
@@ -180,10 +190,13 @@ export class AssistantTurn {
     icon.textContent = event.status === "ok" ? "✓" : "✕";
     const result = [event.summary, formatDuration(event.duration_ms)].filter(Boolean).join(" · ");
     item.querySelector(".tool-result").textContent = result;
+    const label = item.querySelector(".tool-label");
+    label.textContent = label.textContent.replace(/…$/, "");
   }
 
   finish(outcome) {
     this.ended = true;
+    clearTimeout(this.retryTimer);
     this.answer.classList.remove("streaming");
     this.answer.removeAttribute("aria-busy");
     this.element.classList.remove("live");

@@ -1,0 +1,206 @@
+"""The chat page in Chromium: sign-in, streamed answers with status, tools, SQL and sources,
+company switching, stop, conversations (new, switch, delete, reload), keyboard and phone layout."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Any
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
+
+DATA_QUESTION = "Top 5 technicians by revenue this year"
+POLICY_QUESTION = "What is the overtime policy?"
+
+
+async def sample_until_idle(chat: Any) -> tuple[list[int], list[str]]:
+    """The answer's length and the status line, sampled repeatedly while the turn runs."""
+    lengths: list[int] = []
+    statuses: list[str] = []
+    while await chat.running():
+        lengths.append(len(await chat.answer_text()))
+        statuses.append(await chat.turn_status())
+        await asyncio.sleep(0.005)
+    return lengths, statuses
+
+
+async def test_data_answer_streams_with_status_tools_and_sql(open_chat: Any) -> None:
+    chat = await open_chat()
+    await chat.sign_in("u-alice")
+    page = chat.page
+    assert await page.inner_text("#identity-company") == "Acme Heating & Cooling"
+    assert "Alice" in await page.inner_text("#identity-user")
+
+    await chat.ask(DATA_QUESTION)
+    lengths, statuses = await sample_until_idle(chat)
+    final = await chat.answer_text()
+
+    assert final.startswith("Top 5 technicians by revenue")
+    growing = sorted({n for n in lengths if 0 < n < len(final)})
+    assert len(growing) >= 3, f"the answer arrived in too few steps: {growing}"
+    assert lengths == sorted(lengths), "the answer never shrinks while streaming"
+    assert "Writing the answer…" in statuses
+    turn = chat.last_turn
+    assert "company's data" in await turn.locator(".route-chip").inner_text()
+    tool = turn.locator(".activity-item.tool")
+    assert await tool.get_attribute("class") == "activity-item tool ok"
+    assert re.search(r"5 rows · [\d.]+ (ms|s)", await tool.locator(".tool-result").inner_text())
+    assert "Adding up revenue" in await turn.locator(".note").inner_text()
+    assert await turn.locator(".stats").inner_text() != ""
+
+    sql = turn.locator("details.sql")
+    assert not await sql.locator("pre").is_visible()
+    await sql.locator("summary").click()
+    assert "5 rows" in await sql.locator("summary").inner_text()
+    assert (await sql.locator("pre").inner_text()).startswith("SELECT")
+    await chat.screenshot("data-answer")
+
+
+async def test_policy_answer_lists_its_sources(open_chat: Any) -> None:
+    chat = await open_chat()
+    await chat.sign_in("u-dave")
+    answer = await chat.ask_and_wait(POLICY_QUESTION)
+
+    assert "Overtime" in answer
+    turn = chat.last_turn
+    assert "documents" in await turn.locator(".route-chip").inner_text()
+    titles = await turn.locator(".source-title").all_inner_texts()
+    assert "Acme Heating & Cooling: Overtime Policy" in titles
+    assert len(titles) == len(set(titles)), "each document is listed once"
+    assert "Sources (" in await turn.locator(".sources-title").inner_text()
+    assert "Searching documents" in await turn.locator(".tool-label").inner_text()
+    await chat.screenshot("policy-answer", for_docs=True)
+
+
+async def test_switching_company_switches_the_data(open_chat: Any) -> None:
+    chat = await open_chat()
+    await chat.sign_in("u-alice")
+    acme_answer = await chat.ask_and_wait(DATA_QUESTION)
+    acme_hue = await chat.page.evaluate(
+        "() => document.documentElement.style.getPropertyValue('--company-hue')"
+    )
+
+    await chat.switch_user("u-bob", "bluepeak-plumbing")
+    assert "Bob" in await chat.page.inner_text("#identity-user")
+    assert await chat.page.is_visible("#empty-state"), "Alice's transcript is gone"
+    assert DATA_QUESTION not in await chat.conversation_titles()
+    bob_hue = await chat.page.evaluate(
+        "() => document.documentElement.style.getPropertyValue('--company-hue')"
+    )
+    bob_answer = await chat.ask_and_wait(DATA_QUESTION)
+
+    assert bob_hue != acme_hue, "the accent colour follows the company"
+    assert bob_answer.startswith("Top 5 technicians by revenue")
+    assert bob_answer != acme_answer
+    assert "Victor Chen" in acme_answer and "Victor Chen" not in bob_answer
+    await chat.screenshot("switched-company")
+
+
+async def test_stop_ends_the_run_mid_answer(open_chat: Any) -> None:
+    chat = await open_chat()
+    await chat.sign_in("u-carol")
+    await chat.ask(POLICY_QUESTION)
+    while len(await chat.answer_text()) < 20:
+        assert await chat.running(), "the answer finished before it could be stopped"
+        await asyncio.sleep(0.01)
+
+    await chat.page.click("#stop")
+    await chat.wait_idle()
+    turn = chat.last_turn
+    assert await turn.locator(".badge.stopped").inner_text() == "Stopped"
+    stopped_at = await chat.answer_text()
+    await asyncio.sleep(0.5)  # the agent streams a token every 20 ms: it would have grown by now
+
+    assert await chat.answer_text() == stopped_at
+    assert "Sources:" not in stopped_at, "the whole answer was not sent"
+    assert await chat.page.is_visible("#send")
+    assert not await chat.page.is_visible("#stop")
+    await chat.screenshot("stopped")
+    # The conversation goes on after a stop.
+    assert (await chat.ask_and_wait("How many technicians are active?")).startswith("You have")
+
+
+async def test_conversations_start_switch_delete_and_survive_a_reload(open_chat: Any) -> None:
+    chat = await open_chat()
+    await chat.sign_in("u-dave")
+    page = chat.page
+    first = "How many customers do we have?"
+    second = "How many jobs are open?"
+    await chat.ask_and_wait(first)
+    await page.click("#new-chat")
+    assert await page.is_visible("#empty-state")
+    await chat.ask_and_wait(second)
+    titles = await chat.conversation_titles()
+    assert titles.index(second) < titles.index(first), "newest first"
+
+    await page.click(f"#conversation-list .conversation-open:has-text('{first}')")
+    await page.wait_for_selector(f"#messages .bubble:text-is('{first}')")
+    assert second not in await page.inner_text("#messages")
+
+    await page.reload()
+    await chat.wait_connected()
+    await page.wait_for_selector(f"#messages .bubble:text-is('{first}')")
+    assert "customers" in await chat.answer_text()
+    current = page.locator("#conversation-list .conversation.current .conversation-title")
+    assert await current.inner_text() == first
+
+    row = page.locator(f"#conversation-list .conversation:has-text('{second}')")
+    delete = row.locator("button.conversation-delete")
+    await delete.click()
+    assert await delete.inner_text() == "Delete?"
+    await delete.click()
+    await page.wait_for_selector(
+        f"#conversation-list .conversation-title:text-is('{second}')", state="detached"
+    )
+    assert first in await chat.conversation_titles()
+
+    await page.click("#conversation-list .conversation-delete >> nth=0")
+    await page.click("#conversation-list .conversation-delete.armed")
+    await page.wait_for_selector("#empty-state", state="visible")
+
+
+async def test_keyboard_enter_sends_shift_enter_breaks_the_line(open_chat: Any) -> None:
+    chat = await open_chat()
+    await chat.sign_in("u-bob")
+    page = chat.page
+    await page.focus("#composer-input")
+    await page.keyboard.type("How many technicians")
+    await page.keyboard.press("Shift+Enter")
+    await page.keyboard.type("are active?")
+    assert await page.input_value("#composer-input") == "How many technicians\nare active?"
+    assert await page.locator("#messages .message").count() == 0
+
+    await page.keyboard.press("Enter")
+    await chat.wait_idle()
+    assert await page.input_value("#composer-input") == ""
+    assert await page.inner_text("#messages .message.user") == "How many technicians\nare active?"
+    assert (await chat.answer_text()).startswith("You have")
+
+
+async def test_phone_layout_fits_and_opens_the_conversation_drawer(open_chat: Any) -> None:
+    chat = await open_chat(viewport={"width": 390, "height": 844})
+    await chat.sign_in("u-alice")
+    page = chat.page
+    await chat.ask_and_wait("How many technicians are active?")
+    overflow = await page.evaluate(
+        "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    assert overflow <= 0, "no sideways scrolling on a phone"
+    assert await page.is_visible("#composer-input")
+    assert await page.is_visible("#identity-company")
+    assert await _offscreen(page, "#sidebar"), "the conversation list is a drawer on a phone"
+    await chat.screenshot("phone")
+
+    await page.click("#menu-button")
+    await page.wait_for_selector("#app.sidebar-open")
+    await asyncio.sleep(0.3)  # the drawer slides in
+    assert not await _offscreen(page, "#sidebar")
+    await page.click("#new-chat")
+    assert not await page.locator("#app.sidebar-open").count()
+
+
+async def _offscreen(page: Any, selector: str) -> bool:
+    box = await page.locator(selector).bounding_box()
+    return box is None or box["x"] + box["width"] <= 0
