@@ -48,7 +48,7 @@ class CitationFilter:
                 break
             out.append(text[start:at])
             whole = _CITATION.match(text, at)
-            if whole is not None:
+            if whole is not None and whole.end() - at < _MAX_HELD:
                 out.append(self._repair(whole.group(), out))
                 start = whole.end()
                 continue
