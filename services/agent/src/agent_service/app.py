@@ -32,7 +32,7 @@ from agent_service.internal_auth import InternalIdentity, bearer_token, verify_i
 from agent_service.metrics import AgentMetrics
 from agent_service.openapi import openapi_document
 from agent_service.provider import TenantContext
-from agent_service.runs import ActiveRuns, RunLimits, Runner, thread_key
+from agent_service.runs import ActiveRuns, RunLimits, Runner, RunRegistry, thread_key
 from agent_service.settings import AgentSettings
 from contracts.agent_api import (
     ChatRequest,
@@ -57,7 +57,7 @@ class State(TypedDict):
     deps: Deps
     graph: AgentGraph
     runner: Runner
-    active: ActiveRuns
+    active: RunRegistry
     metrics: AgentMetrics
     issuers: dict[str, str]
 
@@ -101,11 +101,11 @@ async def chat_stream(request: Request) -> Response:
     """POST /internal/chat/stream: the run as SSE semantic events."""
     st, tenant, message = await _tenant_for_chat(request)
     key = thread_key(tenant)
-    st["active"].acquire(key)
+    await st["active"].acquire(key)
     try:
         await st["deps"].conversations.record_message(tenant, message)
     except BaseException:
-        st["active"].release(key)
+        await st["active"].release(key)
         raise
     body = st["runner"].sse_body(tenant, message, on_done=lambda: st["active"].release(key))
     headers = {**SSE_HEADERS, REQUEST_ID_HEADER: request_id_of(request)}
@@ -116,12 +116,12 @@ async def chat(request: Request) -> Response:
     """POST /internal/chat: the run to completion, as one JSON answer."""
     st, tenant, message = await _tenant_for_chat(request)
     key = thread_key(tenant)
-    st["active"].acquire(key)
+    await st["active"].acquire(key)
     try:
         await st["deps"].conversations.record_message(tenant, message)
         response = await st["runner"].collect(tenant, message)
     finally:
-        st["active"].release(key)
+        await st["active"].release(key)
     return JSONResponse(
         response.model_dump(mode="json"), headers={REQUEST_ID_HEADER: request_id_of(request)}
     )
@@ -174,13 +174,13 @@ async def delete_conversation(request: Request) -> Response:
     cid = _conversation_id(request)
     tenant = TenantContext(company_id=who.company_id, user_id=who.user_id, conversation_id=cid)
     key = thread_key(tenant)
-    st["active"].acquire(key)  # never erase a conversation under a running reply
+    await st["active"].acquire(key)  # never erase a conversation under a running reply
     try:
         if not await st["deps"].conversations.delete(who.company_id, who.user_id, cid):
             raise NotFound("no such conversation")
         await st["deps"].checkpointer.adelete_thread(key)
     finally:
-        st["active"].release(key)
+        await st["active"].release(key)
     return Response(status_code=204)
 
 
@@ -259,7 +259,7 @@ def create_app(settings: AgentSettings | None = None, *, deps: Deps | None = Non
                 deps=d,
                 graph=graph,
                 runner=runner,
-                active=ActiveRuns(),
+                active=d.active_runs if d.active_runs is not None else ActiveRuns(),
                 metrics=metrics,
                 issuers={k: v.get_secret_value() for k, v in settings.internal_issuers.items()},
             )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Protocol
 
 import aiosqlite
 
@@ -40,6 +41,22 @@ def _now() -> str:
 def _title(message: str) -> str:
     line = " ".join(message.split())
     return line if len(line) <= TITLE_CHARS else line[: TITLE_CHARS - 1] + "…"
+
+
+class ConversationOwnership(Protocol):
+    """Who owns which conversation; `ConversationStore` (SQLite) and `PgConversationStore`."""
+
+    async def record_message(self, tenant: TenantContext, message: str | None = None) -> None: ...
+
+    async def get(
+        self, company_id: str, user_id: str, conversation_id: str
+    ) -> ConversationSummary | None: ...
+
+    async def list(self, company_id: str, user_id: str) -> list[ConversationSummary]: ...
+
+    async def delete(self, company_id: str, user_id: str, conversation_id: str) -> bool: ...
+
+    async def close(self) -> None: ...
 
 
 class ConversationStore:

@@ -13,14 +13,16 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from pydantic import SecretStr
 
-from agent_service.conversations import ConversationStore
+from agent_service.conversations import ConversationOwnership, ConversationStore
 from agent_service.demo_data import DEMO_TODAY, seed_database
 from agent_service.documents import DocumentStore, seed_documents
 from agent_service.graph.state import DocumentSearch, SqlRunner
 from agent_service.offline_provider import OfflineProvider
 from agent_service.openai_errors import RetryPolicy
 from agent_service.openai_provider import OpenAIConfig, OpenAIProvider
+from agent_service.pg_deps import open_pg_backends
 from agent_service.provider import ModelProvider, SchemaTable
+from agent_service.runs import RunRegistry
 from agent_service.settings import AgentSettings
 from agent_service.sql_executor import SqliteExecutor, SqlLimits
 from agent_service.sql_schema import curated_schema
@@ -39,7 +41,9 @@ class Deps:
     documents: DocumentSearch
     schema: Sequence[SchemaTable]
     checkpointer: BaseCheckpointSaver[Any]
-    conversations: ConversationStore
+    conversations: ConversationOwnership
+    active_runs: RunRegistry | None = None
+    """Busy conversations shared by replicas (Postgres); None: this process only."""
 
 
 def make_provider(settings: AgentSettings) -> ModelProvider:
@@ -95,7 +99,12 @@ def seed_demo(settings: AgentSettings, *, force: bool = False) -> dict[str, Any]
 
 @asynccontextmanager
 async def open_deps(settings: AgentSettings) -> AsyncIterator[Deps]:
-    """Open the embedded defaults: demo SQLite, per-tenant FTS5 stores, SQLite memory."""
+    """Open the embedded defaults (demo SQLite, per-tenant FTS5 stores, SQLite memory), or the
+    PostgreSQL backends when `AGENT_DATABASE_URL` is set."""
+    if settings.database_url is not None:
+        async with _open_postgres_deps(settings) as deps:
+            yield deps
+        return
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     if settings.seed_on_start:
         report = seed_demo(settings)
@@ -125,4 +134,22 @@ async def open_deps(settings: AgentSettings) -> AsyncIterator[Deps]:
             schema=curated_schema(),
             checkpointer=checkpointer,
             conversations=conversations,
+        )
+
+
+@asynccontextmanager
+async def _open_postgres_deps(settings: AgentSettings) -> AsyncIterator[Deps]:
+    async with AsyncExitStack() as stack:
+        pg = await stack.enter_async_context(open_pg_backends(settings, DEMO_DOCS_DIR))
+        provider = make_provider(settings)
+        if isinstance(provider, OpenAIProvider):
+            stack.push_async_callback(provider.aclose)
+        yield Deps(
+            provider=provider,
+            sql=pg.sql,
+            documents=pg.documents,
+            schema=curated_schema(),
+            checkpointer=pg.checkpointer,
+            conversations=pg.conversations,
+            active_runs=pg.active_runs,
         )

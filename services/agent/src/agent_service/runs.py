@@ -12,9 +12,9 @@ import contextlib
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import structlog
 
@@ -39,18 +39,31 @@ def thread_key(tenant: TenantContext) -> str:
     return f"{tenant.company_id}/{tenant.user_id}/{tenant.conversation_id}"
 
 
+class RunRegistry(Protocol):
+    """Conversations with a run in progress: `acquire` raises `ConversationBusy` when taken."""
+
+    async def acquire(self, key: str) -> None: ...
+
+    async def release(self, key: str) -> None: ...
+
+    def __len__(self) -> int: ...
+
+
 class ActiveRuns:
-    """Conversations with a run in progress in this process (a second message gets 409)."""
+    """Conversations with a run in progress in this process (a second message gets 409).
+
+    One replica only; `pg_runs.PgActiveRuns` is the same contract shared through PostgreSQL.
+    """
 
     def __init__(self) -> None:
         self._keys: set[str] = set()
 
-    def acquire(self, key: str) -> None:
+    async def acquire(self, key: str) -> None:
         if key in self._keys:
             raise ConversationBusy("a reply is still being written in this conversation")
         self._keys.add(key)
 
-    def release(self, key: str) -> None:
+    async def release(self, key: str) -> None:
         self._keys.discard(key)
 
     def __len__(self) -> int:
@@ -89,11 +102,20 @@ class Runner:
         self._make_context = make_context
         self._limits = limits
         self._metrics = metrics
+        self._background: set[asyncio.Task[None]] = set()
+        """Releases scheduled by cancelled runs (a reference keeps them from being collected)."""
 
     async def frames(
-        self, tenant: TenantContext, message: str, outcome: RunOutcome | None = None
+        self,
+        tenant: TenantContext,
+        message: str,
+        outcome: RunOutcome | None = None,
+        before_end: Callable[[], Awaitable[None]] | None = None,
     ) -> AsyncIterator[bytes]:
-        """Yield the SSE frames of one run; exactly one terminal frame, unless cancelled."""
+        """Yield the SSE frames of one run; exactly one terminal frame, unless cancelled.
+
+        `before_end` is awaited just before the terminal frame (the conversation is free again
+        by the time a client reads `complete`)."""
         started = time.perf_counter()
         run_id = f"run-{uuid.uuid4().hex}"
         ctx = self._make_context(tenant)
@@ -160,18 +182,24 @@ class Runner:
                 outcome.stats = stats
             status = "ok"
             seq += 1
+            if before_end is not None:
+                await before_end()
             yield encode_event(
                 "complete", '{"event":"complete","stats":' + stats.model_dump_json() + "}", seq
             )
         except TimeoutError:
             status = "timeout"
             seq += 1
+            if before_end is not None:
+                await before_end()
             yield self._error_frame(
                 seq, ErrorCode.RUN_TIMEOUT, "the reply took too long and was stopped", outcome
             )
         except RunFailed as exc:
             status = "error"
             seq += 1
+            if before_end is not None:
+                await before_end()
             yield self._error_frame(seq, exc.code, exc.message, outcome)
         except asyncio.CancelledError:
             raise
@@ -179,6 +207,8 @@ class Runner:
             status = "error"
             log.exception("run_failed", run_id=run_id)
             seq += 1
+            if before_end is not None:
+                await before_end()
             yield self._error_frame(
                 seq, ErrorCode.INTERNAL, "the agent failed to answer; please try again", outcome
             )
@@ -204,15 +234,27 @@ class Runner:
         return encode_event("error", _dumps(payload), seq)
 
     async def sse_body(
-        self, tenant: TenantContext, message: str, on_done: Callable[[], None]
+        self, tenant: TenantContext, message: str, on_done: Callable[[], Awaitable[None]]
     ) -> AsyncIterator[bytes]:
         """The response body: frames through a bounded queue, with heartbeats and batching."""
         limits = self._limits
         queue: asyncio.Queue[bytes] = asyncio.Queue(limits.buffer_events)
 
+        released = False
+
+        async def release() -> None:
+            nonlocal released
+            if released:
+                return
+            released = True
+            try:
+                await on_done()
+            except Exception:
+                log.exception("run_release_failed", conversation_id=tenant.conversation_id)
+
         async def produce() -> None:
             try:
-                async for frame in self.frames(tenant, message):
+                async for frame in self.frames(tenant, message, before_end=release):
                     if queue.full():
                         # the reader is not keeping up: wait, but not forever
                         await asyncio.wait_for(queue.put(frame), limits.stall_timeout_s)
@@ -221,7 +263,11 @@ class Runner:
             except TimeoutError:
                 log.warning("stream_stalled", conversation_id=tenant.conversation_id)
             finally:
-                on_done()
+                if not released:
+                    # cancelled or stalled: hand the conversation back without awaiting here
+                    task = asyncio.create_task(release())
+                    self._background.add(task)
+                    task.add_done_callback(self._background.discard)
                 if queue.full():
                     queue.get_nowait()
                 queue.put_nowait(_END)
@@ -250,12 +296,16 @@ class Runner:
                     batch.append(item)
                 yield b"".join(batch)
         finally:
-            self._metrics.active_streams.dec()
             if not producer.done():
                 producer.cancel()
+                # Wait for the run to unwind, shielded: Starlette's cancel scope re-cancels this
+                # task on every loop turn, and a re-cancel reaching the producer mid-cleanup
+                # would leave LangGraph's node tasks (and their model calls) running.
+                while not producer.done():
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await asyncio.shield(producer)
                 self._metrics.runs_cancelled.inc()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await producer
+            self._metrics.active_streams.dec()
 
     async def collect(self, tenant: TenantContext, message: str) -> ChatResponse:
         """Run to the end and return the answer (the non-streaming endpoint)."""

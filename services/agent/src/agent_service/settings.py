@@ -63,6 +63,25 @@ class AgentSettings(BaseSettings):
     history_turns: int = Field(default=20, ge=0, le=200)
     """Previous turns handed to the provider."""
 
+    # --- PostgreSQL (production backends); see docs/deployment-postgres.md -------------------
+    database_url: SecretStr | None = None
+    """Set: business data, documents, memory, conversations and busy runs live in PostgreSQL."""
+    sql_database_url: SecretStr | None = None
+    """The SQL path's own login (the read-only role); defaults to `database_url` as that role."""
+    sql_reader_role: str = Field(default="agent_sql_reader", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    """The role the SQL path logs in as when `sql_database_url` is not set."""
+    pg_migrate_on_start: bool = True
+    """Apply pending migrations on start-up (under an advisory lock; replicas may race)."""
+    pg_pool_min: int = Field(default=1, ge=0, le=100)
+    pg_pool_max: int = Field(default=10, ge=1, le=200)
+    """Connections per pool: one for documents, conversations and runs, one for memory."""
+    pg_sql_pool_max: int = Field(default=5, ge=1, le=200)
+    """Connections of the SQL path's read-only role."""
+    pg_pool_timeout_s: float = Field(default=5.0, gt=0, le=120)
+    """Longest wait for a pooled connection (and for the server at start-up)."""
+    run_lease_s: float = Field(default=30.0, ge=1, le=3600)
+    """How long a crashed replica's conversation stays busy (renewed every third of it)."""
+
     # --- the OpenAI-compatible model (AGENT_PROVIDER=openai); see docs/real-model.md -----------
     # Read only when the provider is `openai`; the offline default needs none of them.
     openai_base_url: str = "https://api.openai.com/v1"
@@ -112,6 +131,12 @@ class AgentSettings(BaseSettings):
             raise ValueError(
                 "AGENT_OPENAI_API_KEY is required when AGENT_OPENAI_BASE_URL is api.openai.com"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _check_pools(self) -> Self:
+        if self.pg_pool_min > self.pg_pool_max:
+            raise ValueError("AGENT_PG_POOL_MIN must not exceed AGENT_PG_POOL_MAX")
         return self
 
     @model_validator(mode="after")

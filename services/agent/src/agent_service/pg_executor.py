@@ -1,0 +1,224 @@
+"""The tenant-enforcing PostgreSQL executor: the same guard as SQLite, then the engine confines the
+statement again. It runs as a login role without ownership or BYPASSRLS, in a READ ONLY
+transaction with `app.tenant_id` and a `statement_timeout` set locally, through a server-side
+cursor (one statement, extended protocol), fetching at most `max_rows + 1` rows, then ROLLBACK.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from decimal import Decimal
+from typing import Any, Final
+
+import psycopg
+import sqlglot
+import structlog
+from psycopg import errors as pg_errors
+from psycopg import sql
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from sqlglot import exp
+from sqlglot.errors import SqlglotError
+
+from agent_service.pg_documents import ConnectionSource
+from agent_service.provider import QueryResult
+from agent_service.sql_executor import SqlExecutionError, SqlLimits, SqlTimeout
+from agent_service.sql_guard import TENANT_PARAM, SqlError, SqlRejected, guard_sql
+from contracts.agent_api import ID_PATTERN, MAX_ID_CHARS
+
+__all__ = ["PostgresExecutor", "prepare_statement", "run_confined_pg"]
+
+_ID_RE: Final = re.compile(ID_PATTERN)
+_CURSOR_NAME: Final = "agent_sql"
+
+
+class PostgresExecutor:
+    """Runs model-written SQL for one tenant at a time against PostgreSQL, as the reader role."""
+
+    def __init__(self, pool_or_dsn: AsyncConnectionPool[Any] | str, limits: SqlLimits) -> None:
+        self._connect = _connection_source(pool_or_dsn)
+        self._limits = limits
+        self._log = structlog.get_logger()
+
+    @property
+    def limits(self) -> SqlLimits:
+        return self._limits
+
+    async def run(self, tenant_id: str, sql: str) -> QueryResult:
+        """Guard, then run `sql` confined to `tenant_id`; raise a `SqlError` subclass on failure."""
+        started = time.perf_counter()
+        try:
+            guarded = guard_sql(
+                sql,
+                tenant_id=tenant_id,
+                dialect="postgres",
+                max_rows=self._limits.max_rows,
+                limits=self._limits.guard_limits(),
+            )
+            statement = prepare_statement(guarded.rewritten, tenant_id)
+            result = await run_confined_pg(self._connect, tenant_id, statement, self._limits)
+        except SqlError as error:
+            self._audit(tenant_id, sql, started, verdict=_verdict(error), reason=error.reason)
+            raise
+        self._audit(
+            tenant_id, sql, started, verdict="ok", rows=result.row_count, truncated=result.truncated
+        )
+        return QueryResult(
+            sql=guarded.original,
+            columns=result.columns,
+            rows=result.rows,
+            truncated=result.truncated,
+        )
+
+    def _audit(self, tenant_id: str, sql: str, started: float, **fields: Any) -> None:
+        # One line per query: who, what, the verdict and the size, never the rows themselves.
+        self._log.info(
+            "sql_query",
+            tenant=tenant_id,
+            engine="postgres",
+            sql=sql[: self._limits.max_sql_chars],
+            duration_ms=round((time.perf_counter() - started) * 1000, 1),
+            **fields,
+        )
+
+
+def _verdict(error: SqlError) -> str:
+    if isinstance(error, SqlRejected):
+        return "rejected"
+    if isinstance(error, SqlTimeout):
+        return "timeout"
+    return "error"
+
+
+def _connection_source(pool_or_dsn: AsyncConnectionPool[Any] | str) -> ConnectionSource:
+    if isinstance(pool_or_dsn, AsyncConnectionPool):
+        return pool_or_dsn.connection
+    dsn = pool_or_dsn
+
+    @asynccontextmanager
+    async def connect() -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
+            yield conn
+
+    return connect
+
+
+def prepare_statement(rewritten: str, tenant_id: str) -> str:
+    """The guard's Postgres rewrite as the engine runs it: the tenant bound as a literal (the
+    statement then has no parameters, so a `%` in it needs no doubling), and LIKE made
+    case-insensitive as it is in SQLite, so one statement means the same on both engines."""
+    _check_tenant(tenant_id)
+    try:
+        tree = sqlglot.parse_one(rewritten, dialect="postgres")
+    except SqlglotError:
+        raise SqlRejected("the query could not be prepared for the database") from None
+
+    def bind(node: exp.Expr) -> exp.Expr:
+        if isinstance(node, exp.Placeholder) and node.name == TENANT_PARAM:
+            return exp.Literal.string(tenant_id)
+        if isinstance(node, exp.Placeholder):
+            raise SqlRejected("query parameters are not allowed; write values inline")
+        if isinstance(node, exp.Like):
+            return exp.ILike(this=node.this, expression=node.expression)
+        return node
+
+    return tree.transform(bind).sql(dialect="postgres")
+
+
+def _check_tenant(tenant_id: str) -> None:
+    if not (0 < len(tenant_id) <= MAX_ID_CHARS and _ID_RE.fullmatch(tenant_id)):
+        raise ValueError("tenant_id does not match the contract's id pattern")
+
+
+async def run_confined_pg(
+    connect: ConnectionSource, tenant_id: str, statement: str, limits: SqlLimits
+) -> QueryResult:
+    """The engine step alone (no guard): run `statement` where PostgreSQL itself confines it.
+
+    Public so tests can show the engine blocks what the guard would have rejected.
+    """
+    _check_tenant(tenant_id)
+    timeout_ms = max(1, round(limits.timeout_s * 1000))
+    try:
+        async with connect() as conn:
+            try:
+                await conn.execute("BEGIN READ ONLY")
+                await conn.execute(
+                    sql.SQL("SET LOCAL app.tenant_id = {}")
+                    .format(sql.Literal(tenant_id))
+                    .as_string(conn)
+                )
+                await conn.execute(f"SET LOCAL statement_timeout = {timeout_ms}")
+                # A named (server-side) cursor: DECLARE takes one SELECT through the extended
+                # protocol (no stacked statements), and FETCH transfers only the rows we keep.
+                async with conn.cursor(name=_CURSOR_NAME) as cursor:
+                    await cursor.execute(statement.encode())
+                    fetched = await cursor.fetchmany(limits.max_rows + 1)
+                    columns = tuple(d.name for d in cursor.description or ())
+            finally:
+                if not conn.closed:
+                    await conn.execute("ROLLBACK")
+    except pg_errors.QueryCanceled:
+        raise SqlTimeout(
+            f"the query ran longer than {limits.timeout_s:g} s and was stopped"
+        ) from None
+    except PoolTimeout:
+        raise SqlExecutionError("the business database is busy; try again") from None
+    except psycopg.Error as error:
+        raise _engine_error(error) from None
+    rows, truncated = _cap_rows(fetched, limits)
+    return QueryResult(sql=statement, columns=columns, rows=rows, truncated=truncated)
+
+
+def _engine_error(error: psycopg.Error) -> SqlError:
+    primary = (error.diag.message_primary or "").strip()[:200]
+    if isinstance(error, pg_errors.InsufficientPrivilege):
+        return SqlRejected(f"permission denied: {primary or 'not available'}")
+    if isinstance(error, pg_errors.ReadOnlySqlTransaction):
+        return SqlRejected("the database is read-only")
+    if "multiple commands" in primary:
+        return SqlRejected("exactly one statement is allowed")
+    if isinstance(error, psycopg.OperationalError | psycopg.InterfaceError) and not primary:
+        return SqlExecutionError("the business database is not available")
+    # The primary message names only the query's own objects (no DETAIL, no paths, no values).
+    return SqlExecutionError(f"the database could not run the query: {primary or 'failed'}")
+
+
+def _cap_rows(
+    fetched: Sequence[Sequence[Any]], limits: SqlLimits
+) -> tuple[tuple[tuple[Any, ...], ...], bool]:
+    """Keep at most `max_rows` rows and `max_result_bytes` (approximate) of values, converted to
+    the plain types the SQLite path returns."""
+    rows: list[tuple[Any, ...]] = []
+    size = 0
+    for row in fetched[: limits.max_rows]:
+        values = tuple(_plain(v) for v in row)
+        size += sum(_value_size(v) for v in values)
+        if size > limits.max_result_bytes:
+            return tuple(rows), True
+        rows.append(values)
+    return tuple(rows), len(fetched) > limits.max_rows
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        # numeric results: whole numbers (sums of integers) stay int, the rest float, as in SQLite
+        return int(value) if value.as_tuple().exponent >= 0 else float(value)  # type: ignore[operator]
+    if isinstance(value, dt.date | dt.datetime | dt.time):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    if value is None or isinstance(value, int | float | str | bytes):
+        return value
+    return str(value)
+
+
+def _value_size(value: Any) -> int:
+    if isinstance(value, str):
+        return len(value.encode("utf-8", "replace"))
+    if isinstance(value, bytes):
+        return len(value)
+    return 8
