@@ -1,4 +1,4 @@
-"""`agent-service`: serve, reseed the demo data, ingest a tenant's documents, mint a dev token."""
+"""`agent-service`: serve, migrate, reseed the demo data, ingest documents, mint a dev token."""
 
 from __future__ import annotations
 
@@ -46,10 +46,45 @@ def _seed(_: argparse.Namespace) -> int:
     from agent_service.deps import seed_demo
 
     settings = _settings()
+    if settings.database_url is not None:
+        return _seed_postgres(settings)
     report = seed_demo(settings, force=True)
     print(f"seeded demo data into {settings.data_dir}")  # noqa: T201
     for key, value in report.items():
         print(f"  {key}: {value}")  # noqa: T201
+    return 0
+
+
+def _seed_postgres(settings: AgentSettings) -> int:
+    import asyncio
+
+    from agent_service.deps import DEMO_DOCS_DIR
+    from agent_service.pg_deps import migrate_and_seed
+
+    report = asyncio.run(migrate_and_seed(settings, DEMO_DOCS_DIR, force=True))
+    print("migrated and seeded the demo data into PostgreSQL")  # noqa: T201
+    for key, value in report.items():
+        print(f"  {key}: {value}")  # noqa: T201
+    return 0
+
+
+def _migrate(_: argparse.Namespace) -> int:
+    import asyncio
+
+    import psycopg
+
+    from agent_service.pg_migrate import MigrationError, migrate
+
+    settings = _settings()
+    if settings.database_url is None:
+        sys.exit("agent-service migrate: set AGENT_DATABASE_URL (the SQLite defaults need none)")
+    try:
+        applied = asyncio.run(migrate(settings.database_url.get_secret_value()))
+    except (MigrationError, psycopg.Error) as exc:
+        sys.exit(f"agent-service migrate: {exc}")
+    print(f"applied {len(applied)} migration(s)")  # noqa: T201
+    for name in applied:
+        print(f"  {name}")  # noqa: T201
     return 0
 
 
@@ -103,6 +138,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(run=_serve)
     seed = sub.add_parser("seed", help="recreate the demo database and document stores")
     seed.set_defaults(run=_seed)
+    migrate = sub.add_parser(
+        "migrate", help="apply pending PostgreSQL migrations (AGENT_DATABASE_URL); idempotent"
+    )
+    migrate.set_defaults(run=_migrate)
     ingest = sub.add_parser("ingest", help="ingest a markdown file or directory for one company")
     ingest.add_argument("--company", required=True)
     ingest.add_argument("path")
