@@ -245,3 +245,18 @@ async def test_a_client_that_leaves_closes_the_stream_to_the_model(
     assert 3 <= gone.frames_sent < 2000
     assert "agent_runs_cancelled_total 1.0" in metrics
     assert "agent_active_streams 0.0" in metrics
+
+
+async def test_an_answer_without_any_text_is_a_bad_response(data_dir: Path, mint: Mint) -> None:
+    rules = script(
+        route("general"),
+        Rule(
+            name="empty",
+            match=Match(has_tools=False),
+            reply=Reply.text("", finish_reason="content_filter"),
+        ),
+    )
+    async with model_stack(rules, data_dir) as stack:
+        result = await stream_chat(stack.url, mint(), "hi")
+        assert rules_named(stack, "empty") == 1
+    assert_error(result, "MODEL_BAD_RESPONSE", retryable=False)

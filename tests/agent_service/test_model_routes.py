@@ -7,6 +7,7 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from support.model_harness import (
     CLASSIFY_TOOL,
     SQL_TOOL,
@@ -201,3 +202,25 @@ async def test_the_model_saying_the_data_cannot_answer_is_streamed_without_a_que
     assert not result.of("tool_start")
     assert result.answer == reply
     assert len(requests) == 2  # the plain reply is streamed as it is, not sent back to the model
+
+
+@pytest.mark.parametrize("method", ["json_schema", "json_mode"])
+async def test_routing_works_through_response_format_too(
+    data_dir: Path, mint: Mint, method: str
+) -> None:
+    rules = script(
+        Rule(
+            name="classify-json",
+            match=Match(has_response_format=True, has_tools=False),
+            reply=Reply.json({"route": "general", "confidence": 0.6, "reason": "a greeting"}),
+        ),
+        answer("Hi!", match=Match(has_tools=False, has_response_format=False)),
+    )
+    async with model_stack(rules, data_dir, model_structured_output=method) as stack:
+        result = await stream_chat(stack.url, mint(), "hello")
+        classify = stack.requests()[0].body
+    assert result.events[0]["route"] == "general"
+    assert result.events[0]["reason"] == "a greeting"
+    assert result.answer == "Hi!"
+    assert "tools" not in classify
+    assert classify["response_format"]["type"] == method.replace("_mode", "_object")

@@ -28,7 +28,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.runnables import Runnable
 from langchain_openai import ChatOpenAI
 from langchain_openai._compat import httpx as sdk_httpx
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, SecretStr, field_validator
 
 from agent_service.openai_citations import CitationFilter
 from agent_service.openai_errors import ModelFailure, RetryPolicy, classify_failure
@@ -71,8 +71,21 @@ class RouteDecision(BaseModel):
     """route_decision: where the question goes."""
 
     route: Literal["sql", "rag", "general"]
-    confidence: float = Field(ge=0, le=1)
-    reason: str = Field(max_length=500)
+    confidence: float
+    reason: str
+
+    # Checked here, not in the JSON schema: strict structured output rejects bounds keywords.
+    @field_validator("confidence")
+    @classmethod
+    def _probability(cls, value: float) -> float:
+        if not 0 <= value <= 1:
+            raise ValueError("confidence must be between 0 and 1")
+        return value
+
+    @field_validator("reason")
+    @classmethod
+    def _short(cls, value: str) -> str:
+        return value[:500]
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,9 +284,13 @@ class OpenAIProvider:
                         if content and type(content) is str:
                             sent = True
                             yield content
-                return
             except Exception as exc:
                 failure = _failure(step, exc)
+            else:
+                if not sent:
+                    # a refusal, a content filter, or a model that stopped at once
+                    raise _bad(step, "the stream ended without any text")
+                return
             if sent or not failure.retryable or retry >= self._config.retry.max_retries:
                 raise failure.run_failed()
             await self._backoff(step, retry, failure)
