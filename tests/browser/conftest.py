@@ -195,9 +195,12 @@ class ChatPage:
 
     async def ask(self, text: str) -> None:
         """Type a question and press Enter (the turn starts at once)."""
+        asked = self.page.locator("#messages .message.user")
+        before = await asked.count()
         await self.type_question(text)
         await self.page.press("#composer-input", "Enter")
-        await self.page.wait_for_selector("#app[data-running='true']", state="attached")
+        # The turn exists (it may already be over: a refusal comes back at once).
+        await asked.nth(before).wait_for(state="attached")
 
     async def wait_idle(self) -> None:
         """Until the running turn has ended (complete, stopped or failed)."""
@@ -283,3 +286,34 @@ async def open_chat(browser: Browser, stack: Stack) -> AsyncIterator[OpenChat]:
             await context.close()
     for chat in pages:
         chat.assert_clean()
+
+
+class OwnGateway:
+    """A gateway a test may stop and start again on the same port (a lost connection)."""
+
+    def __init__(self, agent_url: str) -> None:
+        self.settings = gateway_settings(agent_url)
+        self.runner: web.AppRunner | None = None
+        self.url = ""
+        self.port = 0
+
+    async def start(self) -> None:
+        self.runner, self.url = await start_gateway(self.settings, self.port)
+        self.port = int(self.url.rsplit(":", 1)[1])
+
+    async def stop(self) -> None:
+        """Shut down as on SIGTERM: running turns end with SHUTTING_DOWN, sockets close 1001."""
+        if self.runner is not None:
+            await self.runner.cleanup()
+            self.runner = None
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def own_gateway(stack: Stack) -> AsyncIterator[OwnGateway]:
+    """A started gateway of the test's own, in front of the session's agent service."""
+    gateway = OwnGateway(stack.agent_url)
+    await gateway.start()
+    try:
+        yield gateway
+    finally:
+        await gateway.stop()
