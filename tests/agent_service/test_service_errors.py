@@ -100,31 +100,34 @@ def _token(**claims: Any) -> str:
 
 
 @pytest.mark.parametrize(
-    ("token", "why"),
+    ("make_token", "why"),
     [
-        (None, "missing bearer token"),
-        ("not-a-jwt", "malformed token"),
-        (_token(exp=int(time.time()) - 120, iat=int(time.time()) - 150), "token expired"),
-        (_token(aud="someone-else"), "token audience is not this service"),
-        (_token(iss="intruder"), "unknown token issuer"),
-        (_token(company_id=None), "token lacks the 'company_id' claim"),
-        (_token(sub=None), "token lacks the 'sub' claim"),
-        (_token(exp=int(time.time()) + 3600), "internal tokens may live at most 60 s"),
+        (lambda: None, "missing bearer token"),
+        (lambda: "not-a-jwt", "malformed token"),
+        (lambda: _token(exp=int(time.time()) - 120, iat=int(time.time()) - 150), "token expired"),
+        (lambda: _token(aud="someone-else"), "token audience is not this service"),
+        (lambda: _token(iss="intruder"), "unknown token issuer"),
+        (lambda: _token(company_id=None), "token lacks the 'company_id' claim"),
+        (lambda: _token(sub=None), "token lacks the 'sub' claim"),
+        (lambda: _token(exp=int(time.time()) + 3600), "internal tokens may live at most 60 s"),
         (
-            jwt.encode(
+            lambda: jwt.encode(
                 {"iss": "gateway"}, "a-different-secret-of-32-bytes-or-more", algorithm="HS256"
             ),
             "invalid token",
         ),
         (
-            jwt.encode({"iss": "gateway", "aud": "agent-service"}, None, algorithm="none"),
+            lambda: jwt.encode({"iss": "gateway", "aud": "agent-service"}, None, algorithm="none"),
             "token algorithm not allowed",
         ),
-        ("x" * 5000, "token too large"),
+        (lambda: "x" * 5000, "token too large"),
     ],
 )
-async def test_bad_tokens_are_401(agent_url: str, token: str | None, why: str) -> None:
-    result = await stream_chat(agent_url, token, "How many technicians are active?")
+async def test_bad_tokens_are_401(
+    agent_url: str, make_token: Callable[[], str | None], why: str
+) -> None:
+    # tokens are minted when the test runs, not at collection: a long suite would expire them
+    result = await stream_chat(agent_url, make_token(), "How many technicians are active?")
     assert result.status == 401
     assert result.events[0]["error"]["code"] == "UNAUTHORIZED"
     assert result.events[0]["error"]["message"].startswith(why)
