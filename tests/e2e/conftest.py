@@ -1,4 +1,4 @@
-"""Both real tiers on loopback: the agent service (offline provider, seeded SQLite) and the gateway."""
+"""Both real tiers on loopback: the agent service (offline provider, seeded SQLite), the gateway."""
 
 from __future__ import annotations
 

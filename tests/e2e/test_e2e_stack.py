@@ -1,4 +1,4 @@
-"""End to end through both real tiers: each company gets its own, correct answers on every surface."""
+"""End to end through both real tiers: each company gets its own, correct answers everywhere."""
 
 from __future__ import annotations
 
