@@ -38,6 +38,8 @@ class GatewaySettings(BaseSettings):
 
     # upstream (the agent service)
     agent_url: str = "http://127.0.0.1:8001"
+    agent_urls: CommaList = []
+    """Several agent replicas (comma-separated): round-robin per call; overrides `agent_url`."""
     internal_issuer: str = "gateway"
     internal_key: SecretStr = SecretStr(DEV_INTERNAL_SECRET)
     internal_algorithm: Literal["HS256", "ES256", "EdDSA"] = "HS256"
@@ -101,11 +103,19 @@ class GatewaySettings(BaseSettings):
     dev_auth: bool | None = None
     """`/auth/dev-users` and `/auth/dev-token`; development only (refused elsewhere)."""
 
-    @field_validator("jwt_algorithms", "cors_origins", mode="before")
+    @field_validator("jwt_algorithms", "cors_origins", "agent_urls", mode="before")
     @classmethod
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("agent_url", "agent_urls")
+    @classmethod
+    def _http_urls(cls, value: str | list[str]) -> str | list[str]:
+        for url in [value] if isinstance(value, str) else value:
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"agent URLs must be http(s) URLs, got {url!r}")
         return value
 
     @model_validator(mode="after")
@@ -136,6 +146,11 @@ class GatewaySettings(BaseSettings):
             # Outside development the built-in secret is as good as none.
             return None
         return secret
+
+    @property
+    def agent_base_urls(self) -> tuple[str, ...]:
+        """The agent replicas calls are spread over: `agent_urls`, else the one `agent_url`."""
+        return tuple(self.agent_urls) if self.agent_urls else (self.agent_url,)
 
     @property
     def is_development(self) -> bool:
