@@ -29,7 +29,7 @@ from agent_service.sql_executor import SqlExecutionError, SqlLimits, SqlTimeout
 from agent_service.sql_guard import TENANT_PARAM, SqlError, SqlRejected, guard_sql
 from contracts.agent_api import ID_PATTERN, MAX_ID_CHARS
 
-__all__ = ["PostgresExecutor", "prepare_statement", "run_confined_pg"]
+__all__ = ["PostgresExecutor", "connection_source", "prepare_statement", "run_confined_pg"]
 
 _ID_RE: Final = re.compile(ID_PATTERN)
 _CURSOR_NAME: Final = "agent_sql"
@@ -39,7 +39,7 @@ class PostgresExecutor:
     """Runs model-written SQL for one tenant at a time against PostgreSQL, as the reader role."""
 
     def __init__(self, pool_or_dsn: AsyncConnectionPool[Any] | str, limits: SqlLimits) -> None:
-        self._connect = _connection_source(pool_or_dsn)
+        self._connect = connection_source(pool_or_dsn)
         self._limits = limits
         self._log = structlog.get_logger()
 
@@ -93,7 +93,8 @@ def _verdict(error: SqlError) -> str:
     return "error"
 
 
-def _connection_source(pool_or_dsn: AsyncConnectionPool[Any] | str) -> ConnectionSource:
+def connection_source(pool_or_dsn: AsyncConnectionPool[Any] | str) -> ConnectionSource:
+    """Borrow from the pool, or open a fresh autocommit connection per use from a DSN."""
     if isinstance(pool_or_dsn, AsyncConnectionPool):
         return pool_or_dsn.connection
     dsn = pool_or_dsn
