@@ -22,9 +22,7 @@ def wait_healthy(name: str, url: str, proc: subprocess.Popen[bytes], timeout_s: 
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            sys.exit(
-                f"{name} exited with code {proc.returncode} before it was healthy (see its log above)"
-            )
+            sys.exit(f"{name} exited with code {proc.returncode} before it was healthy (see above)")
         try:
             with urllib.request.urlopen(url, timeout=1) as resp:
                 if resp.status == 200:
@@ -54,7 +52,7 @@ def main() -> int:
             procs.append(gateway)
             wait_healthy("gateway", f"http://127.0.0.1:{gateway_port}/healthz", gateway)
         print(  # noqa: T201
-            f"\n  agent service  http://127.0.0.1:{agent_port}   (internal API, docs/internal-api.md)\n"
+            f"\n  agent service  http://127.0.0.1:{agent_port}   (internal API)\n"
             + (
                 f"  gateway        http://127.0.0.1:{gateway_port}   (open it in a browser)\n"
                 if gateway_ok

@@ -30,7 +30,7 @@ def mint_internal_token(
     algorithm: InternalAlgorithm = "HS256",
     now: float | None = None,
 ) -> str:
-    """Sign a token carrying the verified identity; `key` is a secret (HS256) or a PEM private key."""
+    """Sign a token carrying the verified identity; `key`: an HS256 secret or a PEM private key."""
     if not 0 < ttl_s <= MAX_INTERNAL_TTL_S:
         raise ValueError(f"ttl_s must be in 1..{MAX_INTERNAL_TTL_S}")
     issued = int(now if now is not None else time.time())
