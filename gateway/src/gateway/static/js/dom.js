@@ -1,4 +1,4 @@
-// Building DOM nodes from data. Text only ever goes in through text nodes (never innerHTML):
+// Building DOM nodes from data. Text only ever goes in through text nodes, never parsed as HTML:
 // nothing from a message, an answer, a source or an error can become markup.
 
 /**

@@ -75,10 +75,13 @@ const state = {
 
 // --- identity ------------------------------------------------------------------------------------
 
+// Hues that read well as an accent under white text, light or dark; one per company by hash.
+const COMPANY_HUES = [222, 168, 268, 14, 330, 196, 290, 140];
+
 function companyHue(companyId) {
   let hash = 0;
   for (const ch of companyId) hash = (hash * 31 + ch.codePointAt(0)) >>> 0;
-  return hash % 360;
+  return COMPANY_HUES[hash % COMPANY_HUES.length];
 }
 
 function identityFor(claims, profile) {
@@ -207,6 +210,11 @@ function onState(connectionState, detail) {
   state.connected = connectionState === "open";
   clearInterval(onState.timer);
   if (connectionState === "open") {
+    if (ui.app.dataset.connection === "reconnecting") {
+      // Back after a drop: whatever failed meanwhile is stale; the list may have changed.
+      hideNotice();
+      refreshConversations();
+    }
     show(ui.connection, false);
     ui.app.dataset.connection = "open";
   } else if (connectionState === "connecting") {

@@ -26,6 +26,13 @@ function sqlDetails(sql, rowCount, truncated) {
   );
 }
 
+/** A passage as a line of prose: markdown headings dropped (the title says it), spaces folded. */
+function readableSnippet(raw) {
+  const lines = String(raw || "").split("\n");
+  const prose = lines.filter((line) => !/^\s*#/.test(line)).join(" ").replace(/\s+/g, " ").trim();
+  return prose || lines.join(" ").replace(/^[\s#]+/, "").replace(/\s+/g, " ").trim();
+}
+
 function sourcesBlock(sources) {
   const list = el("ol", { class: "source-list" });
   const seen = new Set();
@@ -34,7 +41,7 @@ function sourcesBlock(sources) {
     const key = source.doc_id || source.title;
     if (seen.has(key)) continue;
     seen.add(key);
-    const snippet = String(source.snippet || "").replace(/^#+\s*/gm, "").trim();
+    const snippet = readableSnippet(source.snippet);
     list.append(
       el(
         "li",
