@@ -385,7 +385,7 @@ async def test_case_15_the_owner_keeps_set_config_for_maintenance(database: str)
         "SELECT pg_read_file('/etc/passwd')",
         "SELECT pg_ls_dir('.')",
         "SELECT lo_import('/etc/passwd')",
-        "SELECT pg_terminate_backend(1)",
+        "SELECT pg_reload_conf()",
         "SELECT current_setting('data_directory')",
         "SELECT dblink('host=evil', 'SELECT 1')",
     ],
