@@ -28,10 +28,10 @@ async def sample_until_idle(chat: Any) -> tuple[list[int], list[str]]:
 
 async def test_data_answer_streams_with_status_tools_and_sql(open_chat: Any) -> None:
     chat = await open_chat()
-    await chat.sign_in("u-alice")
+    await chat.sign_in("u-bob")
     page = chat.page
-    assert await page.inner_text("#identity-company") == "Acme Heating & Cooling"
-    assert "Alice" in await page.inner_text("#identity-user")
+    assert await page.inner_text("#identity-company") == "Bluepeak Plumbing"
+    assert "Bob" in await page.inner_text("#identity-user")
 
     await chat.ask(DATA_QUESTION)
     lengths, statuses = await sample_until_idle(chat)
@@ -57,6 +57,12 @@ async def test_data_answer_streams_with_status_tools_and_sql(open_chat: Any) -> 
     assert (await sql.locator("pre").inner_text()).startswith("SELECT")
     await chat.screenshot("data-answer")
 
+    # A second question in the same conversation: a policy answer under the data answer.
+    assert "Overtime" in await chat.ask_and_wait(POLICY_QUESTION)
+    assert len(await chat.conversation_titles()) >= 1
+    assert await chat.page.locator("#messages .message.assistant").count() == 2
+    await chat.screenshot("conversation", for_docs=True)
+
 
 async def test_policy_answer_lists_its_sources(open_chat: Any) -> None:
     chat = await open_chat()
@@ -71,7 +77,7 @@ async def test_policy_answer_lists_its_sources(open_chat: Any) -> None:
     assert len(titles) == len(set(titles)), "each document is listed once"
     assert "Sources (" in await turn.locator(".sources-title").inner_text()
     assert "Searching documents" in await turn.locator(".tool-label").inner_text()
-    await chat.screenshot("policy-answer", for_docs=True)
+    await chat.screenshot("policy-answer")
 
 
 async def test_switching_company_switches_the_data(open_chat: Any) -> None:

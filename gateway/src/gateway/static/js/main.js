@@ -264,7 +264,6 @@ function onEvent(event) {
     if (turn.stopRequested) state.connection.send({ type: "stop" });
   }
   turn.handle(event);
-  if (event.type === "token") stickToBottom();
 }
 
 // --- conversations -------------------------------------------------------------------------------
@@ -340,7 +339,7 @@ async function openConversation(id, { quiet = false } = {}) {
     }
     ui.messages.replaceChildren(...items);
     updateEmptyState();
-    ui.transcript.scrollTop = ui.transcript.scrollHeight;
+    pinToBottom();
   } catch (error) {
     if (seq !== state.loadSeq) return;
     if (error.status === 404) {
@@ -412,9 +411,16 @@ function autosize() {
   ui.input.style.height = `${Math.min(ui.input.scrollHeight, 200)}px`;
 }
 
+// Follow a growing answer while the reader is at the bottom; leave them be once they scroll up.
+let pinned = true;
+
 function stickToBottom() {
-  const t = ui.transcript;
-  if (t.scrollHeight - t.scrollTop - t.clientHeight < 160) t.scrollTop = t.scrollHeight;
+  if (pinned) ui.transcript.scrollTop = ui.transcript.scrollHeight;
+}
+
+function pinToBottom() {
+  pinned = true;
+  stickToBottom();
 }
 
 function ask(text) {
@@ -438,7 +444,7 @@ function ask(text) {
   state.turn = turn;
   ui.messages.append(userMessage(question), turn.element);
   updateEmptyState();
-  ui.transcript.scrollTop = ui.transcript.scrollHeight;
+  pinToBottom();
   if (!state.connection.send(message)) turn.lost();
   ui.input.value = "";
   autosize();
@@ -463,6 +469,11 @@ function closeSidebar() {
 // --- wiring --------------------------------------------------------------------------------------
 
 function wire() {
+  ui.transcript.addEventListener("scroll", () => {
+    const t = ui.transcript;
+    pinned = t.scrollHeight - t.scrollTop - t.clientHeight < 80;
+  });
+  new ResizeObserver(stickToBottom).observe(ui.messages);
   ui.composer.addEventListener("submit", (event) => {
     event.preventDefault();
     ask(ui.input.value);
