@@ -18,6 +18,13 @@ setup: $(UV)
 run: setup
 	$(UV) run python scripts/stack.py
 
+# the production-like topology on one machine: agent replicas on 8101/8102 sharing PostgreSQL
+# (database agent_local, created and migrated), gateway replicas on 8100/8200 sharing Redis
+# (docs/deployment.md). TOPOLOGY_ARGS=--check starts, checks health and exits.
+.PHONY: prod-local
+prod-local: setup
+	$(UV) run python scripts/topology.py $(TOPOLOGY_ARGS)
+
 seed: setup
 	$(UV) run agent-service seed
 
