@@ -179,12 +179,18 @@ async def test_a_follow_up_sees_this_conversations_last_result_and_no_other(
         first, follow_up, elsewhere = stack.offered(SQL_TOOL)
 
     def previous(body: dict[str, Any]) -> list[str]:
-        return [t for t in texts(body, "system") if 'kind="previous_result"' in t]
+        return [t for t in texts(body) if 'kind="previous_result"' in t]
 
     assert previous(first) == []
     (block,) = previous(follow_up)
-    assert "SELECT name FROM technicians WHERE status = 'on_leave'" in block
+    assert block == texts(follow_up, "user")[-1]
+    assert block.startswith("and their hourly rates?")
+    rows = framed(block, "previous_result")
+    assert "SELECT name FROM technicians WHERE status = 'on_leave'" in rows
+    assert rows.splitlines()[1] == '["name"]'
     assert "Who is on leave?" in texts(follow_up, "user")
+    # only one system message, first, whatever the turn
+    assert [m["role"] for m in follow_up["messages"]].count("system") == 1
     # another conversation of the same user starts clean
     assert previous(elsewhere) == []
     assert "Who is on leave?" not in texts(elsewhere, "user")

@@ -185,15 +185,17 @@ def sql_messages(
     system = SQL_SYSTEM.format(
         tool=SQL_TOOL_NAME, today=today, data_rules=DATA_RULES, schema=schema_text(schema)
     )
+    # One system message, first: many chat templates (vLLM, llama.cpp, Ollama) refuse others.
     messages: list[BaseMessage] = [SystemMessage(system), *history]
-    if previous is not None:
+    if previous is None:
+        messages.append(HumanMessage(question))
+    else:
         messages.append(
-            SystemMessage(
-                "The last query of this conversation and its first rows, for follow-ups:\n"
-                + previous
+            HumanMessage(
+                f"{question}\n\n(For follow-ups: the last query of this conversation and its "
+                f"first rows.)\n{previous}"
             )
         )
-    messages.append(HumanMessage(question))
     for i, attempt in enumerate(attempts, start=1):
         call_id = f"call_sql_{i}"
         messages.append(
