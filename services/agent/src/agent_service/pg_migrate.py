@@ -4,6 +4,7 @@ once each, recorded in `schema_migrations`, under an advisory lock so replicas m
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -22,6 +23,7 @@ log = structlog.get_logger("agent_service.pg_migrate")
 MIGRATIONS_DIR: Final = Path(__file__).parent / "pg_migrations"
 LOCK_KEY: Final = 0x6167656E74_01
 """pg_advisory_lock key of the schema ("agent" + 1): one migrator at a time per database."""
+_LOCK_POLL_S: Final = 0.1
 _NAME_RE: Final = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 _LEDGER: Final = """
@@ -67,7 +69,15 @@ def load_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
 async def advisory_lock(dsn: str, *, key: int = LOCK_KEY) -> AsyncIterator[psycopg.AsyncConnection]:
     """A connection holding the session-level advisory lock `key` (waits for other holders)."""
     async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
-        await conn.execute("SELECT pg_advisory_lock(%s)", (key,))
+        # Poll rather than block in pg_advisory_lock(): a session blocked there holds a snapshot,
+        # and the checkpointer's CREATE INDEX CONCURRENTLY (run by the holder) waits for every
+        # such snapshot to end, which would deadlock the holder against its waiters.
+        while True:
+            cursor = await conn.execute("SELECT pg_try_advisory_lock(%s)", (key,))
+            row = await cursor.fetchone()
+            if row is not None and row[0]:
+                break
+            await asyncio.sleep(_LOCK_POLL_S)
         try:
             yield conn
         finally:

@@ -6,17 +6,24 @@ DO $$
 BEGIN
     IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'agent_sql_reader') THEN
         BEGIN
-            CREATE ROLE agent_sql_reader LOGIN;
+            CREATE ROLE agent_sql_reader LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE
+                NOREPLICATION NOINHERIT;
         EXCEPTION WHEN duplicate_object OR unique_violation THEN
             NULL;
         END;
     END IF;
+    -- Enforced even when the role existed before, but only written when wrong: concurrent
+    -- writes of the same shared catalog row fail ("tuple concurrently updated").
+    IF EXISTS (
+        SELECT FROM pg_catalog.pg_roles WHERE rolname = 'agent_sql_reader'
+        AND (rolsuper OR rolbypassrls OR rolcreatedb OR rolcreaterole OR rolreplication
+             OR rolinherit OR NOT rolcanlogin)
+    ) THEN
+        ALTER ROLE agent_sql_reader NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE
+            NOREPLICATION NOINHERIT LOGIN;
+    END IF;
 END
 $$;
-
--- Enforced even when the role existed before this migration.
-ALTER ROLE agent_sql_reader NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOREPLICATION
-    NOINHERIT LOGIN;
 
 GRANT USAGE ON SCHEMA public TO agent_sql_reader;
 GRANT SELECT ON technicians, customers, jobs, job_overview TO agent_sql_reader;
