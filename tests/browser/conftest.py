@@ -13,7 +13,7 @@ import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import pytest
 import pytest_asyncio
@@ -263,15 +263,18 @@ OpenChat = Callable[..., Awaitable[ChatPage]]
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def open_chat(browser: Browser, stack: Stack) -> AsyncIterator[OpenChat]:
-    """Open the chat page in a fresh browser context: `await open_chat(base_url=…, viewport=…)`."""
+    """Open the chat page in a fresh browser context: `await open_chat(base_url=…, viewport=…,
+    color_scheme=…)`."""
     contexts: list[BrowserContext] = []
     pages: list[ChatPage] = []
 
     async def open_page(
-        base_url: str | None = None, viewport: dict[str, int] | None = None
+        base_url: str | None = None,
+        viewport: dict[str, int] | None = None,
+        color_scheme: Literal["light", "dark"] = "light",
     ) -> ChatPage:
         context = await browser.new_context(
-            viewport=viewport or {"width": 1280, "height": 800}, color_scheme="light"
+            viewport=viewport or {"width": 1280, "height": 800}, color_scheme=color_scheme
         )
         contexts.append(context)
         chat = ChatPage(await context.new_page(), base_url or stack.gateway_url)

@@ -84,6 +84,10 @@ async def test_switching_company_switches_the_data(open_chat: Any) -> None:
     chat = await open_chat()
     await chat.sign_in("u-alice")
     acme_answer = await chat.ask_and_wait(DATA_QUESTION)
+    alice_conversation = await chat.page.get_attribute(
+        "#conversation-list .conversation.current", "data-id"
+    )
+    assert alice_conversation
     acme_hue = await chat.page.evaluate(
         "() => document.documentElement.style.getPropertyValue('--company-hue')"
     )
@@ -91,7 +95,9 @@ async def test_switching_company_switches_the_data(open_chat: Any) -> None:
     await chat.switch_user("u-bob", "bluepeak-plumbing")
     assert "Bob" in await chat.page.inner_text("#identity-user")
     assert await chat.page.is_visible("#empty-state"), "Alice's transcript is gone"
-    assert DATA_QUESTION not in await chat.conversation_titles()
+    await chat.page.wait_for_selector(
+        f"#conversation-list [data-id='{alice_conversation}']", state="detached"
+    )
     bob_hue = await chat.page.evaluate(
         "() => document.documentElement.style.getPropertyValue('--company-hue')"
     )
@@ -137,6 +143,7 @@ async def test_conversations_start_switch_delete_and_survive_a_reload(open_chat:
     await chat.ask_and_wait(first)
     await page.click("#new-chat")
     assert await page.is_visible("#empty-state")
+    await chat.screenshot("empty-state")
     await chat.ask_and_wait(second)
     titles = await chat.conversation_titles()
     assert titles.index(second) < titles.index(first), "newest first"
@@ -186,7 +193,7 @@ async def test_keyboard_enter_sends_shift_enter_breaks_the_line(open_chat: Any) 
 
 
 async def test_phone_layout_fits_and_opens_the_conversation_drawer(open_chat: Any) -> None:
-    chat = await open_chat(viewport={"width": 390, "height": 844})
+    chat = await open_chat(viewport={"width": 390, "height": 844}, color_scheme="dark")
     await chat.sign_in("u-alice")
     page = chat.page
     await chat.ask_and_wait("How many technicians are active?")
@@ -197,7 +204,9 @@ async def test_phone_layout_fits_and_opens_the_conversation_drawer(open_chat: An
     assert await page.is_visible("#composer-input")
     assert await page.is_visible("#identity-company")
     assert await _offscreen(page, "#sidebar"), "the conversation list is a drawer on a phone"
-    await chat.screenshot("phone")
+    background = await page.evaluate("() => getComputedStyle(document.body).backgroundColor")
+    assert background == "rgb(15, 17, 21)", "dark theme when the system asks for it"
+    await chat.screenshot("phone-dark")
 
     await page.click("#menu-button")
     await page.wait_for_selector("#app.sidebar-open")

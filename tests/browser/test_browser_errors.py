@@ -56,6 +56,8 @@ async def test_a_lost_connection_is_said_and_the_page_reconnects(
 
 async def test_a_pasted_token_signs_in_as_its_user(open_chat: Any, stack: Any) -> None:
     chat = await open_chat()
+    assert await chat.page.locator("button.demo-user").count() == 4
+    await chat.screenshot("sign-in")
     await chat.page.fill("#token-input", stack.token("u-bob", "bluepeak-plumbing"))
     await chat.page.click("#token-form button")
     await chat.wait_connected()
