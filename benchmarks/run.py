@@ -1,0 +1,110 @@
+"""`python -m benchmarks.run [--smoke] [--out DIR]`: run every scenario, write the report and JSON.
+
+Starts the fake model server, the agent service (real-model path pointed at the fake) and the
+gateway as child processes, drives them, and writes `benchmarks.md` (+ an SVG plot) and
+`benchmarks.json` into `--out` (default `docs/`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from benchmarks.config import BenchConfig
+from benchmarks.load import dev_token
+from benchmarks.report import evaluate_targets, write_report
+from benchmarks.scenarios import Bench
+from benchmarks.stack import raise_fd_limit, running_stack
+
+ROOT = Path(__file__).resolve().parent.parent
+ALL = frozenset({"s1", "s2", "s3", "s4"})
+
+
+def _say(text: str) -> None:
+    sys.stderr.write(f"[bench {time.strftime('%H:%M:%S')}] {text}\n")
+    sys.stderr.flush()
+
+
+async def run(config: BenchConfig, workdir: Path, only: frozenset[str] = ALL) -> dict[str, Any]:
+    """Run the scenarios on a fresh stack; the machine-readable results."""
+    fd_limit = raise_fd_limit(2 * config.s4_connections + 4096)
+    started = time.time()
+    async with running_stack(workdir, config.fake_script()) as stack:
+        async with aiohttp.ClientSession() as session:
+            token = await dev_token(session, stack.gateway_url)
+        bench = Bench(stack, config, token)
+        _say("stack up; warming up")
+        await bench.warm_up()
+        scenarios = {
+            "s1": ("S1: CPU per token", bench.s1_cpu_per_token),
+            "s2": ("S2: concurrent paced streams", bench.s2_concurrency),
+            "s3": ("S3: open slow streams", bench.s3_open_streams),
+            "s4": ("S4: idle WebSockets", bench.s4_idle_websockets),
+        }
+        measured: dict[str, Any] = {}
+        for key, (title, scenario) in scenarios.items():
+            if key in only:
+                _say(title)
+                measured[key] = await scenario()
+    return {
+        "meta": {
+            "mode": config.mode,
+            "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+            "duration_s": round(time.time() - started, 1),
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "fd_limit": fd_limit,
+            "config": config.as_dict(),
+        },
+        **measured,
+    }
+
+
+def _interrupt(signum: int, frame: object) -> None:  # noqa: ARG001
+    # SIGTERM unwinds like Ctrl-C, so the child processes are stopped on the way out
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line entry: run, then write the files."""
+    signal.signal(signal.SIGTERM, _interrupt)
+    parser = argparse.ArgumentParser(prog="benchmarks.run", description=__doc__)
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes: seconds, not minutes")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs", help="where to write")
+    parser.add_argument("--workdir", type=Path, help="process logs and data (default: a temp dir)")
+    parser.add_argument(
+        "--only",
+        default="s1,s2,s3,s4",
+        help="comma-separated scenarios (a partial run writes JSON only)",
+    )
+    args = parser.parse_args(argv)
+    only = frozenset(args.only.split(","))
+    if not only <= ALL:
+        parser.error(f"--only: unknown scenarios {sorted(only - ALL)}")
+    config = BenchConfig.smoke() if args.smoke else BenchConfig()
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        workdir = args.workdir or Path(tmp)
+        results = asyncio.run(run(config, workdir, only))
+    args.out.mkdir(parents=True, exist_ok=True)
+    if only == ALL:
+        results["targets"] = evaluate_targets(results)
+        write_report(results, args.out)
+    (args.out / "benchmarks.json").write_text(json.dumps(results, indent=2) + "\n")
+    _say(f"wrote {args.out / 'benchmarks.md'} and benchmarks.json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
