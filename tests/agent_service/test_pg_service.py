@@ -1,0 +1,278 @@
+"""The whole agent service over HTTP with AGENT_DATABASE_URL set: each company's own numbers and
+rules, memory that survives a restart, two apps on one database behaving as two replicas (shared
+memory, a 409 across them while a reply is running), and delete erasing the checkpoints."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import psycopg
+import pytest
+from psycopg_pool import AsyncConnectionPool
+from support.pg_database import dsn_for, fresh_database
+from support.servers import serve_asgi
+from support.sse_client import stream_chat
+
+from agent_service.app import create_app
+from agent_service.errors import ConversationBusy
+from agent_service.pg_migrate import migrate
+from agent_service.pg_runs import PgActiveRuns
+from agent_service.settings import AgentSettings
+from contracts.sse import SSEDecoder
+
+pytestmark = pytest.mark.postgres
+
+Mint = Callable[..., str]
+
+
+@pytest.fixture(scope="module")
+def database() -> Iterator[str]:
+    with fresh_database() as name:
+        yield name
+
+
+@pytest.fixture
+def replica(database: str, tmp_path: Path) -> Callable[..., Any]:
+    """An app on the shared database; two of them are two replicas."""
+
+    @asynccontextmanager
+    async def serve(**overrides: Any) -> AsyncIterator[str]:
+        settings = AgentSettings(
+            env="test",
+            data_dir=tmp_path / "unused",  # every store lives in PostgreSQL
+            database_url=dsn_for(database),  # type: ignore[arg-type]
+            **overrides,
+        )
+        async with serve_asgi(create_app(settings)) as url:
+            yield url
+
+    return serve
+
+
+def owner_query(database: str, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    with psycopg.connect(dsn_for(database)) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+async def history(url: str, token: str, conversation: str) -> tuple[int, dict[str, Any]]:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(
+            f"{url}/internal/conversations/{conversation}",
+            headers={"Authorization": f"Bearer {token}"},
+        ) as resp,
+    ):
+        return resp.status, await resp.json()
+
+
+async def test_two_companies_get_their_own_numbers_and_rules(
+    replica: Callable[..., Any], mint: Mint, database: str
+) -> None:
+    async with replica() as url:
+        answers = {}
+        for company in ("acme-hvac", "bluepeak-plumbing"):
+            token = mint(company=company)
+            data = await stream_chat(
+                url, token, "How many technicians are active?", company=company, conversation="d"
+            )
+            policy = await stream_chat(
+                url, token, "What is the overtime policy?", company=company, conversation="p"
+            )
+            assert data.terminal["event"] == "complete", data.terminal
+            assert policy.terminal["event"] == "complete", policy.terminal
+            assert data.terminal["stats"]["route"] == "sql"
+            assert policy.terminal["stats"]["route"] == "rag"
+            answers[company] = (data.answer, policy.answer)
+    for company, (data_answer, _) in answers.items():
+        ((active,),) = owner_query(
+            database,
+            "SELECT count(*) FROM technicians WHERE company_id = %s AND status = 'active'",
+            (company,),
+        )
+        assert str(active) in data_answer
+    assert answers["acme-hvac"][0] != answers["bluepeak-plumbing"][0]
+    acme_rule, bluepeak_rule = answers["acme-hvac"][1], answers["bluepeak-plumbing"][1]
+    assert "counted by the week" in acme_rule and "Bluepeak" not in acme_rule
+    assert "counted by the day" in bluepeak_rule and "Acme" not in bluepeak_rule
+
+
+async def test_memory_survives_a_restart(replica: Callable[..., Any], mint: Mint) -> None:
+    token = mint()
+    async with replica() as url:
+        first = await stream_chat(url, token, "How many technicians are active?", conversation="r")
+        assert first.terminal["event"] == "complete"
+    async with replica() as url:  # a new process on the same database
+        status, before = await history(url, token, "r")
+        follow = await stream_chat(url, token, "and how many are on leave?", conversation="r")
+        _, after = await history(url, token, "r")
+    assert status == 200
+    assert [m["role"] for m in before["messages"]] == ["user", "assistant"]
+    assert before["messages"][0]["content"] == "How many technicians are active?"
+    assert follow.terminal["event"] == "complete"
+    assert follow.terminal["stats"]["route"] == "sql"  # the follow-up kept the remembered route
+    assert len(after["messages"]) == 4
+
+
+async def test_a_conversation_continues_on_another_replica(
+    replica: Callable[..., Any], mint: Mint
+) -> None:
+    token = mint(user="u-bob")
+    async with replica() as a, replica() as b:
+        one = await stream_chat(
+            a, token, "How many technicians are active?", conversation="x", user="u-bob"
+        )
+        two = await stream_chat(
+            b, token, "and how many are on leave?", conversation="x", user="u-bob"
+        )
+        _, seen_from_a = await history(a, token, "x")
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(
+                f"{b}/internal/conversations", headers={"Authorization": f"Bearer {token}"}
+            ) as resp,
+        ):
+            listed = await resp.json()
+    assert one.terminal["event"] == two.terminal["event"] == "complete"
+    assert two.terminal["stats"]["route"] == "sql"
+    assert [m["content"] for m in seen_from_a["messages"] if m["role"] == "user"] == [
+        "How many technicians are active?",
+        "and how many are on leave?",
+    ]
+    assert [(c["id"], c["message_count"]) for c in listed["conversations"]] == [("x", 2)]
+
+
+async def test_another_tenant_cannot_read_the_conversation(
+    replica: Callable[..., Any], mint: Mint
+) -> None:
+    async with replica() as url:
+        await stream_chat(url, mint(user="u-eve"), "hello", conversation="secret", user="u-eve")
+        status, _ = await history(url, mint(user="u-eve", company="bluepeak-plumbing"), "secret")
+        other_user, _ = await history(url, mint(user="u-mallory"), "secret")
+    assert status == other_user == 404
+
+
+async def test_busy_on_one_replica_is_409_on_the_other(
+    replica: Callable[..., Any], mint: Mint
+) -> None:
+    token = mint(user="u-carol")
+    body = {
+        "input": {"message": "List all technicians"},
+        "conversation": {"id": "busy", "user_id": "u-carol", "company_id": "acme-hvac"},
+    }
+    async with replica(offline_pace_ms=20) as a, replica() as b:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(
+                f"{a}/internal/chat/stream",
+                json=body,
+                headers={"Authorization": f"Bearer {token}"},
+            ) as resp,
+        ):
+            decoder = SSEDecoder()
+            events: list[dict[str, Any]] = []
+            busy = None
+            async for chunk in resp.content.iter_any():
+                for message in decoder.feed(chunk):
+                    events.append(json.loads(message.data))
+                if busy is None and any(e["event"] == "token" for e in events):
+                    busy = await stream_chat(
+                        b, token, "How many jobs?", conversation="busy", user="u-carol"
+                    )
+        # the reply on A is over: the conversation is free on B at once
+        after = await stream_chat(b, token, "How many jobs?", conversation="busy", user="u-carol")
+    assert busy is not None and busy.status == 409
+    assert busy.events[0]["error"]["code"] == "CONVERSATION_BUSY"
+    assert events[-1]["event"] == "complete"
+    assert after.status == 200 and after.terminal["event"] == "complete"
+
+
+async def test_delete_erases_the_checkpoints(
+    replica: Callable[..., Any], mint: Mint, database: str
+) -> None:
+    token = mint(user="u-dave")
+    thread = "acme-hvac/u-dave/gone"
+
+    def stored() -> tuple[int, int, int]:
+        ((checkpoints, writes, owned),) = owner_query(
+            database,
+            "SELECT (SELECT count(*) FROM checkpoints WHERE thread_id = %(t)s),"
+            " (SELECT count(*) FROM checkpoint_writes WHERE thread_id = %(t)s),"
+            " (SELECT count(*) FROM conversations WHERE id = 'gone')",
+            {"t": thread},  # type: ignore[arg-type]
+        )
+        return checkpoints, writes, owned
+
+    async with replica() as a, replica() as b:
+        done = await stream_chat(
+            a, token, "How many technicians?", conversation="gone", user="u-dave"
+        )
+        assert done.terminal["event"] == "complete"
+        checkpoints, _, owned = stored()
+        assert checkpoints > 0 and owned == 1
+        async with (
+            aiohttp.ClientSession() as session,
+            session.delete(
+                f"{b}/internal/conversations/gone", headers={"Authorization": f"Bearer {token}"}
+            ) as resp,
+        ):
+            assert resp.status == 204
+        status, _ = await history(a, token, "gone")
+    assert stored() == (0, 0, 0)
+    assert status == 404
+
+
+# -- the lease behind the 409: renewed while the run lives, expires when its replica dies ----------
+
+
+@pytest.fixture
+async def pool(database: str) -> AsyncIterator[AsyncConnectionPool[Any]]:
+    await migrate(dsn_for(database))
+    async with AsyncConnectionPool(
+        dsn_for(database), min_size=1, max_size=4, kwargs={"autocommit": True}
+    ) as opened:
+        yield opened
+
+
+async def test_a_crashed_replica_frees_its_conversations_when_the_lease_expires(
+    pool: AsyncConnectionPool[Any],
+) -> None:
+    crashed = PgActiveRuns(pool, lease_s=0.5)  # never started: it will never renew, like a dead one
+    other = PgActiveRuns(pool, lease_s=0.5)
+    await crashed.acquire("acme-hvac/u/crash")
+    with pytest.raises(ConversationBusy):
+        await other.acquire("acme-hvac/u/crash")
+    for _ in range(100):
+        await asyncio.sleep(0.1)
+        try:
+            await other.acquire("acme-hvac/u/crash")
+            break
+        except ConversationBusy:
+            continue
+    else:
+        raise AssertionError("the dead replica's lease never expired")
+    await crashed.release("acme-hvac/u/crash")  # a late release must not free the new holder's run
+    with pytest.raises(ConversationBusy):
+        await PgActiveRuns(pool, lease_s=0.5).acquire("acme-hvac/u/crash")
+    await other.release("acme-hvac/u/crash")
+
+
+async def test_a_live_replica_keeps_renewing_its_lease(pool: AsyncConnectionPool[Any]) -> None:
+    live = PgActiveRuns(pool, lease_s=0.3)
+    await live.start()
+    try:
+        await live.acquire("acme-hvac/u/long")
+        await asyncio.sleep(1.0)  # several lease lengths
+        with pytest.raises(ConversationBusy):
+            await PgActiveRuns(pool, lease_s=0.3).acquire("acme-hvac/u/long")
+    finally:
+        await live.aclose()
+    assert len(live) == 0
+    fresh = PgActiveRuns(pool, lease_s=0.3)
+    await fresh.acquire("acme-hvac/u/long")  # closed: its leases were handed back
+    await fresh.release("acme-hvac/u/long")
