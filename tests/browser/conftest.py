@@ -252,9 +252,11 @@ class ChatPage:
         return path
 
     def assert_clean(self) -> None:
-        """No uncaught script errors and no Content-Security-Policy violations happened."""
+        """No uncaught script errors, CSP violations or Trusted Types refusals happened."""
         assert self.page_errors == []
-        violations = [m for m in self.console_errors if "Content Security Policy" in m]
+        violations = [
+            m for m in self.console_errors if "Content Security Policy" in m or "Trusted" in m
+        ]
         assert violations == []
 
 

@@ -264,6 +264,11 @@ function onEvent(event) {
     if (turn.stopRequested) state.connection.send({ type: "stop" });
   }
   turn.handle(event);
+  if (event.type === "error" && event.code === "UNAUTHORIZED") {
+    // The token expired while the socket was open: a new one is needed.
+    clearSession();
+    showSignIn("Your session expired. Please sign in again.");
+  }
 }
 
 // --- conversations -------------------------------------------------------------------------------
