@@ -245,7 +245,7 @@ class ChatPage:
         when CHAT_PAGE_DOCS_SCREENSHOT=1 (so ordinary runs leave the tree clean)."""
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         path = SCREENSHOTS / f"{name}.png"
-        await self.page.screenshot(path=str(path))
+        await self.page.screenshot(path=str(path), animations="disabled")
         if for_docs and os.environ.get("CHAT_PAGE_DOCS_SCREENSHOT") == "1":
             DOCS_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, DOCS_SCREENSHOT)

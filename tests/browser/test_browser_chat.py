@@ -219,3 +219,15 @@ async def test_phone_layout_fits_and_opens_the_conversation_drawer(open_chat: An
 async def _offscreen(page: Any, selector: str) -> bool:
     box = await page.locator(selector).bounding_box()
     return box is None or box["x"] + box["width"] <= 0
+
+
+async def test_the_empty_state_offers_questions_that_ask_themselves(open_chat: Any) -> None:
+    chat = await open_chat()
+    await chat.sign_in("u-carol")
+    page = chat.page
+    assert "Citywide Electric" in await page.inner_text("#empty-state")
+    await page.click("#suggestions button:text-is('How many technicians are active?')")
+    await chat.wait_idle()
+    assert not await page.is_visible("#empty-state")
+    assert await page.inner_text("#messages .bubble") == "How many technicians are active?"
+    assert (await chat.answer_text()).startswith("You have")
