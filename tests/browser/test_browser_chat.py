@@ -227,6 +227,7 @@ async def test_the_empty_state_offers_questions_that_ask_themselves(open_chat: A
     page = chat.page
     assert "Citywide Electric" in await page.inner_text("#empty-state")
     await page.click("#suggestions button:text-is('How many technicians are active?')")
+    await page.wait_for_selector("#messages .message.assistant")
     await chat.wait_idle()
     assert not await page.is_visible("#empty-state")
     assert await page.inner_text("#messages .bubble") == "How many technicians are active?"
