@@ -20,7 +20,9 @@ from support.servers import serve_asgi
 from support.sse_client import stream_chat
 
 from agent_service.app import create_app
+from agent_service.deps import open_deps
 from agent_service.errors import ConversationBusy
+from agent_service.pg_executor import UnsafeReaderRole
 from agent_service.pg_migrate import migrate
 from agent_service.pg_runs import PgActiveRuns
 from agent_service.settings import AgentSettings
@@ -225,6 +227,18 @@ async def test_delete_erases_the_checkpoints(
         status, _ = await history(a, token, "gone")
     assert stored() == (0, 0, 0)
     assert status == 404
+
+
+async def test_a_misconfigured_sql_login_refuses_to_start(database: str, tmp_path: Path) -> None:
+    settings = AgentSettings(
+        env="test",
+        data_dir=tmp_path,
+        database_url=dsn_for(database),  # type: ignore[arg-type]
+        sql_database_url=dsn_for(database),  # type: ignore[arg-type]  # the superuser: unsafe
+    )
+    with pytest.raises(UnsafeReaderRole, match="superuser"):
+        async with open_deps(settings):
+            pass
 
 
 # -- the lease behind the 409: renewed while the run lives, expires when its replica dies ----------

@@ -20,7 +20,13 @@ from support.pg_database import dsn_for, fresh_database
 
 from agent_service.demo_data import COMPANIES, INJECTION_NOTE, TRAP_VALUES
 from agent_service.deps import DEMO_DOCS_DIR
-from agent_service.pg_executor import PostgresExecutor, connection_source, run_confined_pg
+from agent_service.pg_executor import (
+    PostgresExecutor,
+    UnsafeReaderRole,
+    connection_source,
+    run_confined_pg,
+    verify_reader_role,
+)
 from agent_service.pg_migrate import migrate
 from agent_service.pg_seed import seed_postgres
 from agent_service.provider import QueryResult
@@ -121,6 +127,14 @@ def test_the_reader_role_can_bypass_nothing(database: str) -> None:
         " AND relname IN ('jobs', 'customers', 'technicians', 'documents', 'document_chunks')",
     )
     assert len(forced) == 5
+
+
+async def test_the_service_refuses_to_run_model_sql_as_a_powerful_role(database: str) -> None:
+    await verify_reader_role(connection_source(dsn_for(database, READER)))
+    with pytest.raises(
+        UnsafeReaderRole, match="is a superuser, has BYPASSRLS, may call set_config"
+    ):
+        await verify_reader_role(connection_source(dsn_for(database)))
 
 
 @pytest.mark.parametrize(

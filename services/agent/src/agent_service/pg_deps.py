@@ -17,7 +17,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from agent_service.pg_conversations import PgConversationStore
 from agent_service.pg_documents import PgDocumentStore
-from agent_service.pg_executor import PostgresExecutor
+from agent_service.pg_executor import PostgresExecutor, verify_reader_role
 from agent_service.pg_migrate import migrate
 from agent_service.pg_runs import PgActiveRuns
 from agent_service.pg_seed import seed_postgres
@@ -107,6 +107,7 @@ async def open_pg_backends(settings: AgentSettings, docs_root: Path) -> AsyncIte
         for pool in (app_pool, memory_pool, sql_pool):
             await pool.open(wait=True, timeout=settings.pg_pool_timeout_s)
             stack.push_async_callback(pool.close)
+        await verify_reader_role(sql_pool.connection)
         active = PgActiveRuns(app_pool, lease_s=settings.run_lease_s)
         await active.start()
         stack.push_async_callback(active.aclose)

@@ -29,10 +29,54 @@ from agent_service.sql_executor import SqlExecutionError, SqlLimits, SqlTimeout
 from agent_service.sql_guard import TENANT_PARAM, SqlError, SqlRejected, guard_sql
 from contracts.agent_api import ID_PATTERN, MAX_ID_CHARS
 
-__all__ = ["PostgresExecutor", "connection_source", "prepare_statement", "run_confined_pg"]
+__all__ = [
+    "PostgresExecutor",
+    "UnsafeReaderRole",
+    "connection_source",
+    "prepare_statement",
+    "run_confined_pg",
+    "verify_reader_role",
+]
 
 _ID_RE: Final = re.compile(ID_PATTERN)
 _CURSOR_NAME: Final = "agent_sql"
+
+
+_ROLE_CHECK: Final = """
+SELECT r.rolsuper, r.rolbypassrls,
+       has_function_privilege('pg_catalog.set_config(text, text, boolean)', 'EXECUTE'),
+       EXISTS (SELECT FROM pg_catalog.pg_class c
+               WHERE c.relowner = r.oid AND c.relname IN ('jobs', 'customers', 'technicians'))
+FROM pg_catalog.pg_roles r WHERE r.rolname = current_user
+"""
+
+
+class UnsafeReaderRole(RuntimeError):
+    """The SQL path's login could bypass row-level security or change its own tenant."""
+
+
+async def verify_reader_role(connect: ConnectionSource) -> None:
+    """Refuse to run model SQL as a role that is superuser, BYPASSRLS, a table owner, or may call
+    set_config (a misconfigured `AGENT_SQL_DATABASE_URL` must not start)."""
+    async with connect() as conn:
+        cursor = await conn.execute(_ROLE_CHECK)
+        row = await cursor.fetchone()
+    if row is None:
+        raise UnsafeReaderRole("the SQL path's login role is not visible in pg_roles")
+    problems = [
+        why
+        for flag, why in zip(
+            row,
+            ("is a superuser", "has BYPASSRLS", "may call set_config()", "owns tenant tables"),
+            strict=True,
+        )
+        if flag
+    ]
+    if problems:
+        raise UnsafeReaderRole(
+            "the SQL path's login role " + ", ".join(problems) + "; point AGENT_SQL_DATABASE_URL "
+            "at agent_sql_reader (see docs/deployment-postgres.md)"
+        )
 
 
 class PostgresExecutor:

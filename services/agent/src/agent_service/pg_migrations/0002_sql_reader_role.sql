@@ -39,3 +39,16 @@ BEGIN
     );
 END
 $$;
+
+-- REVOKE only warns when the migrating role does not own set_config (it belongs to the bootstrap
+-- superuser): fail the migration instead of leaving the bypass open.
+DO $$
+BEGIN
+    IF has_function_privilege(
+        'agent_sql_reader', 'pg_catalog.set_config(text, text, boolean)', 'EXECUTE'
+    ) THEN
+        RAISE EXCEPTION 'agent_sql_reader can still call set_config(): run the migrations as a '
+            'superuser (or the managed service''s admin role) so the REVOKE takes effect';
+    END IF;
+END
+$$;
