@@ -7,12 +7,14 @@ import asyncio
 import secrets
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 from support.pg_database import dsn_for, fresh_database
 
+from agent_service.cli import main
 from agent_service.deps import DEMO_DOCS_DIR
 from agent_service.pg_documents import PgDocumentStore, seed_pg_documents
 from agent_service.pg_migrate import migrate
@@ -174,3 +176,22 @@ async def test_ingest_replaces_and_delete_removes(docs: PgDocumentStore) -> None
 async def test_bad_ids_are_refused(company: str, doc_id: str, docs: PgDocumentStore) -> None:
     with pytest.raises(ValueError, match="id"):
         await docs.ingest(company, doc_id, "t", "text")
+
+
+def test_the_ingest_command_writes_to_postgres(
+    database: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    (tmp_path / "uniforms.md").write_text("# Uniforms\n\nShirts are replaced every spring.\n")
+    monkeypatch.setenv("AGENT_DATABASE_URL", dsn_for(database))
+    assert main(["ingest", "--company", "citywide-electric", str(tmp_path / "uniforms.md")]) == 0
+    assert "ingested 1 chunks for citywide-electric into PostgreSQL" in capsys.readouterr().out
+    with psycopg.connect(dsn_for(database)) as conn:
+        rows = conn.execute(
+            "SELECT company_id, title FROM documents WHERE doc_id = 'uniforms'"
+        ).fetchall()
+    assert rows == [("citywide-electric", "Uniforms")]
+    with pytest.raises(SystemExit, match="company_id"):
+        main(["ingest", "--company", "../x", str(tmp_path)])

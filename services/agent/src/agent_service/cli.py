@@ -92,10 +92,12 @@ def _ingest(args: argparse.Namespace) -> int:
     from agent_service.documents import DocumentStore
 
     settings = _settings()
-    store = DocumentStore(settings.documents_dir)
     path = Path(args.path)
     if not path.exists():
         sys.exit(f"agent-service ingest: {path} does not exist")
+    if settings.database_url is not None:
+        return _ingest_postgres(settings, args.company, path)
+    store = DocumentStore(settings.documents_dir)
     if path.is_dir():
         chunks = store.ingest_directory(args.company, path)
     else:
@@ -105,6 +107,34 @@ def _ingest(args: argparse.Namespace) -> int:
         )
         chunks = store.ingest(args.company, path.stem, title, text)
     print(f"ingested {chunks} chunks for {args.company}")  # noqa: T201
+    return 0
+
+
+def _ingest_postgres(settings: AgentSettings, company: str, path: Path) -> int:
+    import asyncio
+    import glob
+
+    import psycopg
+
+    from agent_service.pg_deps import database_dsn
+    from agent_service.pg_documents import PgDocumentStore, read_markdown
+
+    files = (
+        read_markdown(path) if path.is_dir() else read_markdown(path.parent, glob.escape(path.name))
+    )
+
+    async def ingest() -> int:
+        async with await psycopg.AsyncConnection.connect(
+            database_dsn(settings), autocommit=True
+        ) as conn:
+            store = PgDocumentStore.for_connection(conn)
+            return sum([await store.ingest(company, *file) for file in files])
+
+    try:
+        chunks = asyncio.run(ingest())
+    except (ValueError, psycopg.Error) as exc:
+        sys.exit(f"agent-service ingest: {exc}")
+    print(f"ingested {chunks} chunks for {company} into PostgreSQL")  # noqa: T201
     return 0
 
 

@@ -103,7 +103,7 @@ class PgDocumentStore:
     async def ingest_directory(self, company_id: str, path: Path) -> int:
         """Ingest every `*.md` file under `path` (doc id = file stem, title = first heading)."""
         total = 0
-        for doc_id, title, text in await asyncio.to_thread(_read_markdown, Path(path)):
+        for doc_id, title, text in await asyncio.to_thread(read_markdown, Path(path)):
             total += await self.ingest(company_id, doc_id, title, text)
         return total
 
@@ -162,10 +162,11 @@ async def seed_pg_documents(store: PgDocumentStore, demo_docs_root: Path) -> dic
     return counts
 
 
-def _read_markdown(path: Path) -> list[tuple[str, str, str]]:
-    """(doc id = file stem, title = first heading, text) of every `*.md` file in `path`."""
+def read_markdown(path: Path, pattern: str = "*.md") -> list[tuple[str, str, str]]:
+    """(doc id = file stem, title = first heading, text) of every file of `path` matching
+    `pattern`, by name."""
     found: list[tuple[str, str, str]] = []
-    for file in sorted(path.glob("*.md")):
+    for file in sorted(path.glob(pattern)):
         text = file.read_text(encoding="utf-8")
         heading = _HEADING_RE.search(text)
         title = heading.group(1).strip() if heading else ""
