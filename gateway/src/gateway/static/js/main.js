@@ -168,6 +168,7 @@ function signInWithToken(raw) {
 
 /** Leave the current session (socket, transcript) without forgetting the stored token. */
 function leave() {
+  state.loadSeq += 1; // a history still loading belongs to the session being left
   if (state.connection) state.connection.close();
   state.connection = null;
   state.connected = false;
