@@ -21,11 +21,13 @@ from support.sse_client import stream_chat
 
 from agent_service.app import create_app
 from agent_service.deps import open_deps
-from agent_service.errors import ConversationBusy
-from agent_service.pg_executor import UnsafeReaderRole
+from agent_service.errors import ConversationBusy, RunFailed
+from agent_service.pg_conversations import PgConversationStore
+from agent_service.pg_executor import PostgresExecutor, UnsafeReaderRole
 from agent_service.pg_migrate import migrate
 from agent_service.pg_runs import PgActiveRuns
 from agent_service.settings import AgentSettings
+from agent_service.sql_executor import SqlLimits
 from contracts.sse import SSEDecoder
 
 pytestmark = pytest.mark.postgres
@@ -290,3 +292,37 @@ async def test_a_live_replica_keeps_renewing_its_lease(pool: AsyncConnectionPool
     fresh = PgActiveRuns(pool, lease_s=0.3)
     await fresh.acquire("acme-hvac/u/long")  # closed: its leases were handed back
     await fresh.release("acme-hvac/u/long")
+
+
+async def test_a_database_that_is_down_is_a_503_not_a_500() -> None:
+    dead = AsyncConnectionPool(
+        "postgresql://postgres@127.0.0.1:1/nowhere",
+        min_size=0,
+        max_size=1,
+        timeout=0.3,
+        open=False,
+    )
+    await dead.open(wait=False)
+    try:
+        store = PgConversationStore(dead)
+        with pytest.raises(RunFailed) as caught:
+            await store.list("acme-hvac", "u-alice")
+        assert (caught.value.status, caught.value.code) == (503, "UPSTREAM_UNAVAILABLE")
+        with pytest.raises(RunFailed):
+            await PgActiveRuns(dead, lease_s=1).acquire("acme-hvac/u/down")
+    finally:
+        await dead.close()
+
+
+async def test_numeric_results_come_back_as_plain_numbers(database: str) -> None:
+    await migrate(dsn_for(database))
+    executor = PostgresExecutor(dsn_for(database, "agent_sql_reader"), SqlLimits())
+    result = await executor.run(
+        "acme-hvac",
+        "SELECT CAST(2 AS DECIMAL), CAST(2.5 AS DECIMAL), CAST('NaN' AS DECIMAL), count(*)"
+        " FROM jobs",
+    )
+    ((whole, half, nan, count),) = result.rows
+    assert (whole, half, count) == (2, 2.5, count) and isinstance(whole, int)
+    assert nan != nan  # a float NaN, not a crash
+    json.dumps(result.rows)  # plain types only

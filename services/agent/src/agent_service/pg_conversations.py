@@ -4,15 +4,34 @@ by every replica. Every lookup is by (company, user, id)."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any, Final
 
-from psycopg_pool import AsyncConnectionPool
+import psycopg
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from agent_service.conversations import MAX_LISTED, TITLE_CHARS
+from agent_service.errors import RunFailed
 from agent_service.provider import TenantContext
 from contracts.agent_api import ConversationSummary
+from contracts.errors import ErrorCode
 
 _COLUMNS: Final = "id, title, created_at, updated_at, message_count"
+
+
+@asynccontextmanager
+async def borrow(pool: AsyncConnectionPool[Any]) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+    """A pooled connection; a database that is down or saturated is a 503, never a 500."""
+    try:
+        async with pool.connection() as conn:
+            yield conn
+    except (PoolTimeout, psycopg.OperationalError):
+        raise RunFailed(
+            ErrorCode.UPSTREAM_UNAVAILABLE,
+            "the conversation store is unavailable; please try again",
+            status=503,
+        ) from None
 
 
 def _title(message: str) -> str:
@@ -36,7 +55,7 @@ class PgConversationStore:
 
     async def record_message(self, tenant: TenantContext, message: str | None = None) -> None:
         """Count one message in the conversation, creating it (titled by `message`) if new."""
-        async with self._pool.connection() as conn:
+        async with borrow(self._pool) as conn:
             await conn.execute(
                 """
                 INSERT INTO conversations
@@ -57,7 +76,7 @@ class PgConversationStore:
     async def get(
         self, company_id: str, user_id: str, conversation_id: str
     ) -> ConversationSummary | None:
-        async with self._pool.connection() as conn:
+        async with borrow(self._pool) as conn:
             cursor = await conn.execute(
                 f"SELECT {_COLUMNS} FROM conversations"
                 " WHERE company_id = %s AND user_id = %s AND id = %s",
@@ -67,7 +86,7 @@ class PgConversationStore:
         return None if row is None else _summary(row)
 
     async def list(self, company_id: str, user_id: str) -> list[ConversationSummary]:
-        async with self._pool.connection() as conn:
+        async with borrow(self._pool) as conn:
             cursor = await conn.execute(
                 f"SELECT {_COLUMNS} FROM conversations WHERE company_id = %s AND user_id = %s"
                 " ORDER BY updated_at DESC LIMIT %s",
@@ -77,7 +96,7 @@ class PgConversationStore:
         return [_summary(r) for r in rows]
 
     async def delete(self, company_id: str, user_id: str, conversation_id: str) -> bool:
-        async with self._pool.connection() as conn:
+        async with borrow(self._pool) as conn:
             cursor = await conn.execute(
                 "DELETE FROM conversations WHERE company_id = %s AND user_id = %s AND id = %s",
                 (company_id, user_id, conversation_id),

@@ -251,7 +251,8 @@ def _cap_rows(
 def _plain(value: Any) -> Any:
     if isinstance(value, Decimal):
         # numeric results: whole numbers (sums of integers) stay int, the rest float, as in SQLite
-        return int(value) if value.as_tuple().exponent >= 0 else float(value)  # type: ignore[operator]
+        exponent = value.as_tuple().exponent
+        return int(value) if isinstance(exponent, int) and exponent >= 0 else float(value)
     if isinstance(value, dt.date | dt.datetime | dt.time):
         return value.isoformat()
     if isinstance(value, dt.timedelta):

@@ -17,6 +17,7 @@ import structlog
 from psycopg_pool import AsyncConnectionPool
 
 from agent_service.errors import ConversationBusy
+from agent_service.pg_conversations import borrow
 
 log = structlog.get_logger("agent_service.pg_runs")
 
@@ -64,7 +65,7 @@ class PgActiveRuns:
 
     async def acquire(self, key: str) -> None:
         holder = uuid.uuid4().hex
-        async with self._pool.connection() as conn:
+        async with borrow(self._pool) as conn:
             cursor = await conn.execute(
                 _ACQUIRE, {"key": key, "holder": holder, "lease": self._lease_s}
             )
@@ -77,7 +78,7 @@ class PgActiveRuns:
         holder = self._held.pop(key, None)
         if holder is None:
             return
-        async with self._pool.connection() as conn:
+        async with borrow(self._pool) as conn:
             await conn.execute(
                 "DELETE FROM active_runs WHERE key = %s AND holder = %s", (key, holder)
             )
@@ -91,7 +92,7 @@ class PgActiveRuns:
             if not self._held:
                 continue
             try:
-                async with self._pool.connection() as conn:
+                async with borrow(self._pool) as conn:
                     await conn.execute(
                         _RENEW, {"lease": self._lease_s, "holders": list(self._held.values())}
                     )
