@@ -296,8 +296,8 @@ async def open_chat(browser: Browser, stack: Stack) -> AsyncIterator[OpenChat]:
 class OwnGateway:
     """A gateway a test may stop and start again on the same port (a lost connection)."""
 
-    def __init__(self, agent_url: str) -> None:
-        self.settings = gateway_settings(agent_url)
+    def __init__(self, agent_url: str, **overrides: Any) -> None:
+        self.settings = gateway_settings(agent_url, **overrides)
         self.runner: web.AppRunner | None = None
         self.url = ""
         self.port = 0
@@ -317,6 +317,17 @@ class OwnGateway:
 async def own_gateway(stack: Stack) -> AsyncIterator[OwnGateway]:
     """A started gateway of the test's own, in front of the session's agent service."""
     gateway = OwnGateway(stack.agent_url)
+    await gateway.start()
+    try:
+        yield gateway
+    finally:
+        await gateway.stop()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def gateway_without_dev_auth(stack: Stack) -> AsyncIterator[OwnGateway]:
+    """A gateway with the demo-user endpoints off, as in production (tokens come from elsewhere)."""
+    gateway = OwnGateway(stack.agent_url, dev_auth=False)
     await gateway.start()
     try:
         yield gateway

@@ -64,6 +64,23 @@ async def test_a_pasted_token_signs_in_as_its_user(open_chat: Any, stack: Any) -
     assert await chat.page.inner_text("#identity-company") == "Bluepeak Plumbing"
 
 
+async def test_without_dev_sign_in_a_pasted_token_is_the_way_in(
+    open_chat: Any, stack: Any, gateway_without_dev_auth: Any
+) -> None:
+    chat = await open_chat(base_url=gateway_without_dev_auth.url)
+    page = chat.page
+    await page.wait_for_selector("#signin:not([hidden])")
+    assert not await page.is_visible("#demo-users-block")
+    await page.fill("#token-input", "Bearer " + stack.token("u-carol", "citywide-electric"))
+    await page.click("#token-form button")
+    await chat.wait_connected()
+    assert await page.inner_text("#identity-company") == "citywide-electric"
+    assert await page.inner_text("#identity-user") == "u-carol"
+    assert not await page.is_visible("#switcher")
+    assert (await chat.ask_and_wait("How many technicians are active?")).startswith("You have")
+    chat.console_errors.clear()  # the page's probe of /auth/dev-users is a logged 404
+
+
 @pytest.mark.parametrize(
     ("token", "says"),
     [

@@ -17,6 +17,7 @@ from gateway.routes.page import (
     PageAssets,
     load_assets,
 )
+from gateway.settings import GatewaySettings
 
 
 async def fetch(
@@ -238,3 +239,19 @@ def test_the_scripts_never_turn_text_into_markup() -> None:
     for script in STATIC_ROOT.rglob("*.js"):
         found = sinks.findall(script.read_text())
         assert found == [], f"{script.name} uses {found}"
+
+
+async def test_production_serves_the_page_without_the_dev_sign_in(upstream: FakeUpstream) -> None:
+    """Outside development the page is the same; it falls back to a pasted token."""
+    settings = GatewaySettings(
+        env="production",
+        agent_url=upstream.url,
+        internal_key="p" * 40,
+        jwt_hs256_secret="s" * 40,
+    )
+    async with running_gateway(settings) as gw:
+        status, headers, _ = await fetch("GET", f"{gw.url}/")
+        dev_status, _, _ = await fetch("GET", f"{gw.url}/auth/dev-users")
+    assert status == 200
+    assert headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
+    assert dev_status == 404
