@@ -11,15 +11,14 @@ from typing import Any
 import structlog
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
-from pydantic import SecretStr
 
 from agent_service.conversations import ConversationOwnership, ConversationStore
-from agent_service.demo_data import DEMO_TODAY, seed_database
+from agent_service.demo_data import seed_database
 from agent_service.documents import DocumentStore, seed_documents
 from agent_service.graph.state import DocumentSearch, SqlRunner
 from agent_service.offline_provider import OfflineProvider
-from agent_service.openai_errors import RetryPolicy
-from agent_service.openai_provider import OpenAIConfig, OpenAIProvider
+from agent_service.openai_config import openai_config
+from agent_service.openai_provider import OpenAIProvider
 from agent_service.pg_deps import open_pg_backends
 from agent_service.provider import ModelProvider, SchemaTable
 from agent_service.runs import RunRegistry
@@ -53,36 +52,6 @@ def make_provider(settings: AgentSettings) -> ModelProvider:
     if settings.provider == "openai":
         return OpenAIProvider(openai_config(settings))
     raise ValueError(f"AGENT_PROVIDER={settings.provider!r} is not available in this build")
-
-
-def openai_config(settings: AgentSettings) -> OpenAIConfig:
-    """The OpenAI-compatible provider's configuration from `AGENT_OPENAI_*` / `AGENT_MODEL_*`."""
-    key = settings.openai_api_key
-    return OpenAIConfig(
-        base_url=settings.openai_base_url,
-        # local servers (vLLM, Ollama, llama.cpp) ignore the key, but the SDK requires one
-        api_key=key if key is not None else SecretStr("EMPTY"),
-        classifier_model=settings.model_classifier or settings.model_name,
-        sql_model=settings.model_sql or settings.model_name,
-        answer_model=settings.model_answer or settings.model_name,
-        temperature=settings.model_temperature,
-        answer_max_tokens=settings.model_answer_max_tokens,
-        structured_output=settings.model_structured_output,
-        stream_usage=settings.model_stream_usage,
-        connect_timeout_s=settings.model_connect_timeout_s,
-        timeout_s=settings.model_timeout_s,
-        stall_timeout_s=settings.model_stall_timeout_s,
-        retry=RetryPolicy(
-            max_retries=settings.model_max_retries,
-            base_s=settings.model_retry_base_s,
-            max_s=settings.model_retry_max_s,
-        ),
-        history_tokens=settings.model_history_tokens,
-        prompt_rows=settings.model_prompt_rows,
-        prompt_chars=settings.model_prompt_chars,
-        # the SQL path queries the demo database, whose calendar ends on DEMO_TODAY
-        today=DEMO_TODAY,
-    )
 
 
 def seed_demo(settings: AgentSettings, *, force: bool = False) -> dict[str, Any]:

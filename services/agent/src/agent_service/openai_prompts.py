@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from langchain_core.messages import (
     AIMessage,
@@ -21,6 +21,7 @@ from langchain_core.messages import (
     trim_messages,
 )
 from langchain_core.messages.utils import count_tokens_approximately
+from pydantic import BaseModel, field_validator
 
 from agent_service.provider import Passage, QueryResult, SchemaTable, SqlAttempt, Turn
 
@@ -104,6 +105,28 @@ GENERAL_SYSTEM: Final = (
     "questions about what you can do briefly and warmly, and never make up numbers or policies. "
     "You have no tools."
 )
+
+
+class RouteDecision(BaseModel):
+    """route_decision: where the question goes."""
+
+    route: Literal["sql", "rag", "general"]
+    confidence: float
+    reason: str
+
+    # Checked here, not in the JSON schema: strict structured output rejects bounds keywords.
+    @field_validator("confidence")
+    @classmethod
+    def _probability(cls, value: float) -> float:
+        if not 0 <= value <= 1:
+            raise ValueError("confidence must be between 0 and 1")
+        return value
+
+    @field_validator("reason")
+    @classmethod
+    def _short(cls, value: str) -> str:
+        return value[:500]
+
 
 _TAG: Final = re.compile(r"<(/?)(untrusted-data)", re.IGNORECASE)
 

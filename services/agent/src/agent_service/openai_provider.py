@@ -4,7 +4,8 @@
 - `draft_sql`: one non-streamed call offering the `run_sql` tool over the curated schema; earlier
   failed attempts go back as tool calls with their errors as tool results.
 - answers: one streamed call without tools; rows and passages are framed as untrusted data;
-  `chunk.content` strings are forwarded as they come, citations checked on the way.
+  the request is `ChatOpenAI`'s, the chunks are read by `openai_stream.stream_text` (one
+  `json.loads` each) and their content forwarded as it comes, citations checked on the way.
 
 Failures map to stable codes (`openai_errors`). A retryable failure is retried with backoff only
 while nothing of that step reached the user, so a token is never sent twice. Time is bounded by
@@ -17,24 +18,24 @@ from __future__ import annotations
 import asyncio
 import random
 import re
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import aclosing
-from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Literal, TypeVar, cast
+from typing import Any, TypeVar
 
 import structlog
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.runnables import Runnable
 from langchain_openai import ChatOpenAI
 from langchain_openai._compat import httpx as sdk_httpx
-from pydantic import BaseModel, SecretStr, field_validator
 
 from agent_service.openai_citations import CitationFilter
-from agent_service.openai_errors import ModelFailure, RetryPolicy, classify_failure
+from agent_service.openai_config import OpenAIConfig
+from agent_service.openai_errors import ModelFailure, classify_failure
 from agent_service.openai_prompts import (
     SQL_TOOL,
     SQL_TOOL_NAME,
+    RouteDecision,
     classify_messages,
     general_messages,
     history_messages,
@@ -43,6 +44,7 @@ from agent_service.openai_prompts import (
     rows_messages,
     sql_messages,
 )
+from agent_service.openai_stream import stream_text
 from agent_service.provider import (
     AskContext,
     Passage,
@@ -65,51 +67,6 @@ NO_PASSAGES = (
     "overtime, on-call pay, safety and PPE, time off, or expenses — or check with your manager "
     "or HR."
 )
-
-
-class RouteDecision(BaseModel):
-    """route_decision: where the question goes."""
-
-    route: Literal["sql", "rag", "general"]
-    confidence: float
-    reason: str
-
-    # Checked here, not in the JSON schema: strict structured output rejects bounds keywords.
-    @field_validator("confidence")
-    @classmethod
-    def _probability(cls, value: float) -> float:
-        if not 0 <= value <= 1:
-            raise ValueError("confidence must be between 0 and 1")
-        return value
-
-    @field_validator("reason")
-    @classmethod
-    def _short(cls, value: str) -> str:
-        return value[:500]
-
-
-@dataclass(frozen=True, slots=True)
-class OpenAIConfig:
-    """Everything the provider needs, resolved from settings (see `AgentSettings`)."""
-
-    base_url: str
-    api_key: SecretStr
-    classifier_model: str
-    sql_model: str
-    answer_model: str
-    temperature: float = 0.0
-    answer_max_tokens: int = 1024
-    structured_output: Literal["function_calling", "json_schema", "json_mode"] = "function_calling"
-    stream_usage: bool = True
-    connect_timeout_s: float = 5.0
-    timeout_s: float = 30.0
-    stall_timeout_s: float = 20.0
-    retry: RetryPolicy = field(default_factory=lambda: RetryPolicy(2, 0.5, 8.0))
-    history_tokens: int = 2000
-    prompt_rows: int = 50
-    prompt_chars: int = 24_000
-    today: date | None = None
-    """The date SQL is written against; None means the real date at each call."""
 
 
 class OpenAIProvider:
@@ -271,19 +228,15 @@ class OpenAIProvider:
         while True:
             sent = False
             try:
-                # aclosing: however this generator ends, the HTTP response is closed with it
-                stream = cast(
-                    "AsyncGenerator[AIMessageChunk, None]", self._answer.astream(messages)
+                # Not `ChatOpenAI.astream`: its per-chunk objects cost ~300 µs a token
+                # (openai_stream.py). aclosing: however this ends, the response is closed.
+                stream = stream_text(
+                    self._answer, messages, usage, include_usage=self._config.stream_usage
                 )
-                async with aclosing(stream) as chunks:
-                    async for chunk in chunks:
-                        meta = chunk.usage_metadata
-                        if meta is not None:
-                            usage.add(meta["input_tokens"], meta["output_tokens"])
-                        content = chunk.content
-                        if content and type(content) is str:
-                            sent = True
-                            yield content
+                async with aclosing(stream) as pieces:
+                    async for content in pieces:
+                        sent = True
+                        yield content
             except Exception as exc:
                 failure = _failure(step, exc)
             else:
