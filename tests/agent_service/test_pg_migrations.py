@@ -12,6 +12,7 @@ import pytest
 from support.pg_database import dsn_for, fresh_database
 
 from agent_service.cli import main
+from agent_service.deps import open_deps
 from agent_service.pg_migrate import (
     MIGRATIONS_DIR,
     MigrationError,
@@ -19,6 +20,7 @@ from agent_service.pg_migrate import (
     load_migrations,
     migrate,
 )
+from agent_service.settings import AgentSettings
 
 pytestmark = pytest.mark.postgres
 
@@ -45,6 +47,25 @@ async def test_replicas_starting_together_migrate_once() -> None:
         results = await asyncio.gather(*(migrate(dsn_for(name)) for _ in range(4)))
         assert sorted(results, key=len) == [[], [], [], ALL]
         assert ledger(name) == ALL
+
+
+async def test_replicas_starting_together_on_an_empty_database_seed_it_once(
+    tmp_path: Path,
+) -> None:
+    with fresh_database() as name:
+        settings = AgentSettings(
+            env="test",
+            data_dir=tmp_path,
+            database_url=dsn_for(name),  # type: ignore[arg-type]
+        )
+
+        async def start_and_ask() -> object:
+            async with open_deps(settings) as deps:
+                return (await deps.sql.run("acme-hvac", "SELECT count(*) FROM jobs")).rows
+
+        assert await asyncio.gather(start_and_ask(), start_and_ask()) == [((260,),), ((260,),)]
+        with psycopg.connect(dsn_for(name)) as conn:
+            assert conn.execute("SELECT count(*) FROM jobs").fetchone() == (780,)
 
 
 async def test_two_databases_on_one_server_migrate_together() -> None:

@@ -206,7 +206,8 @@ async def test_delete_erases_the_checkpoints(
         ((checkpoints, writes, owned),) = owner_query(
             database,
             "SELECT (SELECT count(*) FROM checkpoints WHERE thread_id = %(t)s),"
-            " (SELECT count(*) FROM checkpoint_writes WHERE thread_id = %(t)s),"
+            " (SELECT count(*) FROM checkpoint_writes WHERE thread_id = %(t)s)"
+            " + (SELECT count(*) FROM checkpoint_blobs WHERE thread_id = %(t)s),"
             " (SELECT count(*) FROM conversations WHERE id = 'gone')",
             {"t": thread},  # type: ignore[arg-type]
         )
