@@ -23,6 +23,7 @@ from agent_service.app import create_app
 from agent_service.deps import open_deps
 from agent_service.errors import ConversationBusy, RunFailed
 from agent_service.pg_conversations import PgConversationStore
+from agent_service.pg_deps import DatabaseUnavailable
 from agent_service.pg_executor import PostgresExecutor, UnsafeReaderRole
 from agent_service.pg_migrate import migrate
 from agent_service.pg_runs import PgActiveRuns
@@ -327,3 +328,14 @@ async def test_numeric_results_come_back_as_plain_numbers(database: str) -> None
     assert (whole, half, count) == (2, 2.5, count) and isinstance(whole, int)
     assert nan != nan  # a float NaN, not a crash
     json.dumps(result.rows)  # plain types only
+
+
+async def test_an_unreachable_server_is_a_clear_start_up_error(tmp_path: Path) -> None:
+    settings = AgentSettings(
+        env="test",
+        data_dir=tmp_path,
+        database_url="postgresql://postgres@127.0.0.1:1/agent",  # type: ignore[arg-type]
+    )
+    with pytest.raises(DatabaseUnavailable, match="PostgreSQL is not reachable"):
+        async with open_deps(settings):
+            pass

@@ -13,7 +13,7 @@ import structlog
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import dict_row
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from agent_service.pg_conversations import PgConversationStore
 from agent_service.pg_documents import PgDocumentStore
@@ -83,12 +83,26 @@ def _pool(dsn: str, settings: AgentSettings, **kwargs: Any) -> AsyncConnectionPo
 @asynccontextmanager
 async def open_pg_backends(settings: AgentSettings, docs_root: Path) -> AsyncIterator[PgBackends]:
     """Migrate (and seed) as configured, then open the pools and the stores over them."""
-    if settings.pg_migrate_on_start:
-        if settings.seed_on_start:
-            report = await migrate_and_seed(settings, docs_root, force=False)
-        else:
-            report = {"migrations": await migrate(database_dsn(settings))}
-        log.info("postgres_ready", **{k: v for k, v in report.items() if v})
+    try:
+        if settings.pg_migrate_on_start:
+            if settings.seed_on_start:
+                report = await migrate_and_seed(settings, docs_root, force=False)
+            else:
+                report = {"migrations": await migrate(database_dsn(settings))}
+            log.info("postgres_ready", **{k: v for k, v in report.items() if v})
+        async with _open_pools(settings) as backends:
+            yield backends
+    except (PoolTimeout, psycopg.OperationalError) as exc:
+        # one line that says what to fix, instead of a driver traceback at start-up
+        raise DatabaseUnavailable(f"PostgreSQL is not reachable: {exc}") from None
+
+
+class DatabaseUnavailable(RuntimeError):
+    """AGENT_DATABASE_URL (or the SQL path's DSN) names a server that does not answer."""
+
+
+@asynccontextmanager
+async def _open_pools(settings: AgentSettings) -> AsyncIterator[PgBackends]:
     async with AsyncExitStack() as stack:
         app_pool = _pool(database_dsn(settings), settings)
         # LangGraph's saver needs dict rows and no server-side prepared statements (poolers)
