@@ -258,9 +258,14 @@ function onEvent(event) {
     return;
   }
   if (event.type === "start") {
-    if (event.conversation_id && event.conversation_id !== state.conversationId) {
-      setCurrentConversation(event.conversation_id);
+    const id = event.conversation_id;
+    if (id && !state.conversations.some((c) => c.id === id)) {
+      // A new conversation: list it now (titled by its question); the server's list follows.
+      const now = new Date().toISOString();
+      state.conversations.unshift({ id, title: state.lastQuestion, created_at: now, updated_at: now });
     }
+    if (id && id !== state.conversationId) setCurrentConversation(id);
+    else drawConversations();
     // Stop was pressed before the server had started the run: it can act on it only now.
     if (turn.stopRequested) state.connection.send({ type: "stop" });
   }

@@ -9,6 +9,73 @@ const ROUTE_LABELS = {
   general: "General answer",
 };
 
+const BULLET = /^(\s*[-•*]\s)/;
+const NUMBERED = /^\s*\d+[.)]\s/;
+const CITATION = /(\[\d+\])/;
+
+/**
+ * Fill one line element from its text: bullets, numbered items, blank lines and `Sources:` get a
+ * class; `[n]` citations a span. Every character of `text` stays in the line's text (the bullet
+ * marker is hidden by CSS, not removed), so the answer's text is exactly what was streamed.
+ */
+function formatLine(node, text) {
+  let kind = "text";
+  let rest = text;
+  const parts = [];
+  const bullet = BULLET.exec(text);
+  if (bullet) {
+    kind = "bullet";
+    parts.push(el("span", { class: "marker", text: bullet[1], attrs: { "aria-hidden": "true" } }));
+    rest = text.slice(bullet[1].length);
+  } else if (NUMBERED.test(text)) {
+    kind = "numbered";
+  } else if (text.trim() === "") {
+    kind = "gap";
+  } else if (text.startsWith("Sources: ")) {
+    kind = "sources-line";
+  }
+  for (const piece of rest.split(CITATION)) {
+    if (!piece) continue;
+    parts.push(CITATION.test(piece) ? el("span", { class: "cite", text: piece }) : piece);
+  }
+  node.className = `line ${kind}`;
+  node.replaceChildren(...parts);
+}
+
+/** Writes an answer into `container` line by line as its text arrives. */
+class AnswerWriter {
+  constructor(container) {
+    this.container = container;
+    this.text = "";
+    this.line = null;
+    this.lineText = "";
+  }
+
+  append(chunk) {
+    if (!chunk) return;
+    this.text += chunk;
+    const pieces = chunk.split("\n");
+    pieces.forEach((piece, index) => {
+      if (index > 0) {
+        this.render();
+        this.line = null;
+        this.lineText = "";
+      }
+      this.lineText += piece;
+    });
+    this.render();
+  }
+
+  render() {
+    if (!this.line) {
+      this.line = el("div");
+      this.container.append(this.line);
+    }
+    // Only the last line changes while streaming: re-forming it costs O(line), not O(answer).
+    formatLine(this.line, this.lineText);
+  }
+}
+
 /** A user's message bubble. */
 export function userMessage(text) {
   return el("li", { class: "message user" }, el("div", { class: "bubble", text }));
@@ -72,7 +139,9 @@ function routeChip(route, label, title) {
 export function historyAnswer(message) {
   const body = el("div", { class: "turn-body" });
   if (message.route) body.append(el("div", { class: "turn-meta" }, routeChip(message.route)));
-  body.append(el("div", { class: "answer", text: message.content || "" }));
+  const answer = el("div", { class: "answer" });
+  new AnswerWriter(answer).append(message.content || "");
+  body.append(answer);
   if (message.sql) body.append(sqlDetails(message.sql));
   if (Array.isArray(message.sources) && message.sources.length) body.append(sourcesBlock(message.sources));
   return el("li", { class: "message assistant" }, body);
@@ -91,7 +160,6 @@ export class AssistantTurn {
     this.busyRetries = 0;
     this.retryTimer = null;
     this.stopRequested = false;
-    this.answerText = document.createTextNode("");
     this.tools = new Map();
     this.notes = new Map();
     this.countdown = null;
@@ -101,14 +169,15 @@ export class AssistantTurn {
       el("span", { class: "pulse", attrs: { "aria-hidden": "true" } }),
       el("span", { class: "status-text", text: "Sending…" }));
     this.activity = el("ul", { class: "activity" });
-    this.answer = el("div", { class: "answer streaming", attrs: { "aria-busy": "true" } }, this.answerText);
+    this.answer = el("div", { class: "answer streaming", attrs: { "aria-busy": "true" } });
+    this.writer = new AnswerWriter(this.answer);
     this.extras = el("div", { class: "turn-extras" });
     this.footer = el("div", { class: "turn-footer" });
     show(this.activity, false);
     this.element = el(
       "li",
       { class: "message assistant live" },
-      el("div", { class: "turn-body" }, this.meta, this.status, this.activity, this.answer, this.extras, this.footer),
+      el("div", { class: "turn-body" }, this.meta, this.activity, this.status, this.answer, this.extras, this.footer),
     );
   }
 
@@ -142,7 +211,7 @@ export class AssistantTurn {
         this.toolEnded(event);
         break;
       case "token":
-        this.answerText.appendData(event.token || "");
+        this.writer.append(event.token || "");
         break;
       case "sources":
         if (Array.isArray(event.sources) && event.sources.length) this.extras.append(sourcesBlock(event.sources));
@@ -214,12 +283,12 @@ export class AssistantTurn {
         item.querySelector(".activity-icon").classList.remove("spinner");
       }
     }
-    if (!this.answerText.data) show(this.answer, false);
+    if (!this.writer.text) show(this.answer, false);
     this.onEnd(outcome);
   }
 
   completed(event) {
-    if (!this.answerText.data && event.response) this.answerText.appendData(event.response);
+    if (!this.writer.text && event.response) this.writer.append(event.response);
     const stats = event.stats || {};
     const parts = [];
     if (typeof stats.duration_ms === "number") parts.push(formatDuration(stats.duration_ms));
