@@ -24,10 +24,22 @@ import pytest
 import yaml
 from deploy_stack import ROOT, load_topology
 from pydantic_settings import BaseSettings
+from support.servers import serve_asgi
 
 from agent_service.app import ROUTES as AGENT_ROUTES
+from agent_service.app import create_app as create_agent
 from agent_service.cli import build_parser as agent_parser
-from agent_service.settings import AgentSettings
+from agent_service.settings import DEV_INTERNAL_SECRET, AgentSettings
+from contracts.agent_api import (
+    ChatInput,
+    ChatRequest,
+    CompleteEvent,
+    ConversationContext,
+    RouteDecisionEvent,
+    TokenEvent,
+)
+from contracts.client import AgentClient, hs256_token_factory
+from fake_openai import running_fake_openai
 from fake_openai.cli import _parser as fake_openai_parser
 from fake_openai.script_file import load_script
 from gateway.app import create_app as gateway_app
@@ -322,12 +334,36 @@ def test_the_sql_reader_login_is_the_role_the_migrations_create(
     assert target.startswith("/docker-entrypoint-initdb.d/") and target.endswith(".sh")
 
 
-def test_the_fake_model_rules_parse(compose: dict[str, Any], tmp_path: Path) -> None:
+async def test_the_fake_model_profile_answers_through_the_agent(
+    compose: dict[str, Any], tmp_path: Path
+) -> None:
     rules = tmp_path / "rules.yaml"
     rules.write_text(compose["configs"]["fake-openai-rules"]["content"])
     script = load_script(rules)
-    (route,) = script.rules
-    assert route.match.has_tool_choice is True
+    agent_env = env_of(compose["services"]["agent-1"])
+    async with running_fake_openai(script) as fake:
+        settings = AgentSettings(
+            data_dir=tmp_path / "data",
+            env="test",
+            provider="openai",
+            openai_base_url=fake.base_url,
+            model_name=agent_env["AGENT_MODEL_NAME"],
+        )
+        async with serve_asgi(create_agent(settings)) as url:
+            secret = DEV_INTERNAL_SECRET
+            async with AgentClient(url, token_factory=hs256_token_factory("gateway", secret)) as c:
+                ask = ChatRequest(
+                    input=ChatInput(message="How many technicians are active?"),
+                    conversation=ConversationContext(
+                        id="c1", user_id="u-alice", company_id="acme-hvac"
+                    ),
+                )
+                async with c.stream(ask) as stream:
+                    events = [event async for event in stream]
+    assert isinstance(events[0], RouteDecisionEvent) and events[0].route == "general"
+    answer = "".join(e.content for e in events if isinstance(e, TokenEvent))
+    assert "fake OpenAI-compatible server" in answer
+    assert isinstance(events[-1], CompleteEvent)
 
 
 # --- the Dockerfiles --------------------------------------------------------------------------
