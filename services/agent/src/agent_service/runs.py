@@ -32,6 +32,8 @@ log = structlog.get_logger("agent_service.runs")
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 _HEARTBEAT = encode_comment("heartbeat")
 _END = b""
+CANCEL_GRACE_S = 5.0
+"""How long a cancelled run may take to unwind (close model calls) before it is abandoned."""
 
 
 def thread_key(tenant: TenantContext) -> str:
@@ -130,8 +132,14 @@ class Runner:
         status = "cancelled"
         try:
             async with asyncio.timeout(self._limits.run_timeout_s):
+                # durability="exit": one checkpoint write per run, not one per step; under
+                # load every write waits its turn on the checkpointer's single connection
                 async for raw in self._graph.astream(
-                    {"question": message}, config, context=ctx, stream_mode="custom"
+                    {"question": message},
+                    config,
+                    context=ctx,
+                    stream_mode="custom",
+                    durability="exit",
                 ):
                     # the tuples our nodes write (graph/nodes.py), typed by langgraph as a dict
                     chunk = cast(tuple[Any, ...], raw)
@@ -301,9 +309,14 @@ class Runner:
                 # Wait for the run to unwind, shielded: Starlette's cancel scope re-cancels this
                 # task on every loop turn, and a re-cancel reaching the producer mid-cleanup
                 # would leave LangGraph's node tasks (and their model calls) running.
-                while not producer.done():
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await asyncio.shield(producer)
+                # Bounded: a node that ignores cancellation must not pin this response forever.
+                loop = asyncio.get_running_loop()
+                deadline = loop.time() + CANCEL_GRACE_S
+                while not producer.done() and loop.time() < deadline:
+                    with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                        await asyncio.wait_for(asyncio.shield(producer), deadline - loop.time())
+                if not producer.done():
+                    log.error("run_ignored_cancellation", conversation_id=tenant.conversation_id)
                 self._metrics.runs_cancelled.inc()
             self._metrics.active_streams.dec()
 
