@@ -172,9 +172,13 @@ async def test_conversations_start_switch_delete_and_survive_a_reload(open_chat:
     )
     assert first in await chat.conversation_titles()
 
-    await page.click("#conversation-list .conversation-delete >> nth=0")
+    # Deleting the open conversation empties the transcript.
+    current = page.locator("#conversation-list .conversation.current")
+    assert await current.locator(".conversation-title").inner_text() == first
+    await current.locator(".conversation-delete").click()
     await page.click("#conversation-list .conversation-delete.armed")
     await page.wait_for_selector("#empty-state", state="visible")
+    assert first not in await chat.conversation_titles()
 
 
 async def test_keyboard_enter_sends_shift_enter_breaks_the_line(open_chat: Any) -> None:
