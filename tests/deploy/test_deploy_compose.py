@@ -451,3 +451,18 @@ def test_dockerignore_keeps_the_context_small_and_secret_free() -> None:
         if "build" in svc
     }
     assert compose_dockerfiles == set(DOCKERFILES.values())
+
+
+def test_the_deployment_doc_names_every_service_and_topology_setting(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    doc = (ROOT / "docs" / "deployment.md").read_text()
+    missing = [name for name in services if f"`{name}`" not in doc]
+    topology = load_topology()
+    config = topology.TopologyConfig()
+    settings = {
+        *topology.agent_settings(config, config.agent_ports[0]),
+        *topology.gateway_settings(config, config.gateway_ports[0]),
+    }
+    missing += [name for name in sorted(settings) if f"`{name}`" not in doc]
+    assert not missing, f"docs/deployment.md does not name {missing}"
