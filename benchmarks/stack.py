@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import json
 import os
 import resource
+import signal
 import socket
 import subprocess
 import sys
@@ -20,6 +22,7 @@ import aiohttp
 BIN = Path(sys.executable).parent
 START_TIMEOUT_S = 60.0
 BIG = str(10**9)
+PR_SET_PDEATHSIG = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,8 +115,16 @@ async def _wait_ready(
     raise RuntimeError(f"{name} was not ready within {START_TIMEOUT_S:.0f} s ({url})")
 
 
+def _die_with_parent() -> None:
+    # Linux: the child gets SIGTERM if the harness dies without stopping it (kill -9, a crash)
+    with suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def _spawn(cmd: list[str], env: dict[str, str], log: TextIO) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        cmd, env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent
+    )
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
