@@ -306,12 +306,11 @@ class Topology:
     # --- running ----------------------------------------------------------------------------
 
     def start(self, timeout_s: float = 60.0) -> None:
-        """Start the agents, then (once they are ready) the gateways; all healthy or an error."""
-        for replica in self.agents:
+        """Start every replica; return once all are healthy (agents, then gateways) or raise."""
+        # Started together: a gateway's start-up overlaps the agents', it only reports ready later.
+        for replica in self.replicas:
             replica.start()
         wait_healthy(self.agents, timeout_s)
-        for replica in self.gateways:
-            replica.start()
         wait_healthy(self.gateways, timeout_s)
 
     def restart(self, replica: Replica, timeout_s: float = 60.0) -> None:
@@ -352,6 +351,10 @@ def _redis_pong(host: str, port: int) -> bool:
             return sock.recv(64).startswith(b"+PONG")
     except OSError:
         return False
+
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _ports(text: str) -> tuple[int, ...]:
@@ -395,6 +398,9 @@ def main(argv: list[str] | None = None) -> int:
         log_dir=args.log_dir,
     )
     topology = Topology(config)
+    # SIGTERM too (and SIGINT even where a shell ignored it): leave no replica running behind.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _interrupt)
     try:
         with topology:
             topology.prepare()
