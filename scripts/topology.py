@@ -399,8 +399,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     topology = Topology(config)
     # SIGTERM too (and SIGINT even where a shell ignored it): leave no replica running behind.
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, _interrupt)
+    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         with topology:
             topology.prepare()
@@ -426,6 +425,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 0
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 if __name__ == "__main__":
