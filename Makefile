@@ -5,7 +5,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 
-.PHONY: run test setup seed token lint fmt typecheck schemas check clean
+.PHONY: run test setup seed token lint fmt typecheck schemas check clean bench
 
 $(UV):
 	@echo "uv not found: installing it into .tools/ (from PyPI)"
@@ -52,6 +52,10 @@ schemas: setup
 	$(UV) run python -m contracts.schema_export
 
 check: lint typecheck test
+
+# the whole stack under load (~5 min on 2 cores): writes docs/benchmarks.md, .json and the plot
+bench: setup
+	$(UV) run python -m benchmarks.run $(BENCH_ARGS)
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache
