@@ -21,7 +21,8 @@ class BenchConfig:
     s2_tokens: int = 200
     s2_tps: float = 30.0
     s2_ttft_ms: float = 200.0
-    s2_ramp_s: float = 1.0
+    s2_rounds: int = 2
+    s2_timeout_s: float = 90.0
     s2_transports: tuple[str, ...] = ("sse", "ws")
     s3_streams: int = 500
     s3_tps: float = 1.0
@@ -39,12 +40,17 @@ class BenchConfig:
             s2_tokens=10,
             s2_tps=100.0,
             s2_ttft_ms=20.0,
-            s2_ramp_s=0.0,
+            s2_rounds=2,
             s3_streams=5,
             s3_tps=5.0,
             s4_connections=10,
             settle_s=0.3,
         )
+
+    @property
+    def s2_stream_s(self) -> float:
+        """How long one S2 answer takes at the model's own pace."""
+        return self.s2_ttft_ms / 1000 + self.s2_tokens / self.s2_tps
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready."""

@@ -206,10 +206,10 @@ async def ws_stream(
         await ws.close()
 
 
-async def gather_limited(factories: list[Callable[[], Any]], ramp_s: float) -> list[Any]:
-    """Start each coroutine factory, spread evenly over `ramp_s`, and wait for them all."""
+async def staggered(factories: list[Callable[[], Any]], over_s: float) -> list[Any]:
+    """Start each coroutine factory, spread evenly over `over_s`, and wait for them all."""
     tasks: list[asyncio.Task[Any]] = []
-    step = ramp_s / len(factories) if factories and ramp_s > 0 else 0.0
+    step = over_s / len(factories) if factories and over_s > 0 else 0.0
     loop = asyncio.get_running_loop()
     t0 = loop.time()
     for i, make in enumerate(factories):

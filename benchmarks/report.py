@@ -94,6 +94,7 @@ def _plot(results: dict[str, Any]) -> str:
 def render_markdown(results: dict[str, Any]) -> str:
     """The whole report as Markdown."""
     meta, cfg = results["meta"], results["meta"]["config"]
+    answer_s = cfg["s2_ttft_ms"] / 1000 + cfg["s2_tokens"] / cfg["s2_tps"]
     s1, s3, s4 = results["s1"], results["s3"], results["s4"]
     lines = [
         "# Benchmarks",
@@ -157,12 +158,16 @@ def render_markdown(results: dict[str, Any]) -> str:
         f"## S2: concurrent paced streams ({cfg['s2_tokens']} tokens at {cfg['s2_tps']:g} "
         f"tokens/s after a {cfg['s2_ttft_ms']:g} ms first token)",
         "",
-        f"N streams started evenly over {cfg['s2_ramp_s']:g} s. *Added TTFT* is the time from "
-        f"sending the request to reading the first answer token, minus the model's "
-        f"{cfg['s2_ttft_ms']:g} ms. The gap is between consecutive answer tokens as the client "
-        "reads them (the model's own gap is "
-        f"{1000 / cfg['s2_tps']:.1f} ms). WebSocket clocks start when the message is sent on an "
-        "open socket. CPU is mean cores used during the run.",
+        f"N clients each ask {cfg['s2_rounds']} times in a row; their first requests are "
+        f"spread evenly over one answer's length ({answer_s:.1f} s), "
+        "so from then on N streams are in flight and new ones arrive at N per answer-length. "
+        "*Added TTFT* is the time from sending the request to reading the first answer token, "
+        f"minus the model's {cfg['s2_ttft_ms']:g} ms. The gap is between consecutive answer "
+        f"tokens as the client reads them (the model's own is {1000 / cfg['s2_tps']:.1f} ms). "
+        "WebSocket clients keep one socket for their turns; the clock starts when a message is "
+        "sent on it. "
+        "CPU is mean cores used during the run. Streams that took longer than "
+        f"{cfg['s2_timeout_s']:g} s count as errors (`timeout`).",
         "",
         "| N | path | added TTFT p50 / p99 ms | × floor (p99) | gap p50 / p99 / max ms "
         "| × floor (p99) | errors | CPU agent / gateway / fake |",

@@ -18,10 +18,11 @@ from benchmarks.load import (
     StreamResult,
     connector,
     fake_stream,
-    gather_limited,
     sse_stream,
+    staggered,
     ws_connect,
     ws_stream,
+    ws_turn,
 )
 from benchmarks.procs import Timeline, read_sample, read_samples
 from benchmarks.stack import Stack
@@ -121,11 +122,10 @@ class Bench:
         """N paced streams at once per path: added TTFT, inter-token gaps, errors, CPU use."""
         cfg = self.config
         rows: list[dict[str, Any]] = []
-        drivers = self.drivers()
         for n in cfg.s2_concurrency:
             floor_row: dict[str, Any] | None = None
             for name in ("floor", *cfg.s2_transports):
-                row = await self._s2_once(name, drivers[name], n)
+                row = await self._s2_once(name, n)
                 if name == "floor":
                     floor_row = row
                 else:
@@ -138,21 +138,52 @@ class Bench:
                 await asyncio.sleep(self.config.settle_s)
         return rows
 
-    async def _s2_once(self, name: str, driver: Driver, n: int) -> dict[str, Any]:
+    async def _s2_client(self, name: str, session: aiohttp.ClientSession) -> list[StreamResult]:
+        """One client asking `s2_rounds` times in a row (on one socket for WebSocket)."""
+        cfg = self.config
+        results: list[StreamResult] = []
+
+        async def bounded(turn: Awaitable[StreamResult]) -> StreamResult:
+            try:
+                async with asyncio.timeout(cfg.s2_timeout_s):
+                    return await turn
+            except TimeoutError:
+                return StreamResult(started=time.perf_counter(), error="timeout")
+
+        if name == "ws":
+            try:
+                ws = await ws_connect(session, self.stack.gateway_url, self.token)
+            except (aiohttp.ClientError, OSError, TimeoutError, RuntimeError) as exc:
+                return [StreamResult(error=f"connect {type(exc).__name__}")] * cfg.s2_rounds
+            try:
+                for _ in range(cfg.s2_rounds):
+                    results.append(await bounded(ws_turn(ws, S2_MESSAGE)))
+            finally:
+                await ws.close()
+            return results
+        driver = self.drivers()[name]
+        for _ in range(cfg.s2_rounds):
+            results.append(await bounded(driver(session, S2_MESSAGE)))
+        return results
+
+    async def _s2_once(self, name: str, n: int) -> dict[str, Any]:
         cfg = self.config
         timeline = Timeline(dict(self.stack.pids))
         sampler = asyncio.create_task(timeline.run())
         client_cpu = time.process_time()
         try:
             async with aiohttp.ClientSession(connector=connector()) as session:
-                results: list[StreamResult] = await gather_limited(
-                    [lambda: driver(session, S2_MESSAGE) for _ in range(n)], cfg.s2_ramp_s
+                # starts spread over one answer's length, then each client asks again at once:
+                # from then on N streams are in flight, arriving at N per answer-length
+                per_client: list[list[StreamResult]] = await staggered(
+                    [lambda: self._s2_client(name, session) for _ in range(n)], cfg.s2_stream_s
                 )
         finally:
             sampler.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sampler
             timeline.close()
+        results = [r for client in per_client for r in client]
         client_cpu = time.process_time() - client_cpu
         nominal = cfg.s2_ttft_ms / 1000
         ttfts = [r.ttft_s - nominal for r in results if r.ttft_s is not None]
@@ -165,6 +196,7 @@ class Bench:
         return {
             "path": name,
             "n": n,
+            "streams": len(results),
             "added_ttft_p50_ms": _ms(percentile(ttfts, 50)),
             "added_ttft_p99_ms": _ms(percentile(ttfts, 99)),
             "added_ttft_max_ms": _ms(max(ttfts) if ttfts else None),
