@@ -68,7 +68,7 @@ class GatewaySettings(BaseSettings):
     redis_url: str | None = None
     """Shared limits for several replicas; in-process limits when unset."""
     redis_prefix: str = "gw"
-    redis_timeout_s: Annotated[float, Field(gt=0)] = 0.25
+    redis_timeout_s: Annotated[float, Field(gt=0)] = 1.0
     redis_fail_open: bool = False
     limit_user_requests: Annotated[int, Field(ge=1)] = 30
     limit_user_window_s: Annotated[int, Field(ge=1)] = 60
