@@ -8,6 +8,7 @@ from typing import Any
 S1_MESSAGE = "bench-s1 stream as fast as you can"
 S2_MESSAGE = "bench-s2 paced like a model"
 S3_MESSAGE = "bench-s3 slow open stream"
+SHORT_MESSAGE = "bench-short hello"
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,6 +18,7 @@ class BenchConfig:
     mode: str = "full"
     s1_tokens: int = 5000
     s1_reps: int = 3
+    s1_requests: int = 40
     s2_concurrency: tuple[int, ...] = (100, 400)
     s2_tokens: int = 200
     s2_tps: float = 30.0
@@ -36,6 +38,7 @@ class BenchConfig:
             mode="smoke",
             s1_tokens=200,
             s1_reps=1,
+            s1_requests=3,
             s2_concurrency=(2, 4),
             s2_tokens=10,
             s2_tps=100.0,
@@ -80,9 +83,16 @@ class BenchConfig:
                     "timing": {"ttft_ms": self.s2_ttft_ms, "tps": self.s2_tps},
                 },
                 {
+                    "name": "short",
+                    "match": {"last_user": "bench-short"},
+                    "reply": {"content": "Hello there."},
+                    "timing": instant,
+                },
+                {
                     "name": "s3",
                     "match": {"last_user": "bench-s3"},
-                    "reply": {"filler_tokens": 20_000},
+                    # long enough to outlive the measurement; the harness hangs up first
+                    "reply": {"filler_tokens": 600},
                     "timing": {"ttft_ms": 0, "tps": self.s3_tps},
                 },
             ],

@@ -153,6 +153,23 @@ def render_markdown(results: dict[str, Any]) -> str:
             f"{_n(stack)} | {_x(r.get('ratio_to_floor'))} | {_n(per['fake'])} | "
             f"{_n(per['client'])} | {_n(r['tokens_per_s'], 0)} |"
         )
+    per_request = s1.get("per_request")
+    if per_request:
+        lines += [
+            "",
+            f"Fixed cost of a request: {per_request['requests']} short answers (3 tokens) one "
+            "after another, CPU ms per request (routing call, graph, memory, both hops):",
+            "",
+            "| path | agent ms | gateway ms | fake ms | wall ms |",
+            "|---|---|---|---|---|",
+        ]
+        for path in ("floor", "sse", "ws"):
+            r = per_request[path]
+            cpu = r["cpu_ms"]
+            lines.append(
+                f"| {TRANSPORT_NAMES[path]} | {_n(cpu['agent'], 2)} | {_n(cpu['gateway'], 2)} | "
+                f"{_n(cpu['fake'], 2)} | {_n(r['wall_ms'], 2)} |"
+            )
     lines += [
         "",
         f"## S2: concurrent paced streams ({cfg['s2_tokens']} tokens at {cfg['s2_tps']:g} "

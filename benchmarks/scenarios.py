@@ -13,7 +13,7 @@ from typing import Any
 
 import aiohttp
 
-from benchmarks.config import S1_MESSAGE, S2_MESSAGE, S3_MESSAGE, BenchConfig
+from benchmarks.config import S1_MESSAGE, S2_MESSAGE, S3_MESSAGE, SHORT_MESSAGE, BenchConfig
 from benchmarks.load import (
     StreamResult,
     connector,
@@ -106,6 +106,7 @@ class Bench:
                     "us_per_token": per,
                     "tokens_per_s": round(tokens / wall, 1),
                 }
+            out["per_request"] = await self._per_request(session)
         floor = out["floor"]["us_per_token"]["client"]
         for name in ("sse", "ws"):
             per = out[name]["us_per_token"]
@@ -114,6 +115,28 @@ class Bench:
             out[name]["ratio_to_floor"] = _ratio(stack, floor)
             out[name]["ratio_by_tier"] = {t: _ratio(per[t], floor) for t in TIERS}
         out["floor_us_per_token"] = floor
+        return out
+
+    async def _per_request(self, session: aiohttp.ClientSession) -> dict[str, Any]:
+        """CPU ms per short answer (a few tokens): the fixed cost of a run, one at a time."""
+        n = self.config.s1_requests
+        out: dict[str, Any] = {"requests": n}
+        for name, driver in self.drivers().items():
+            before = read_samples(self.stack.pids)
+            wall = time.perf_counter()
+            for _ in range(n):
+                result = await driver(session, SHORT_MESSAGE)
+                if result.error:
+                    raise RuntimeError(f"S1 per request {name}: {result.error}")
+            wall = time.perf_counter() - wall
+            after = read_samples(self.stack.pids)
+            out[name] = {
+                "cpu_ms": {
+                    proc: round((after[proc].cpu_s - before[proc].cpu_s) / n * 1000, 2)
+                    for proc in self.stack.pids
+                },
+                "wall_ms": round(wall / n * 1000, 2),
+            }
         return out
 
     # S2 -------------------------------------------------------------------------------------
