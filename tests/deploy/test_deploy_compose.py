@@ -44,7 +44,7 @@ from fake_openai.cli import _parser as fake_openai_parser
 from fake_openai.script_file import load_script
 from gateway.app import create_app as gateway_app
 from gateway.cli import main as gateway_main
-from gateway.settings import GatewaySettings
+from gateway.settings import DEV_JWT_SECRET, GatewaySettings
 
 COMPOSE = ROOT / "docker-compose.yml"
 DOCKERFILES = {
@@ -52,16 +52,22 @@ DOCKERFILES = {
     "gateway": ROOT / "gateway" / "Dockerfile",
     "fake-openai": ROOT / "services" / "fake_openai" / "Dockerfile",
 }
-_VAR = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}")
+_VAR = re.compile(r"\$\{(\w+)(?:(:-|:\?)([^}]*))?\}")
+REQUIRED = {"GATEWAY_JWT_HS256_SECRET": "a-secret-of-the-operators-own-choosing-0123456789"}
+"""What an operator must set before `docker compose up` (compose refuses to start without it)."""
 
 
 def resolve(value: object) -> str:
-    """A compose value as `docker compose up` sees it with nothing set: every default applied."""
+    """A compose value as `docker compose up` sees it with only `REQUIRED` set: defaults applied."""
     text = str(value).replace("$$", "\0")
 
     def default(match: re.Match[str]) -> str:
-        assert match.group(2) is not None, f"${{{match.group(1)}}} has no default: {text!r}"
-        return match.group(2)
+        name, kind, fallback = match.groups()
+        if kind == ":?":
+            assert name in REQUIRED, f"${{{name}}} is required but not in REQUIRED"
+            return REQUIRED[name]
+        assert kind == ":-", f"${{{name}}} has no default: {text!r}"
+        return str(fallback)
 
     return _VAR.sub(default, text).replace("\0", "$")
 
@@ -252,12 +258,41 @@ def test_gateways_are_published_on_the_local_topologys_ports(
     published = []
     for name, svc in sorted(replicas(services, "gateway").items()):
         (mapping,) = svc["ports"]
-        host, container = mapping.split(":")
+        address, host, container = mapping.split(":")
+        assert address == "127.0.0.1", name
         assert container == env_of(svc)["GATEWAY_PORT"], name
         published.append(int(host))
     assert tuple(published) == topology.TopologyConfig().gateway_ports
     # The agents stay private: nothing publishes them.
     assert all("ports" not in svc for svc in replicas(services, "agent").values())
+
+
+def test_every_published_port_binds_the_loopback_interface(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    # A development gateway (demo sign-in) reachable from the network is an open door; the
+    # operator puts a TLS proxy in front to serve others.
+    published = [(name, str(m)) for name, svc in services.items() for m in svc.get("ports", [])]
+    assert published
+    for name, mapping in published:
+        assert mapping.startswith("127.0.0.1:") and mapping.count(":") == 2, (name, mapping)
+
+
+def test_the_user_token_secret_has_no_committed_default(
+    services: dict[str, dict[str, Any]], clean_env: pytest.MonkeyPatch
+) -> None:
+    for name, svc in replicas(services, "gateway").items():
+        raw = str(svc["environment"]["GATEWAY_JWT_HS256_SECRET"])
+        # `${VAR:?message}`: compose refuses to start until the operator sets it.
+        found = _VAR.fullmatch(raw)
+        assert found and found.group(2) == ":?", (name, raw)
+        settings = check_settings(env_of(svc), GatewaySettings, clean_env)
+        assert isinstance(settings, GatewaySettings)
+        secret = settings.jwt_config().hs256_secret
+        assert secret == REQUIRED["GATEWAY_JWT_HS256_SECRET"] != DEV_JWT_SECRET, name
+        # Dev sign-in can be switched off from .env without editing the file.
+        clean_env.setenv("GATEWAY_DEV_AUTH", "false")
+        assert not GatewaySettings().dev_auth_enabled, name
 
 
 def test_compose_matches_the_local_topology(services: dict[str, dict[str, Any]]) -> None:
