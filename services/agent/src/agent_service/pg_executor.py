@@ -1,7 +1,8 @@
 """The tenant-enforcing PostgreSQL executor: the same guard as SQLite, then the engine confines the
 statement again. It runs as a login role without ownership or BYPASSRLS, in a READ ONLY
-transaction with `app.tenant_id` and a `statement_timeout` set locally, through a server-side
-cursor (one statement, extended protocol), fetching at most `max_rows + 1` rows, then ROLLBACK.
+transaction with `app.tenant_id`, a `statement_timeout` and a modest `work_mem` set locally,
+through a server-side cursor (one statement, extended protocol), fetching in small batches sized
+against `max_result_bytes` and stopping at the row or byte cap, then ROLLBACK.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import Any, Final
@@ -25,6 +26,7 @@ from sqlglot.errors import SqlglotError
 
 from agent_service.pg_documents import ConnectionSource
 from agent_service.provider import QueryResult
+from agent_service.sql_budget import ResultBudget
 from agent_service.sql_executor import SqlExecutionError, SqlLimits, SqlTimeout
 from agent_service.sql_guard import TENANT_PARAM, SqlError, SqlRejected, guard_sql
 from contracts.agent_api import ID_PATTERN, MAX_ID_CHARS
@@ -40,6 +42,9 @@ __all__ = [
 
 _ID_RE: Final = re.compile(ID_PATTERN)
 _CURSOR_NAME: Final = "agent_sql"
+_WORK_MEM: Final = "4MB"
+"""Per sort or hash: larger ones spill to disk instead of growing the backend (and a server-wide
+raise for other workloads does not reach model SQL)."""
 
 
 _ROLE_CHECK: Final = """
@@ -187,6 +192,7 @@ async def run_confined_pg(
     """
     _check_tenant(tenant_id)
     timeout_ms = max(1, round(limits.timeout_s * 1000))
+    budget = ResultBudget(limits.max_rows, limits.max_result_bytes)
     try:
         async with connect() as conn:
             try:
@@ -197,12 +203,13 @@ async def run_confined_pg(
                     .as_string(conn)
                 )
                 await conn.execute(f"SET LOCAL statement_timeout = {timeout_ms}")
+                await conn.execute(f"SET LOCAL work_mem = '{_WORK_MEM}'")
                 # A named (server-side) cursor: DECLARE takes one SELECT through the extended
                 # protocol (no stacked statements), and FETCH transfers only the rows we keep.
                 async with conn.cursor(name=_CURSOR_NAME) as cursor:
                     await cursor.execute(statement.encode())
-                    fetched = await cursor.fetchmany(limits.max_rows + 1)
                     columns = tuple(d.name for d in cursor.description or ())
+                    await _fetch_into(cursor, budget)
             finally:
                 if not conn.closed:
                     await conn.execute("ROLLBACK")
@@ -214,8 +221,20 @@ async def run_confined_pg(
         raise SqlExecutionError("the business database is busy; try again") from None
     except psycopg.Error as error:
         raise _engine_error(error) from None
-    rows, truncated = _cap_rows(fetched, limits)
-    return QueryResult(sql=statement, columns=columns, rows=rows, truncated=truncated)
+    return QueryResult(sql=statement, columns=columns, rows=budget.rows, truncated=budget.truncated)
+
+
+async def _fetch_into(cursor: psycopg.AsyncServerCursor[Any], budget: ResultBudget) -> None:
+    """FETCH in batches the budget sizes (one row first), converting and accounting each row as
+    it arrives, until the budget is full or the cursor is exhausted."""
+    while True:
+        wanted = budget.next_batch()
+        batch = await cursor.fetchmany(wanted)
+        for row in batch:
+            if not budget.add(tuple(_plain(v) for v in row)):
+                return
+        if len(batch) < wanted:
+            return
 
 
 def _engine_error(error: psycopg.Error) -> SqlError:
@@ -232,22 +251,6 @@ def _engine_error(error: psycopg.Error) -> SqlError:
     return SqlExecutionError(f"the database could not run the query: {primary or 'failed'}")
 
 
-def _cap_rows(
-    fetched: Sequence[Sequence[Any]], limits: SqlLimits
-) -> tuple[tuple[tuple[Any, ...], ...], bool]:
-    """Keep at most `max_rows` rows and `max_result_bytes` (approximate) of values, converted to
-    the plain types the SQLite path returns."""
-    rows: list[tuple[Any, ...]] = []
-    size = 0
-    for row in fetched[: limits.max_rows]:
-        values = tuple(_plain(v) for v in row)
-        size += sum(_value_size(v) for v in values)
-        if size > limits.max_result_bytes:
-            return tuple(rows), True
-        rows.append(values)
-    return tuple(rows), len(fetched) > limits.max_rows
-
-
 def _plain(value: Any) -> Any:
     if isinstance(value, Decimal):
         # numeric results: whole numbers (sums of integers) stay int, the rest float, as in SQLite
@@ -260,11 +263,3 @@ def _plain(value: Any) -> Any:
     if value is None or isinstance(value, int | float | str | bytes):
         return value
     return str(value)
-
-
-def _value_size(value: Any) -> int:
-    if isinstance(value, str):
-        return len(value.encode("utf-8", "replace"))
-    if isinstance(value, bytes):
-        return len(value)
-    return 8

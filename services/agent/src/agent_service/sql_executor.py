@@ -1,7 +1,8 @@
 """The tenant-enforcing SQLite executor: every query passes the guard, then runs on a fresh
 read-only connection where the engine itself confines reads to the tenant (temp views plus an
-authorizer), under row, byte, length and time caps. Errors are sanitised so they can be shown
-to a model.
+authorizer), under row, byte, length and time caps. Rows are fetched one at a time and sized as
+they arrive, so a wide result never sits in memory past `max_result_bytes` plus one row. Errors
+are sanitised so they can be shown to a model.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any, Final
 import structlog
 
 from agent_service.provider import QueryResult
+from agent_service.sql_budget import ResultBudget
 from agent_service.sql_guard import GuardLimits, SqlError, SqlRejected, guard_sql
 from agent_service.sql_schema import TENANT_COLUMN, TENANT_TABLES
 from contracts.agent_api import ID_PATTERN, MAX_ID_CHARS
@@ -68,8 +70,11 @@ class SqlLimits:
     max_sql_chars: int = 4000
     max_joins: int = 8
     max_nesting: int = 4
-    max_value_bytes: int = 1024 * 1024
-    """SQLITE_LIMIT_LENGTH: the largest string or blob any expression may build."""
+    max_value_bytes: int = 256 * 1024
+    """SQLITE_LIMIT_LENGTH: the largest string or blob any expression may build (one value of
+    the result can never be worth more than the whole result's cap)."""
+    max_string_nesting: int = 3
+    """Deepest string-building call inside another (replace, concat, ||, group_concat)."""
 
     def __post_init__(self) -> None:
         if self.max_rows < 1 or self.max_result_bytes < 1 or self.max_value_bytes < 1024:
@@ -78,12 +83,15 @@ class SqlLimits:
             raise ValueError("timeout_s must be positive")
         if self.max_sql_chars < 1 or self.max_joins < 0 or self.max_nesting < 0:
             raise ValueError("max_sql_chars must be positive, max_joins and max_nesting >= 0")
+        if self.max_string_nesting < 1:
+            raise ValueError("max_string_nesting must be at least 1")
 
     def guard_limits(self) -> GuardLimits:
         return GuardLimits(
             max_sql_chars=self.max_sql_chars,
             max_joins=self.max_joins,
             max_nesting=self.max_nesting,
+            max_string_nesting=self.max_string_nesting,
         )
 
 
@@ -170,10 +178,14 @@ def run_confined(
         authorizer = _Authorizer()
         conn.set_authorizer(authorizer)
         deadline = install_deadline(conn, limits.timeout_s)
+        budget = ResultBudget(limits.max_rows, limits.max_result_bytes)
         try:
             cursor = conn.execute(sql, params)
             columns = tuple(d[0] for d in cursor.description or ())
-            fetched = cursor.fetchmany(limits.max_rows + 1)
+            # One row at a time (free in-process): stop at the row or byte cap instead of
+            # materialising max_rows + 1 rows of up to max_value_bytes per value first.
+            while (row := cursor.fetchone()) is not None and budget.add(row):
+                pass
         except sqlite3.Error as error:
             if deadline.expired:
                 raise SqlTimeout(
@@ -181,11 +193,10 @@ def run_confined(
                 ) from None
             if authorizer.denied is not None:
                 raise SqlRejected(authorizer.denied) from None
-            raise _engine_error(error) from None
+            raise _engine_error(error, limits) from None
     finally:
         conn.close()
-    rows, truncated = _cap_rows(fetched, limits)
-    return QueryResult(sql=sql, columns=columns, rows=rows, truncated=truncated)
+    return QueryResult(sql=sql, columns=columns, rows=budget.rows, truncated=budget.truncated)
 
 
 def _connect(db_path: Path, limits: SqlLimits) -> sqlite3.Connection:
@@ -279,7 +290,7 @@ def install_deadline(conn: sqlite3.Connection, timeout_s: float) -> _Deadline:
     return deadline
 
 
-def _engine_error(error: sqlite3.Error) -> SqlError:
+def _engine_error(error: sqlite3.Error, limits: SqlLimits) -> SqlError:
     message = str(error)
     lowered = message.lower()
     if any(m in lowered for m in ("not authorized", "authorization denied", "prohibited")):
@@ -289,28 +300,8 @@ def _engine_error(error: sqlite3.Error) -> SqlError:
     if "readonly" in lowered or "read-only" in lowered or "query_only" in lowered:
         return SqlRejected("the database is read-only")
     if "too big" in lowered:
-        return SqlExecutionError("a value in the query is too large")
+        return SqlExecutionError(
+            f"a value in the query is too large (the limit is {limits.max_value_bytes} bytes)"
+        )
     clean = _PATH_RE.sub("<path>", message)[:200]
     return SqlExecutionError(f"the database could not run the query: {clean}")
-
-
-def _cap_rows(
-    fetched: Sequence[Sequence[Any]], limits: SqlLimits
-) -> tuple[tuple[tuple[Any, ...], ...], bool]:
-    """Keep at most `max_rows` rows and `max_result_bytes` (approximate) of values."""
-    rows: list[tuple[Any, ...]] = []
-    size = 0
-    for row in fetched[: limits.max_rows]:
-        size += sum(_value_size(v) for v in row)
-        if size > limits.max_result_bytes:
-            return tuple(rows), True
-        rows.append(tuple(row))
-    return tuple(rows), len(fetched) > limits.max_rows
-
-
-def _value_size(value: Any) -> int:
-    if isinstance(value, str):
-        return len(value.encode("utf-8", "replace"))
-    if isinstance(value, bytes | bytearray | memoryview):
-        return len(value)
-    return 8

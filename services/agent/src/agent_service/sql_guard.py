@@ -14,6 +14,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
+from agent_service.sql_growth import string_growth_problem
 from agent_service.sql_schema import TENANT_COLUMN, TENANT_TABLES
 from contracts.agent_api import ID_PATTERN, MAX_ID_CHARS
 
@@ -92,6 +93,8 @@ class GuardLimits:
     max_joins: int = 8
     max_nesting: int = 4
     """Deepest SELECT inside SELECT (0 = no subqueries)."""
+    max_string_nesting: int = 3
+    """Deepest string-building call inside another (see `sql_growth`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +190,9 @@ def _check_tree(tree: exp.Query, dialect: Dialect, limits: GuardLimits) -> froze
             _check_function(node, dialect)
     if joins > limits.max_joins:
         raise SqlRejected(f"at most {limits.max_joins} joins are allowed")
+    growth = string_growth_problem(tree, limits.max_string_nesting)
+    if growth is not None:
+        raise SqlRejected(growth)
     _check_columns(tree, dialect, cte_names)
     return frozenset(cte_names)
 
