@@ -105,3 +105,32 @@ async def test_reusing_another_tenants_conversation_id_reads_none_of_its_state(
 async def test_malformed_conversation_ids_in_paths_are_404(agent_url: str, mint: Mint) -> None:
     for bad in ["a%27)%20OR%201%3D1%20--", "..%2F..%2Fx", "x" * 200]:
         assert (await call(agent_url, "GET", f"/internal/conversations/{bad}", mint()))[0] == 404
+
+
+async def test_a_conversation_keeps_one_checkpoint(
+    agent_url: str, mint: Mint, data_dir: Path
+) -> None:
+    for question in [
+        "How many technicians are active?",
+        "and how many are on leave?",
+        "List all technicians",
+    ]:
+        result = await stream_chat(agent_url, mint(), question, conversation="conv-long")
+        assert result.terminal["event"] == "complete"
+    with sqlite3.connect(data_dir / "memory.sqlite") as conn:
+        stored = conn.execute(
+            "SELECT count(*) FROM checkpoints WHERE thread_id = ?", ("acme-hvac/u-alice/conv-long",)
+        ).fetchone()[0]
+    assert stored == 1
+    status, history = await call(agent_url, "GET", "/internal/conversations/conv-long", mint())
+    assert len(history["messages"]) == 6
+
+
+def test_turns_are_capped() -> None:
+    from agent_service.graph.state import MAX_KEPT_TURNS, TurnRecord, append_turns
+
+    kept: list[TurnRecord] = []
+    for i in range(MAX_KEPT_TURNS + 30):
+        kept = append_turns(kept, [{"role": "user", "content": str(i)}])
+    assert len(kept) == MAX_KEPT_TURNS
+    assert kept[-1]["content"] == str(MAX_KEPT_TURNS + 29)

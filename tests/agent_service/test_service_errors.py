@@ -173,3 +173,21 @@ async def test_request_id_is_echoed_or_generated(agent_url: str, mint: Mint) -> 
     )
     assert result.events[0]["error"]["request_id"] != "bad id with spaces"
     assert len(result.events[0]["error"]["request_id"]) == 32
+
+
+def test_issuer_keys_that_cannot_verify_are_refused_at_start(tmp_path: Any) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from pydantic import ValidationError
+
+    from agent_service.settings import AgentSettings
+
+    rsa_public = (
+        rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    for key, why in [(rsa_public, "EC P-256 / Ed25519"), ("short", "shorter than 32 bytes")]:
+        with pytest.raises(ValidationError, match=why):
+            AgentSettings(data_dir=tmp_path, internal_issuers={"billing": key})

@@ -289,3 +289,63 @@ async def test_operational_endpoints(agent_url: str) -> None:
             doc = json.loads(await r.text())
     assert "/internal/chat/stream" in doc["paths"]
     assert "ChatRequest" in doc["components"]["schemas"]
+
+
+async def test_another_service_with_its_own_es256_key_can_call(
+    make_settings: MakeSettings, data_dir: Path
+) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from contracts.internal_token import mint_internal_token
+
+    private = ec.generate_private_key(ec.SECP256R1())
+    public_pem = private.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    private_pem = private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    settings = make_settings(internal_issuers={"gateway": "x" * 40, "billing": public_pem.decode()})
+    token = mint_internal_token(
+        issuer="billing",
+        key=private_pem.decode(),
+        user_id="u-alice",
+        company_id="acme-hvac",
+        algorithm="ES256",
+    )
+    forged = mint_internal_token(
+        issuer="billing", key="y" * 40, user_id="u-alice", company_id="acme-hvac"
+    )
+    async with serve_asgi(create_app(settings)) as url:
+        ok = await stream_chat(url, token, "How many technicians are active?")
+        refused = await stream_chat(url, forged, "How many technicians are active?")
+    assert ok.terminal["event"] == "complete"
+    assert str(active_technicians(data_dir, "acme-hvac")) in ok.answer
+    assert refused.status == 401
+
+
+async def test_non_streaming_caller_that_leaves_cancels_the_run(
+    make_settings: MakeSettings, mint: Mint
+) -> None:
+    async with serve_asgi(create_app(make_settings(offline_pace_ms=50))) as url:
+        body = {
+            "input": {"message": "List all technicians"},
+            "conversation": {"id": "conv-1", "user_id": "u-alice", "company_id": "acme-hvac"},
+        }
+
+        async def ask_then_leave() -> None:
+            async with aiohttp.ClientSession() as s, asyncio.timeout(0.5):
+                await s.post(
+                    f"{url}/internal/chat", json=body, headers={"Authorization": f"Bearer {mint()}"}
+                )
+
+        with pytest.raises(TimeoutError):
+            await ask_then_leave()
+        for _ in range(100):
+            if await metric(url, "agent_runs_cancelled_total") >= 1:
+                break
+            await asyncio.sleep(0.02)
+        assert await metric(url, "agent_runs_cancelled_total") == 1
+        again = await stream_chat(url, mint(), "How many jobs are completed?")
+        assert again.status == 200

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
-from typing import TypedDict, cast
+from typing import TypedDict, TypeVar, cast
 
 import structlog
 from pydantic import TypeAdapter, ValidationError
@@ -44,6 +46,7 @@ from contracts.agent_api import (
 )
 
 log = structlog.get_logger("agent_service.app")
+T = TypeVar("T")
 
 SSE_HEADERS = {
     "Cache-Control": "no-cache, no-transform",
@@ -119,12 +122,39 @@ async def chat(request: Request) -> Response:
     await st["active"].acquire(key)
     try:
         await st["deps"].conversations.record_message(tenant, message)
-        response = await st["runner"].collect(tenant, message)
+        response = await _unless_disconnected(request, st["runner"].collect(tenant, message))
     finally:
         await st["active"].release(key)
+    if response is None:
+        return Response(status_code=499)  # nobody is listening any more
     return JSONResponse(
         response.model_dump(mode="json"), headers={REQUEST_ID_HEADER: request_id_of(request)}
     )
+
+
+async def _unless_disconnected(request: Request, work: Awaitable[T]) -> T | None:
+    """Await `work`, cancelling it (and so the run and its model call) if the caller leaves."""
+    task = asyncio.ensure_future(work)
+
+    async def caller_left() -> None:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+
+    watcher = asyncio.ensure_future(caller_left())
+    try:
+        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    except BaseException:
+        task.cancel()
+        raise
+    finally:
+        watcher.cancel()
+    if task.done():
+        return task.result()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    _state(request)["metrics"].runs_cancelled.inc()
+    return None
 
 
 async def list_conversations(request: Request) -> Response:
@@ -176,9 +206,12 @@ async def delete_conversation(request: Request) -> Response:
     key = thread_key(tenant)
     await st["active"].acquire(key)  # never erase a conversation under a running reply
     try:
-        if not await st["deps"].conversations.delete(who.company_id, who.user_id, cid):
+        if await st["deps"].conversations.get(who.company_id, who.user_id, cid) is None:
             raise NotFound("no such conversation")
+        # memory first: if erasing it fails, the conversation is still listed and can be
+        # deleted again, instead of vanishing from the list with its history left behind
         await st["deps"].checkpointer.adelete_thread(key)
+        await st["deps"].conversations.delete(who.company_id, who.user_id, cid)
     finally:
         await st["active"].release(key)
     return Response(status_code=204)

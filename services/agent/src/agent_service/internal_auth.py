@@ -6,6 +6,7 @@ identity or raises `Unauthorized`. The algorithm comes from the issuer's key, ne
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ class InternalIdentity:
     request_id: str | None
 
 
+@functools.lru_cache(maxsize=64)
 def algorithm_for_key(key: str) -> str:
     """HS256 for a shared secret; ES256 or EdDSA for a PEM public key (decided by its type)."""
     if "-----BEGIN" not in key:

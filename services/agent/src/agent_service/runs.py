@@ -17,10 +17,12 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
 import structlog
+from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from agent_service.errors import ConversationBusy, RunFailed
 from agent_service.graph.builder import AgentGraph
 from agent_service.graph.state import RunContext
+from agent_service.memory_pruning import keep_latest_checkpoint
 from agent_service.metrics import AgentMetrics
 from agent_service.provider import TenantContext
 from contracts.agent_api import ChatResponse, Route, RunStats, Source, ToolEndEvent
@@ -190,6 +192,7 @@ class Runner:
                 outcome.stats = stats
             status = "ok"
             seq += 1
+            await self._prune(config)
             if before_end is not None:
                 await before_end()
             yield encode_event(
@@ -233,6 +236,11 @@ class Runner:
                 duration_ms=round((time.perf_counter() - started) * 1000, 1),
             )
 
+    async def _prune(self, config: Any) -> None:
+        checkpointer = self._graph.checkpointer
+        if isinstance(checkpointer, BaseCheckpointSaver):
+            await keep_latest_checkpoint(checkpointer, config["configurable"]["thread_id"])
+
     @staticmethod
     def _error_frame(seq: int, code: ErrorCode, message: str, outcome: RunOutcome | None) -> bytes:
         retryable = code in RETRYABLE_CODES
@@ -261,6 +269,7 @@ class Runner:
                 log.exception("run_release_failed", conversation_id=tenant.conversation_id)
 
         async def produce() -> None:
+            ended = False
             try:
                 async for frame in self.frames(tenant, message, before_end=release):
                     if queue.full():
@@ -268,6 +277,10 @@ class Runner:
                         await asyncio.wait_for(queue.put(frame), limits.stall_timeout_s)
                     else:
                         queue.put_nowait(frame)
+                # the reader is still reading: the end marker waits for room like any frame,
+                # so a complete stream never loses a frame
+                await asyncio.wait_for(queue.put(_END), limits.stall_timeout_s)
+                ended = True
             except TimeoutError:
                 log.warning("stream_stalled", conversation_id=tenant.conversation_id)
             finally:
@@ -276,9 +289,12 @@ class Runner:
                     task = asyncio.create_task(release())
                     self._background.add(task)
                     task.add_done_callback(self._background.discard)
-                if queue.full():
-                    queue.get_nowait()
-                queue.put_nowait(_END)
+                if not ended:
+                    # cancelled or stalled: nobody reads the rest, so the end may take a slot;
+                    # the stream then lacks its terminal event, which readers report as cut
+                    if queue.full():
+                        queue.get_nowait()
+                    queue.put_nowait(_END)
 
         producer = asyncio.create_task(produce())
         self._metrics.active_streams.inc()

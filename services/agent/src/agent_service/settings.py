@@ -8,6 +8,8 @@ from typing import Literal, Self
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from agent_service.internal_auth import algorithm_for_key
+
 DEV_INTERNAL_SECRET = "dev-internal-secret-change-me-32bytes+"
 """The development key shared with the gateway (issuer `gateway`); refused in production."""
 MIN_SECRET_BYTES = 32
@@ -152,6 +154,10 @@ class AgentSettings(BaseSettings):
             raise ValueError("AGENT_INTERNAL_ISSUERS must name at least one issuer")
         for issuer, key in self.internal_issuers.items():
             secret = key.get_secret_value()
+            try:
+                algorithm_for_key(secret)
+            except Exception as exc:  # a bad PEM fails here once, not on every request
+                raise ValueError(f"AGENT_INTERNAL_ISSUERS: the key of {issuer!r}: {exc}") from None
             if "-----BEGIN" not in secret and len(secret.encode()) < MIN_SECRET_BYTES:
                 raise ValueError(
                     f"AGENT_INTERNAL_ISSUERS: the HS256 key of {issuer!r} is shorter than "

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, Protocol, TypedDict
@@ -27,10 +26,21 @@ class TurnRecord(TypedDict, total=False):
     sources: list[dict[str, Any]]
 
 
+MAX_KEPT_TURNS = 200
+"""Turns kept in a conversation's state (100 exchanges); older ones are dropped. The provider
+sees at most `AGENT_HISTORY_TURNS` of them anyway; this bounds storage and load time."""
+
+
+def append_turns(kept: list[TurnRecord], new: list[TurnRecord]) -> list[TurnRecord]:
+    """The `turns` reducer: append, keeping the latest `MAX_KEPT_TURNS`."""
+    merged = kept + new
+    return merged[-MAX_KEPT_TURNS:] if len(merged) > MAX_KEPT_TURNS else merged
+
+
 class AgentState(TypedDict, total=False):
     question: str
     """This turn's question; the graph's input."""
-    turns: Annotated[list[TurnRecord], operator.add]
+    turns: Annotated[list[TurnRecord], append_turns]
     """The whole conversation, appended to by classify (user) and finalize (assistant)."""
     memory: dict[str, Any]
     """What follow-ups need: provider memory, the last result's rows, the last route."""

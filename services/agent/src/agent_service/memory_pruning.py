@@ -1,0 +1,39 @@
+"""Keeping one checkpoint per conversation: each holds the whole state, so older ones only cost
+storage, growing quadratically over a long conversation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+log = structlog.get_logger("agent_service.memory")
+
+# The SQLite saver does not implement `aprune`; these statements follow its own schema
+# (checkpoints and writes keyed by thread, namespace and checkpoint id). A test checks them.
+_SQLITE_PRUNE = (
+    """
+    DELETE FROM writes WHERE thread_id = ?1 AND checkpoint_id NOT IN (
+        SELECT max(checkpoint_id) FROM checkpoints WHERE thread_id = ?1 GROUP BY checkpoint_ns)
+    """,
+    """
+    DELETE FROM checkpoints WHERE thread_id = ?1 AND checkpoint_id NOT IN (
+        SELECT max(checkpoint_id) FROM checkpoints WHERE thread_id = ?1 GROUP BY checkpoint_ns)
+    """,
+)
+
+
+async def keep_latest_checkpoint(checkpointer: BaseCheckpointSaver[Any], thread_id: str) -> None:
+    """Drop every checkpoint of `thread_id` but the latest; never raises (memory is intact)."""
+    try:
+        if isinstance(checkpointer, AsyncSqliteSaver):
+            async with checkpointer.lock:
+                for statement in _SQLITE_PRUNE:
+                    await checkpointer.conn.execute(statement, (thread_id,))
+                await checkpointer.conn.commit()
+        else:
+            await checkpointer.aprune([thread_id], strategy="keep_latest")
+    except Exception:
+        log.warning("checkpoint_prune_failed", thread_id=thread_id, exc_info=True)
