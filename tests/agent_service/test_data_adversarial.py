@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+import tracemalloc
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -386,6 +387,115 @@ def test_case_16_engine_caps_value_size_even_with_allowed_functions(db: Path) ->
     )
     with pytest.raises(SqlExecutionError, match="too large"):
         run_confined(db, TENANT, sql, {}, SqlLimits(max_value_bytes=4096))
+
+
+def nested_replace(base: str, levels: int) -> str:
+    """The reviewer's shape: each level turns every 'x' into eight, one VM step per level."""
+    value = f"'{base}'"
+    for _ in range(levels):
+        value = f"replace({value}, 'x', 'xxxxxxxx')"
+    return value
+
+
+def wide(value: str, columns: int) -> str:
+    return "SELECT " + ", ".join(f"{value} AS c{i}" for i in range(columns)) + " FROM jobs"
+
+
+def traced_peak(call: Callable[[], object]) -> tuple[object, int]:
+    """Run `call`; return its result (or the SqlError it raised) and the peak Python allocation."""
+    started = not tracemalloc.is_tracing()
+    if started:
+        tracemalloc.start()
+    tracemalloc.reset_peak()
+    try:
+        outcome: object = call()
+    except SqlError as error:
+        outcome = error
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        if started:
+            tracemalloc.stop()
+    return outcome, peak
+
+
+CAP = SqlLimits().max_result_bytes
+PEAK_MARGIN = 512 * 1024  # connection, views, authorizer and test bookkeeping
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgres"])
+@pytest.mark.parametrize(
+    ("sql", "reason"),
+    [
+        (wide(nested_replace("xxx", 6), 4), "replace"),  # 786 KiB values: 633 MB before the fix
+        (wide(nested_replace("xxx", 6), 8), "replace"),  # 1.27 GB before the fix
+        (wide(nested_replace("xxx", 2), 1), "lengthen text at most 16 times"),
+        ("SELECT replace('x', 'x', '" + "y" * 900 + "') FROM jobs", "at most 16 times"),
+        ("SELECT replace(notes, 'a', title) FROM jobs", "literal text"),
+        ("SELECT replace(notes, 'a', (SELECT group_concat(title) FROM jobs)) FROM jobs", "literal"),
+        ("SELECT concat(concat(concat(concat(title, 'a'), 'b'), 'c'), 'd') FROM jobs", "3 deep"),
+        (
+            "SELECT replace(group_concat(title || (SELECT group_concat(notes) FROM jobs)),"
+            " 'a', 'b') FROM jobs",
+            "3 deep",
+        ),
+    ],
+)
+def test_case_16_guard_bounds_string_building(
+    sql: str, reason: str, dialect: Literal["sqlite", "postgres"]
+) -> None:
+    with pytest.raises(SqlRejected, match=reason):
+        guard(sql, dialect)
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgres"])
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT name || ' (' || city || ')' AS label FROM customers",
+        # Parenthesised `||` is still one concatenation: text grows by its operands only.
+        "SELECT ((((title || 'a') || 'b') || 'c') || 'd') FROM jobs",
+        "SELECT replace(status, '_', ' ') FROM jobs",
+        "SELECT replace(replace(title, '&', 'and'), '/', ' or ') FROM jobs",
+        "SELECT group_concat(replace(title, 'a', 'b')) FROM jobs",
+    ],
+)
+def test_case_16_guard_keeps_ordinary_string_functions(
+    sql: str, dialect: Literal["sqlite", "postgres"]
+) -> None:
+    guard(sql, dialect)
+
+
+async def test_case_16_reviewer_query_is_rejected_before_it_runs(executor: SqliteExecutor) -> None:
+    with pytest.raises(SqlRejected, match="replace"):
+        await executor.run(TENANT, wide(nested_replace("xxx", 6), 8))
+
+
+def test_case_16_engine_alone_refuses_values_over_the_result_cap(db: Path) -> None:
+    outcome, peak = traced_peak(lambda: engine(db, wide(nested_replace("xxx", 6), 8), max_rows=200))
+    assert isinstance(outcome, SqlExecutionError)
+    assert "too large (the limit is 262144 bytes)" in outcome.reason
+    assert peak < 4 * CAP + PEAK_MARGIN
+
+
+def test_case_16_engine_alone_stops_at_the_byte_cap_as_rows_arrive(db: Path) -> None:
+    # 4 columns of 12 KiB: 48 KiB a row, 260 rows: 12 MB if every row were fetched first.
+    outcome, peak = traced_peak(lambda: engine(db, wide(nested_replace("xxx", 4), 4), max_rows=200))
+    assert isinstance(outcome, QueryResult)
+    assert (outcome.row_count, outcome.truncated) == (5, True)
+    assert sum(len(v) for row in outcome.rows for v in row) == 5 * 4 * 3 * 8**4 <= CAP
+    assert peak < 4 * CAP + PEAK_MARGIN
+
+
+def test_case_16_engine_alone_holds_at_most_the_cap_plus_one_row(db: Path) -> None:
+    # Values just under the per-value cap, 8 a row: one row alone is over the result cap.
+    value_bytes = 6 * 8**5
+    assert value_bytes <= SqlLimits().max_value_bytes
+    outcome, peak = traced_peak(
+        lambda: engine(db, wide(nested_replace("x" * 6, 5), 8), max_rows=20)
+    )
+    assert isinstance(outcome, QueryResult)
+    assert (outcome.row_count, outcome.truncated) == (0, True)
+    assert peak < CAP + 8 * value_bytes + PEAK_MARGIN  # fetching 21 rows first held 33 MB
 
 
 # -- cases 17 to 19: resource exhaustion ----------------------------------------------------------

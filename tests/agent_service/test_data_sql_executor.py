@@ -9,6 +9,7 @@ import pytest
 import structlog.testing
 
 from agent_service.demo_data import seed_database
+from agent_service.sql_budget import MAX_FETCH_BATCH, ResultBudget, value_size
 from agent_service.sql_executor import (
     SqlExecutionError,
     SqliteExecutor,
@@ -123,6 +124,7 @@ async def test_audit_line_per_query_never_carries_rows(db: Path) -> None:
         {"max_sql_chars": 0},
         {"max_joins": -1},
         {"max_value_bytes": 10},
+        {"max_string_nesting": 0},
     ],
 )
 def test_limits_refuse_nonsense(kwargs: dict[str, float]) -> None:
@@ -139,3 +141,42 @@ async def test_every_failure_is_one_error_family(db: Path) -> None:
     ):
         with pytest.raises(SqlError):
             await executor.run(TENANT, sql)
+
+
+def test_budget_keeps_rows_until_the_byte_cap_and_says_it_truncated() -> None:
+    budget = ResultBudget(max_rows=10, max_result_bytes=100)
+    assert budget.add(("a" * 40,))
+    assert budget.add(("b" * 40,))
+    assert not budget.add(("c" * 40,))  # 120 > 100: refused, fetching stops
+    assert (budget.rows, budget.size, budget.truncated) == ((("a" * 40,), ("b" * 40,)), 80, True)
+    assert not budget.add(("d",))  # nothing is kept after the first refusal
+    assert len(budget.rows) == 2
+
+
+def test_budget_row_cap_needs_one_extra_row_to_truncate() -> None:
+    budget = ResultBudget(max_rows=2, max_result_bytes=1000)
+    assert budget.add((1,)) and budget.add((2,))
+    assert not budget.truncated  # exactly max_rows rows so far: maybe that is all
+    assert not budget.add((3,))
+    assert budget.truncated and budget.rows == ((1,), (2,))
+
+
+@pytest.mark.parametrize(
+    ("rows_kept", "row_bytes", "expected"),
+    [
+        (0, 0, 1),  # nothing known yet: one row first
+        (1, 10, MAX_FETCH_BATCH),  # small rows: a full batch
+        (1, 300, 2),  # room for two more rows of the largest size seen
+        (1, 900, 1),  # no room: still one, to learn whether the result was truncated
+        (99, 1, 2),  # the rows left up to max_rows + 1
+    ],
+)
+def test_budget_sizes_the_next_batch(rows_kept: int, row_bytes: int, expected: int) -> None:
+    budget = ResultBudget(max_rows=100, max_result_bytes=1000)
+    for _ in range(rows_kept):
+        budget.add(("x" * row_bytes,))
+    assert budget.next_batch() == expected
+
+
+def test_value_size_counts_utf8_bytes() -> None:
+    assert [value_size(v) for v in ("abc", "é", b"\x00\x01", 12, None)] == [3, 2, 2, 8, 8]

@@ -60,8 +60,11 @@ def _is_builder(node: exp.Expr) -> bool:
 
 
 def _same_chain(node: exp.Expr) -> bool:
-    """`a || b || c` parses as nested pairs: one concatenation, counted once."""
-    return isinstance(node, exp.DPipe) and isinstance(node.parent, exp.DPipe)
+    """`a || b || c` parses as nested pairs (parenthesised or not): one concatenation, counted once."""
+    parent = node.parent
+    while isinstance(parent, exp.Paren):
+        parent = parent.parent
+    return isinstance(node, exp.DPipe) and isinstance(parent, exp.DPipe)
 
 
 def _ancestors(node: exp.Expr) -> list[exp.Expr]:
