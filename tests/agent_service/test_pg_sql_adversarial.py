@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
+import tracemalloc
+from collections.abc import Awaitable, Iterator
 from typing import Any
 
 import psycopg
@@ -472,6 +473,78 @@ async def test_case_19_byte_cap_truncates(database: str) -> None:
     result = await executor.run(TENANT, "SELECT notes, title FROM jobs")
     assert result.truncated
     assert 0 < result.row_count < 260
+
+
+def nested_replace(base: str, levels: int) -> str:
+    """The reviewer's shape: each level turns every 'x' into eight, in one step per level."""
+    value = f"'{base}'"
+    for _ in range(levels):
+        value = f"replace({value}, 'x', 'xxxxxxxx')"
+    return value
+
+
+def wide(value: str, columns: int) -> str:
+    return "SELECT " + ", ".join(f"{value} AS c{i}" for i in range(columns)) + " FROM jobs"
+
+
+async def traced_peak(call: Awaitable[QueryResult]) -> tuple[QueryResult, int]:
+    """Await `call`; return its result and the peak Python allocation while it ran."""
+    started = not tracemalloc.is_tracing()
+    if started:
+        tracemalloc.start()
+    tracemalloc.reset_peak()
+    try:
+        result = await call
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        if started:
+            tracemalloc.stop()
+    return result, peak
+
+
+CAP = SqlLimits().max_result_bytes
+PEAK_MARGIN = 512 * 1024  # the connection, the transaction and test bookkeeping
+
+
+@pytest.mark.parametrize("columns", [4, 8])
+async def test_case_19_reviewer_wide_values_are_rejected_by_the_guard(
+    columns: int, executor: PostgresExecutor
+) -> None:
+    with pytest.raises(SqlRejected, match="replace"):
+        await executor.run(TENANT, wide(nested_replace("xxx", 6), columns))
+
+
+async def test_case_19_engine_alone_stops_at_the_byte_cap_as_rows_arrive(database: str) -> None:
+    # 4 columns of 12 KiB: 48 KiB a row, 260 rows: 12 MB if every row were fetched first.
+    result, peak = await traced_peak(
+        engine(database, wide(nested_replace("xxx", 4), 4), max_rows=200)
+    )
+    assert (result.row_count, result.truncated) == (5, True)
+    assert sum(len(v) for row in result.rows for v in row) == 5 * 4 * 3 * 8**4 <= CAP
+    assert peak < 4 * CAP + PEAK_MARGIN
+
+
+async def test_case_19_engine_alone_holds_at_most_the_cap_plus_one_row(database: str) -> None:
+    # PostgreSQL has no per-value cap: the reviewer's 768 KiB values, 4 a row, come back from
+    # the engine alone; only the first row is fetched before the byte cap stops it.
+    row_bytes = 4 * 3 * 8**6
+    result, peak = await traced_peak(
+        engine(database, wide(nested_replace("xxx", 6), 4), max_rows=20)
+    )
+    assert (result.row_count, result.truncated) == (0, True)
+    assert peak < CAP + row_bytes + PEAK_MARGIN  # fetching 21 rows first held 66 MB
+
+
+async def test_model_sql_keeps_a_modest_work_mem_when_the_database_default_is_raised(
+    database: str,
+) -> None:
+    async with await psycopg.AsyncConnection.connect(dsn_for(database), autocommit=True) as admin:
+        await admin.execute(f"ALTER DATABASE \"{database}\" SET work_mem = '256MB'")
+        try:
+            result = await engine(database, "SELECT current_setting('work_mem')")
+        finally:
+            await admin.execute(f'ALTER DATABASE "{database}" RESET work_mem')
+    assert result.rows == (("4MB",),)
 
 
 async def test_case_20_pg_sleep_rejected_by_the_guard_and_cancelled_by_the_engine(
