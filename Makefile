@@ -53,7 +53,7 @@ schemas: setup
 
 check: lint typecheck test
 
-# the whole stack under load (~5 min on 2 cores): writes docs/benchmarks.md, .json and the plot
+# the whole stack under load (~10 min on 2 cores): writes docs/benchmarks.md, .json and the plot
 bench: setup
 	$(UV) run python -m benchmarks.run $(BENCH_ARGS)
 

@@ -57,7 +57,7 @@ class Timeline:
         self.points.append((asyncio.get_running_loop().time(), read_samples(self.pids)))
 
     def summary(self) -> dict[str, dict[str, float]]:
-        """Per process: peak RSS (MiB) and mean CPU use (cores) over the sampled span."""
+        """Per process: peak RSS (MiB), CPU seconds and mean CPU use (cores) over the span."""
         out: dict[str, dict[str, float]] = {}
         if len(self.points) < 2:
             return out
@@ -65,8 +65,10 @@ class Timeline:
         span = max(t1 - t0, 1e-9)
         for name in self.pids:
             peak = max(p[name].rss for _, p in self.points)
+            cpu_s = last[name].cpu_s - first[name].cpu_s
             out[name] = {
                 "peak_rss_mib": round(peak / 2**20, 1),
-                "cpu_cores": round((last[name].cpu_s - first[name].cpu_s) / span, 3),
+                "cpu_s": round(cpu_s, 3),
+                "cpu_cores": round(cpu_s / span, 3),
             }
         return out

@@ -40,6 +40,7 @@ async def run(config: BenchConfig, workdir: Path, only: frozenset[str] = ALL) ->
     """Run the scenarios on a fresh stack; the machine-readable results."""
     fd_limit = raise_fd_limit(2 * config.s4_connections + 4096)
     started = time.time()
+    load_before = os.getloadavg()
     async with running_stack(workdir, config.fake_script()) as stack:
         async with aiohttp.ClientSession() as session:
             token = await dev_token(session, stack.gateway_url)
@@ -66,6 +67,8 @@ async def run(config: BenchConfig, workdir: Path, only: frozenset[str] = ALL) ->
             "python": platform.python_version(),
             "platform": platform.platform(),
             "fd_limit": fd_limit,
+            # other work on the machine skews latency; the ratios to the floor absorb some of it
+            "loadavg_1m_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
             "config": config.as_dict(),
         },
         **measured,

@@ -228,6 +228,10 @@ class Bench:
             "gap_max_ms": _ms(max(gaps) if gaps else None),
             "errors": sum(errors.values()),
             "error_kinds": errors,
+            "cpu_ms_per_stream": {
+                proc: round(v["cpu_s"] / len(results) * 1000, 2)
+                for proc, v in timeline.summary().items()
+            },
             "processes": {**timeline.summary(), "client": {"cpu_s": round(client_cpu, 3)}},
         }
 
