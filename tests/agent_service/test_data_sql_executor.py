@@ -156,9 +156,9 @@ def test_budget_keeps_rows_until_the_byte_cap_and_says_it_truncated() -> None:
 def test_budget_row_cap_needs_one_extra_row_to_truncate() -> None:
     budget = ResultBudget(max_rows=2, max_result_bytes=1000)
     assert budget.add((1,)) and budget.add((2,))
-    assert not budget.truncated  # exactly max_rows rows so far: maybe that is all
+    before = budget.truncated  # exactly max_rows rows so far: maybe that is all
     assert not budget.add((3,))
-    assert budget.truncated and budget.rows == ((1,), (2,))
+    assert (before, budget.truncated, budget.rows) == (False, True, ((1,), (2,)))
 
 
 @pytest.mark.parametrize(
