@@ -91,6 +91,9 @@ class FakeUpstream:
     requests: list[Recorded] = field(default_factory=list)
     disconnected: asyncio.Event = field(default_factory=asyncio.Event)
     stream_started: asyncio.Event = field(default_factory=asyncio.Event)
+    chat_started: asyncio.Event = field(default_factory=asyncio.Event)
+    chat_gate: asyncio.Event | None = None
+    """When set, `/internal/chat` answers only once this event is set."""
     url: str = ""
 
     async def _record(self, request: web.Request) -> None:
@@ -143,6 +146,9 @@ class FakeUpstream:
         await self._record(request)
         if self.script and isinstance(self.script[0], Refuse):
             return _error(self.script[0])
+        self.chat_started.set()
+        if self.chat_gate is not None:
+            await self.chat_gate.wait()
         complete = next(s for s in self.script if isinstance(s, CompleteEvent))
         answer = "".join(
             s.content for s in self.script if isinstance(s, TokenEvent) and s.channel == "final"

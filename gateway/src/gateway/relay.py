@@ -128,6 +128,8 @@ class Relay:
         self._expired = False
         self._tick_queued = False
         self._renew_due = False
+        self.result = RelayResult("error")
+        """The run so far; final once `run()` returns (read it if `run()` was cancelled)."""
 
     def interrupt(self, ending: Ending, event: ErrorEvent) -> None:
         """End the run now: stop reading the agent and send `event` as the last event."""
@@ -148,7 +150,7 @@ class Relay:
         self._last_write = self._last_renew = loop.time()
         self._pump = asyncio.create_task(self._read_upstream())
         self._timer = loop.call_later(self._tick_s, self._tick)
-        result = RelayResult("error")
+        result = self.result
         try:
             await self._write_loop(result)
         except asyncio.CancelledError:

@@ -19,6 +19,7 @@ from contracts.agent_api import (
     CompleteEvent,
     ConversationContext,
     ErrorEvent,
+    RunStats,
 )
 from contracts.client import AgentAPIError, EventStream
 from contracts.errors import ErrorCode
@@ -121,24 +122,39 @@ async def relay_run(
     started: float,
     on_relay: Callable[[Relay], None] | None = None,
 ) -> RelayResult:
-    """Relay one run to `sink`, then record its metrics and charge its tokens."""
+    """Relay one run to `sink`, then record its metrics and charge its tokens (however it
+    ended: a stopped, abandoned or failed run is charged what was relayed of it)."""
     limiter = app[LIMITER]
     relay = Relay(source, sink, relay_config(app), on_heartbeat=lambda: limiter.renew(lease))
     if on_relay is not None:
         on_relay(relay)
     app[OPEN_STREAMS].drained.clear()
-    result = RelayResult("client_gone")
+    result: RelayResult | None = None
     try:
         async with tracked(app, relay, transport):
             result = await relay.run()
     finally:
         await source.aclose()
-        _record(app, transport, result, started)
+        ended = result if result is not None else relay.result
+        if result is None:  # cancelled: the client left (the handler was cancelled)
+            ended.ending = "client_gone"
+        _record(app, transport, ended, started)
+        await charge_tokens(limiter, principal, tokens_used(ended))
+    return ended
+
+
+def tokens_used(result: RelayResult) -> int:
+    """What a run costs the company budget: the agent's count when it completed, else the
+    tokens relayed before it ended."""
     if isinstance(result.terminal, CompleteEvent):
-        stats = result.terminal.stats
-        used = stats.usage.total_tokens if stats.usage and stats.usage.total_tokens else 0
-        await charge_tokens(limiter, principal, used or stats.tokens)
-    return result
+        return completed_tokens(result.terminal.stats)
+    return result.tokens
+
+
+def completed_tokens(stats: RunStats) -> int:
+    """A completed run's cost: the model's total usage when reported, else its answer tokens."""
+    used = stats.usage.total_tokens if stats.usage and stats.usage.total_tokens else 0
+    return used or stats.tokens
 
 
 def _record(app: web.Application, transport: str, result: RelayResult, started: float) -> None:

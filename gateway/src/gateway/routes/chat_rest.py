@@ -5,13 +5,18 @@ from __future__ import annotations
 from aiohttp import web
 
 from contracts.client import AgentAPIError, Identity
-from gateway.admission import admit, authenticate
-from gateway.app_state import AGENT, REQUEST_ID
+from gateway.admission import admit, authenticate, charge_tokens, stream_lease
+from gateway.app_state import AGENT, LIMITER, REQUEST_ID
 from gateway.auth import Principal
 from gateway.errors import NotFound, Unauthorized
 from gateway.request_body import read_json
 from gateway.routes.chat_sse import ChatStreamBody
-from gateway.runs import chat_request, new_conversation_id, refuse_if_closing
+from gateway.runs import (
+    chat_request,
+    completed_tokens,
+    new_conversation_id,
+    refuse_if_closing,
+)
 from gateway.upstream import gateway_error
 
 
@@ -30,11 +35,15 @@ async def chat_complete(request: web.Request) -> web.Response:
     body = await read_json(request, ChatStreamBody)
     conversation_id = body.conversation_id or new_conversation_id()
     chat = chat_request(principal, body.message, conversation_id)
-    limit_headers = await admit(request.app, principal)
-    try:
-        answer = await request.app[AGENT].chat(chat, request_id=request[REQUEST_ID])
-    except AgentAPIError as exc:
-        raise gateway_error(exc) from exc
+    app = request.app
+    limit_headers = await admit(app, principal)
+    # A run is a run however it is delivered: it holds a stream slot and pays its tokens.
+    async with stream_lease(app, principal):
+        try:
+            answer = await app[AGENT].chat(chat, request_id=request[REQUEST_ID])
+        except AgentAPIError as exc:
+            raise gateway_error(exc) from exc
+        await charge_tokens(app[LIMITER], principal, completed_tokens(answer.stats))
     payload = {
         "answer": answer.answer,
         "conversation_id": answer.stats.conversation_id or conversation_id,
