@@ -60,7 +60,7 @@ def _is_builder(node: exp.Expr) -> bool:
 
 
 def _same_chain(node: exp.Expr) -> bool:
-    """`a || b || c` parses as nested pairs (parenthesised or not): one concatenation, counted once."""
+    """`a || b || c` parses as nested pairs (parenthesised or not): one concatenation."""
     parent = node.parent
     while isinstance(parent, exp.Paren):
         parent = parent.parent
