@@ -179,3 +179,26 @@ async def test_non_streaming_endpoint(stack: Stack) -> None:
         stack.data_dir, "SELECT count(*) FROM customers WHERE company_id='citywide-electric'"
     )
     assert str(customers) in json.dumps(body)
+
+
+async def test_identity_provider_subjects_outside_the_id_pattern_work(stack: Stack) -> None:
+    # Auth0-style subjects (`|`, `+`) are mapped to a stable safe id on the way to the agent.
+    user = "auth0|abc+x@y"
+    events = await sse_events(stack, user, "acme-hvac", {"message": "List all technicians"})
+    assert events[-1]["type"] == "complete"
+    conversation = events[0]["conversation_id"]
+    gateway = stack.gateway
+    async with aiohttp.ClientSession() as s:
+        async with s.get(f"{gateway.url}/api/conversations", headers=gateway.auth(user)) as r:
+            assert r.status == 200, await r.text()
+            assert [c["id"] for c in (await r.json())["conversations"]] == [conversation]
+        async with s.get(
+            f"{gateway.url}/api/conversations/{conversation}", headers=gateway.auth(user)
+        ) as r:
+            assert r.status == 200, await r.text()
+            assert [m["role"] for m in (await r.json())["messages"]] == ["user", "assistant"]
+        # Another subject that maps differently does not see it.
+        async with s.get(
+            f"{gateway.url}/api/conversations/{conversation}", headers=gateway.auth("auth0|abd")
+        ) as r:
+            assert r.status == 404

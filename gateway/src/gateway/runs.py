@@ -27,6 +27,7 @@ from gateway.admission import charge_tokens
 from gateway.app_state import AGENT, LIMITER, METRICS, OPEN_STREAMS, SETTINGS
 from gateway.auth import Principal
 from gateway.errors import ShuttingDown, Unauthorized
+from gateway.identity import upstream_identity
 from gateway.rate_limit import Lease
 from gateway.relay import Relay, RelayConfig, RelayResult, Sink
 from gateway.upstream import gateway_error
@@ -53,11 +54,12 @@ def new_message_id() -> str:
 
 def chat_request(principal: Principal, message: str, conversation_id: str) -> ChatRequest:
     """The internal request of a run; identity from the verified token only."""
+    identity = upstream_identity(principal)
     try:
         return ChatRequest(
             input=ChatInput(message=message),
             conversation=ConversationContext(
-                id=conversation_id, user_id=principal.user_id, company_id=principal.company_id
+                id=conversation_id, user_id=identity.user_id, company_id=identity.company_id
             ),
         )
     except ValidationError as exc:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from contracts.client import AgentAPIError, Identity
+from contracts.client import AgentAPIError
 from gateway.admission import admit, authenticate, charge_tokens, stream_lease
 from gateway.app_state import AGENT, LIMITER, REQUEST_ID
-from gateway.auth import Principal
-from gateway.errors import NotFound, Unauthorized
+from gateway.errors import NotFound
+from gateway.identity import upstream_identity
 from gateway.request_body import read_json
 from gateway.routes.chat_sse import ChatStreamBody
 from gateway.runs import (
@@ -18,14 +18,6 @@ from gateway.runs import (
     refuse_if_closing,
 )
 from gateway.upstream import gateway_error
-
-
-def identity_of(principal: Principal) -> Identity:
-    """The identity the agent is told about (from the verified token only)."""
-    try:
-        return Identity(user_id=principal.user_id, company_id=principal.company_id)
-    except ValueError as exc:
-        raise Unauthorized("The token's user or company id is not usable here.") from exc
 
 
 async def chat_complete(request: web.Request) -> web.Response:
@@ -59,7 +51,7 @@ async def list_conversations(request: web.Request) -> web.Response:
     principal = await authenticate(request)
     try:
         found = await request.app[AGENT].list_conversations(
-            identity_of(principal), request_id=request[REQUEST_ID]
+            upstream_identity(principal), request_id=request[REQUEST_ID]
         )
     except AgentAPIError as exc:
         raise gateway_error(exc) from exc
@@ -78,7 +70,7 @@ async def get_conversation(request: web.Request) -> web.Response:
     principal = await authenticate(request)
     try:
         history = await request.app[AGENT].get_history(
-            identity_of(principal), _conversation_id(request), request_id=request[REQUEST_ID]
+            upstream_identity(principal), _conversation_id(request), request_id=request[REQUEST_ID]
         )
     except ValueError as exc:  # an id that cannot exist
         raise NotFound("No such conversation.") from exc
@@ -92,7 +84,7 @@ async def delete_conversation(request: web.Request) -> web.Response:
     principal = await authenticate(request)
     try:
         await request.app[AGENT].delete_conversation(
-            identity_of(principal), _conversation_id(request), request_id=request[REQUEST_ID]
+            upstream_identity(principal), _conversation_id(request), request_id=request[REQUEST_ID]
         )
     except ValueError as exc:
         raise NotFound("No such conversation.") from exc
