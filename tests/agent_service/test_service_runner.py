@@ -17,6 +17,8 @@ from agent_service.runs import RunLimits, Runner
 class ScriptedGraph:
     """A stand-in for the compiled graph: writes `count` final tokens through the custom stream."""
 
+    checkpointer = None
+
     def __init__(self, count: int) -> None:
         self.count = count
 
