@@ -154,6 +154,35 @@ async def test_origin_allow_list(upstream: Any) -> None:
                 assert (await receive(ws))["type"] == "auth_success"
 
 
+@pytest.mark.parametrize(
+    ("host", "origin", "allowed"),
+    [
+        # Behind a TLS-terminating proxy: the browser says https, the gateway sees plain HTTP.
+        ("chat.example.com", "https://chat.example.com", True),
+        ("chat.example.com:443", "https://chat.example.com", True),
+        ("chat.example.com", "http://chat.example.com", True),
+        ("Chat.Example.com", "https://chat.example.com", True),
+        ("chat.example.com", "https://chat.example.com:8443", False),
+        ("chat.example.com:8443", "https://chat.example.com", False),
+        ("chat.example.com", "https://evil.example", False),
+        ("chat.example.com", "null", False),
+    ],
+)
+async def test_same_origin_behind_tls_termination(
+    upstream: Any, host: str, origin: str, allowed: bool
+) -> None:
+    settings = gateway_settings(upstream.url, cors_origins="")
+    async with running_gateway(settings) as gw, aiohttp.ClientSession() as s:
+        headers = {**gw.auth(), "Host": host, "Origin": origin}
+        if allowed:
+            async with s.ws_connect(gw.ws_url, headers=headers) as ws:
+                assert (await receive(ws))["type"] == "auth_success"
+        else:
+            with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+                await s.ws_connect(gw.ws_url, headers=headers)
+            assert refused.value.status == 403
+
+
 async def test_stop_cancels_the_run_and_the_socket_takes_another_turn(upstream: Any) -> None:
     upstream.script = [TokenEvent(channel="final", content="Thinking"), Hang()]
     async with (

@@ -17,6 +17,7 @@ log = structlog.get_logger("gateway.ws")
 APP_PROTOCOL: Final = "chat.v1"
 """The subprotocol name of /ws/chat's message format; optional for clients."""
 BEARER_PREFIX: Final = "bearer."
+_DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,14 +41,24 @@ def origin_allowed(request: web.Request, settings: GatewaySettings) -> bool:
     except ValueError:
         return False
     # Same origin: the page served by this gateway (the chat page) talking to itself.
-    return parsed.host is not None and f"{parsed.host}:{parsed.port}" == _host_port(request)
+    default_port = _DEFAULT_PORTS.get(parsed.scheme)
+    if parsed.host is None or parsed.port is None or default_port is None:
+        return False
+    own = _host_port(request.host, default_port)
+    return f"{parsed.host}:{parsed.port}".lower() == own.lower()
 
 
-def _host_port(request: web.Request) -> str:
-    host = request.host
+def _host_port(host: str, default_port: int) -> str:
+    """The Host header as host:port; a Host without a port takes the Origin's scheme's default.
+
+    Not `request.secure`: behind a TLS-terminating proxy the gateway sees plain HTTP while the
+    browser's Origin says https, and the chat page must still reach its own socket. The browser
+    sends the Host it connected to, so a Host without a port means the default port of the
+    scheme it used, which is the Origin's.
+    """
     if ":" in host.rsplit("]", 1)[-1]:
         return host
-    return f"{host}:{443 if request.secure else 80}"
+    return f"{host}:{default_port}"
 
 
 def offered_protocols(request: web.Request) -> list[str]:
