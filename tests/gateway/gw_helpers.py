@@ -92,6 +92,9 @@ class FakeUpstream:
     disconnected: asyncio.Event = field(default_factory=asyncio.Event)
     stream_started: asyncio.Event = field(default_factory=asyncio.Event)
     chat_started: asyncio.Event = field(default_factory=asyncio.Event)
+    stream_requested: asyncio.Event = field(default_factory=asyncio.Event)
+    stream_gate: asyncio.Event | None = None
+    """When set, a stream's response starts only once this event is set."""
     chat_gate: asyncio.Event | None = None
     """When set, `/internal/chat` answers only once this event is set."""
     url: str = ""
@@ -115,6 +118,9 @@ class FakeUpstream:
         script = list(self.script)
         if script and isinstance(script[0], Refuse):
             return _error(script[0])
+        self.stream_requested.set()
+        if self.stream_gate is not None:
+            await self.stream_gate.wait()
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
         self.stream_started.set()

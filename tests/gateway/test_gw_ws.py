@@ -212,6 +212,33 @@ async def test_stop_cancels_the_run_and_the_socket_takes_another_turn(upstream: 
     assert len({rid.rsplit(".", 1)[0] for rid in request_ids}) == 1  # the socket's own id
 
 
+async def test_stop_before_the_answer_starts_cancels_the_turn(upstream: Any) -> None:
+    upstream.script = [TokenEvent(channel="final", content="Thinking"), Hang()]
+    upstream.stream_gate = asyncio.Event()
+    async with (
+        running_gateway(gateway_settings(upstream.url)) as gw,
+        aiohttp.ClientSession() as s,
+        s.ws_connect(gw.ws_url, headers=gw.auth()) as ws,
+    ):
+        await receive(ws)
+        await ask(ws, "a long one")
+        async with asyncio.timeout(10):
+            await upstream.stream_requested.wait()  # the gateway is opening the upstream call
+        await ws.send_json({"type": "stop"})
+        await ws.send_json({"type": "ping"})
+        assert (await receive(ws))["type"] == "pong"  # the stop has been read
+        upstream.stream_gate.set()
+        turn = await receive_turn(ws)
+        assert (turn[-1]["type"], turn[-1]["code"]) == ("error", "CANCELLED")
+        assert not [e for e in turn if e["type"] in ("token", "complete")]
+        async with asyncio.timeout(10):
+            await upstream.disconnected.wait()
+        upstream.script = sql_answer()
+        upstream.stream_gate = None
+        await ask(ws, "How many technicians are active?")  # the next turn is not stopped
+        assert (await receive_turn(ws))[-1]["type"] == "complete"
+
+
 async def test_client_closing_mid_turn_cancels_upstream(upstream: Any) -> None:
     upstream.script = [TokenEvent(channel="final", content="Thinking"), Hang()]
     async with running_gateway(gateway_settings(upstream.url)) as gw, aiohttp.ClientSession() as s:

@@ -126,6 +126,8 @@ class ChatSocket:
         self.principal: Principal | None = None
         self.turn: asyncio.Task[None] | None = None
         self.relay: Relay | None = None
+        self.stop_requested = False
+        """A `stop` came while the turn was still being admitted or opened: end it on relay."""
         self.sink: WsSink | None = None
         self.turns = 0
 
@@ -200,8 +202,7 @@ class ChatSocket:
             elif isinstance(parsed, WsPingMessage):
                 await self.send_json_text(PONG)
             elif isinstance(parsed, WsStopMessage):
-                if self.relay is not None:
-                    self.relay.interrupt("stopped", STOPPED_EVENT)
+                self.stop()
             elif isinstance(parsed, WsAuthMessage):
                 if not await self.authenticate(parsed.token):
                     await self.ws.close(code=CLOSE_UNAUTHENTICATED, message=b"invalid token")
@@ -238,6 +239,7 @@ class ChatSocket:
             return
         self.turns += 1
         self.sink = None
+        self.stop_requested = False
         self.turn = asyncio.create_task(
             self.run_turn(self.principal, text, conversation_id, partial=message.partial_response)
         )
@@ -294,8 +296,18 @@ class ChatSocket:
         finally:
             self.relay = None
 
+    def stop(self) -> None:
+        """End the running turn with CANCELLED: now if it is relaying, else as soon as it is."""
+        if self.relay is not None:
+            self.relay.interrupt("stopped", STOPPED_EVENT)
+        elif self.turn is not None and not self.turn.done():
+            # Still in admission or opening the upstream call: there is no relay to stop yet.
+            self.stop_requested = True
+
     def _set_relay(self, relay: Relay) -> None:
         self.relay = relay
+        if self.stop_requested:
+            relay.interrupt("stopped", STOPPED_EVENT)
 
     def abort(self) -> None:
         """Drop a client that stopped reading."""
