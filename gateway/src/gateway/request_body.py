@@ -34,6 +34,8 @@ async def read_json(request: web.Request, model: type[M]) -> M:
         raise InvalidRequest("The request body is empty; send a JSON object.")
     try:
         data = json.loads(raw)
+    except RecursionError as exc:  # "[" * 100000: the decoder's nesting limit, not a server bug
+        raise InvalidRequest("The request body is nested too deeply.") from exc
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidRequest("The request body is not valid JSON.") from exc
     if not isinstance(data, dict):

@@ -71,6 +71,8 @@ def parse_client_message(text: str) -> ClientMessage | str:
         pass
     try:
         data = json.loads(text)
+    except RecursionError:  # nested past the decoder's limit: refuse, never crash the socket
+        return "nested too deeply"
     except ValueError:
         return "not JSON"
     kind = data.get("type") if isinstance(data, dict) else None
