@@ -63,3 +63,64 @@ async def test_deeply_nested_websocket_messages_get_an_error_event(upstream: Fak
                 assert (error["type"], error["code"]) == ("error", "INVALID_REQUEST")
             await ws.send_json({"type": "ping"})
             assert (await receive_json(ws))["type"] == "pong"
+
+
+def use_chat(text: str) -> dict[str, Any]:
+    return {
+        "id": "chat123",
+        "messages": [{"id": "m1", "role": "user", "parts": [{"type": "text", "text": text}]}],
+        "trigger": "submit-message",
+    }
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/api/chat/stream", {"message": "x" * 8001}),
+        ("/api/chat/complete", {"message": "x" * 8001}),
+        ("/api/chat/stream", {"message": "hi", "conversation_id": "conv-1\n"}),
+        ("/api/chat", use_chat("x" * 8001)),
+    ],
+)
+async def test_input_errors_are_400_not_401(
+    upstream: FakeUpstream, path: str, body: dict[str, Any]
+) -> None:
+    async with (
+        running_gateway(gateway_settings(upstream.url)) as gw,
+        aiohttp.ClientSession() as s,
+        s.post(f"{gw.url}{path}", json=body, headers=gw.auth()) as r,
+    ):
+        assert r.status == 400, await r.text()
+        assert (await r.json())["error"]["code"] == "INVALID_REQUEST"
+    assert not upstream.requests
+
+
+async def test_websocket_input_errors_are_invalid_request_not_unauthorized(
+    upstream: FakeUpstream,
+) -> None:
+    async with (
+        running_gateway(gateway_settings(upstream.url)) as gw,
+        aiohttp.ClientSession() as s,
+        s.ws_connect(gw.ws_url, headers=gw.auth()) as ws,
+    ):
+        assert (await receive_json(ws))["type"] == "auth_success"
+        bad = [
+            {"type": "message", "message": "x" * 8001},
+            {"type": "message", "message": "hi", "session_id": "conv-1\n"},
+            {"type": "message", "message": "hi", "conversation_id": "a" * 129},
+        ]
+        for message in bad:
+            await ws.send_json(message)
+            error = await receive_json(ws)
+            assert (error["type"], error["code"]) == ("error", "INVALID_REQUEST"), error
+        assert "8000" in (await _first_error(ws, bad[0]))["message"]
+        await ws.send_json({"type": "message", "message": "   "})
+        assert (await receive_json(ws))["code"] == "EMPTY_MESSAGE"
+        await ws.send_json({"type": "ping"})  # still open and signed in
+        assert (await receive_json(ws))["type"] == "pong"
+    assert not upstream.requests
+
+
+async def _first_error(ws: aiohttp.ClientWebSocketResponse, message: Any) -> dict[str, Any]:
+    await ws.send_json(message)
+    return await receive_json(ws)

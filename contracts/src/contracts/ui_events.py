@@ -14,7 +14,7 @@ from typing import Annotated, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from contracts.agent_api import Route, RunStats, Source
+from contracts.agent_api import Identifier, Message, Route, RunStats, Source
 
 
 class _Event(BaseModel):
@@ -217,10 +217,11 @@ class WsAuthMessage(_ClientMessage):
 
 class WsChatMessage(_ClientMessage):
     type: Literal["message"]
-    message: str
-    session_id: str | None = None
+    message: Message
+    """The same limits as the internal request's (stripped, 1..8000 characters)."""
+    session_id: Identifier | None = None
     """The conversation to continue (the seed protocol's name); `conversation_id` also works."""
-    conversation_id: str | None = None
+    conversation_id: Identifier | None = None
     partial_response: bool = False
 
 

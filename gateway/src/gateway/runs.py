@@ -26,10 +26,11 @@ from contracts.errors import ErrorCode
 from gateway.admission import charge_tokens
 from gateway.app_state import AGENT, LIMITER, METRICS, OPEN_STREAMS, SETTINGS
 from gateway.auth import Principal
-from gateway.errors import ShuttingDown, Unauthorized
+from gateway.errors import InvalidRequest, ShuttingDown
 from gateway.identity import upstream_identity
 from gateway.rate_limit import Lease
 from gateway.relay import Relay, RelayConfig, RelayResult, Sink
+from gateway.request_body import validation_details
 from gateway.upstream import gateway_error
 
 log = structlog.get_logger("gateway.runs")
@@ -63,8 +64,9 @@ def chat_request(principal: Principal, message: str, conversation_id: str) -> Ch
             ),
         )
     except ValidationError as exc:
-        # The body was validated already; only token claims the service cannot take are left.
-        raise Unauthorized("The token's user or company id is not usable here.") from exc
+        # The identity always fits (`upstream_identity`), so this is the client's input (a
+        # message too long, an invalid conversation id): a 400, never a reason to sign out.
+        raise InvalidRequest("The request is invalid.", details=validation_details(exc)) from exc
 
 
 def refuse_if_closing(app: web.Application) -> None:

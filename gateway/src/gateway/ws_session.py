@@ -10,16 +10,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import re
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Final
 
 import structlog
 from aiohttp import WSMsgType, web
 from pydantic import ValidationError
 
-from contracts.agent_api import ID_PATTERN, MAX_ID_CHARS, AgentEvent
+from contracts.agent_api import AgentEvent
 from contracts.errors import ErrorCode
 from contracts.ui_events import (
     WS_CLIENT_MESSAGE_ADAPTER,
@@ -57,28 +57,47 @@ CLOSE_UNAUTHENTICATED: Final = 4401
 CLOSE_FORBIDDEN: Final = 4403
 PING: Final = '{"type":"ping"}'
 PONG: Final = '{"type":"pong"}'
-_CONVERSATION_ID = re.compile(ID_PATTERN)
 
 
 ClientMessage = WsAuthMessage | WsChatMessage | WsPingMessage | WsStopMessage
 
 
-def parse_client_message(text: str) -> ClientMessage | str:
-    """A client message, or what is wrong with it (to tell the client)."""
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A client message the socket cannot take: the error code and message to answer with."""
+
+    code: str
+    message: str
+
+
+def parse_client_message(text: str) -> ClientMessage | Refusal:
+    """A client message, or what is wrong with it (an input error, never an identity one)."""
     try:
         return WS_CLIENT_MESSAGE_ADAPTER.validate_json(text)
-    except ValidationError:
-        pass
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_input=False)
     try:
         data = json.loads(text)
     except RecursionError:  # nested past the decoder's limit: refuse, never crash the socket
-        return "nested too deeply"
+        return _unreadable("nested too deeply")
     except ValueError:
-        return "not JSON"
+        return _unreadable("not JSON")
     kind = data.get("type") if isinstance(data, dict) else None
-    if kind in ("auth", "message", "ping", "stop"):
-        return f"an invalid {kind!r} message"
-    return "no known type"
+    if kind not in ("auth", "message", "ping", "stop"):
+        return _unreadable("no known type")
+    # Locations start with the union's tag (the message type); the field follows.
+    fields = [(tuple(str(p) for p in e["loc"][1:]), e) for e in errors]
+    if any(loc == ("message",) and e["type"] == "string_too_short" for loc, e in fields):
+        return Refusal(WsErrorCode.EMPTY_MESSAGE, "The message is empty.")
+    problems = "; ".join(f"{'.'.join(loc) or 'message'}: {e['msg']}" for loc, e in fields)
+    return Refusal(ErrorCode.INVALID_REQUEST, f"An invalid {kind!r} message ({problems}).")
+
+
+def _unreadable(why: str) -> Refusal:
+    return Refusal(
+        ErrorCode.INVALID_REQUEST,
+        f"Could not read the message ({why}); send auth, message, ping or stop.",
+    )
 
 
 class WsSink:
@@ -196,11 +215,8 @@ class ChatSocket:
             if msg.type != WSMsgType.TEXT:
                 break
             parsed = parse_client_message(msg.data)
-            if isinstance(parsed, str):
-                await self.send_error(
-                    ErrorCode.INVALID_REQUEST,
-                    f"Could not read the message ({parsed}); send auth, message, ping or stop.",
-                )
+            if isinstance(parsed, Refusal):
+                await self.send_error(parsed.code, parsed.message)
             elif isinstance(parsed, WsPingMessage):
                 await self.send_json_text(PONG)
             elif isinstance(parsed, WsStopMessage):
@@ -225,14 +241,9 @@ class ChatSocket:
                 retryable=True,
             )
             return
-        text = message.message.strip()
-        if not text:
-            await self.send_error(WsErrorCode.EMPTY_MESSAGE, "The message is empty.")
-            return
+        # The model validated both (the contract's `Message` and `Identifier`): stripped, sized.
+        text = message.message
         conversation_id = message.session_id or message.conversation_id or new_conversation_id()
-        if len(conversation_id) > MAX_ID_CHARS or not _CONVERSATION_ID.match(conversation_id):
-            await self.send_error(ErrorCode.INVALID_REQUEST, "The session_id is not a valid id.")
-            return
         assert self.principal is not None
         if self.principal.expires_at <= time.time():
             await self.send_error(
