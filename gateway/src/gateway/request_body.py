@@ -21,15 +21,18 @@ def validation_details(exc: ValidationError) -> list[dict[str, str]]:
     ]
 
 
-async def read_json(request: web.Request, model: type[M]) -> M:
-    """The body parsed as `model`; refuses non-JSON, oversized and invalid bodies."""
+async def read_json(request: web.Request, model: type[M], *, max_bytes: int | None = None) -> M:
+    """The body parsed as `model`; refuses non-JSON, oversized (over `max_bytes` if given, else
+    the app's `client_max_size`) and invalid bodies."""
     if request.content_type not in ("application/json", "text/plain", ""):
         # text/plain: fetch() with a string body and no header sends it.
         raise UnsupportedMediaType("Send the body as application/json.")
+    # A clone shares the body stream; only its size limit differs.
+    reader = request if max_bytes is None else request.clone(client_max_size=max_bytes)
     try:
-        raw = await request.read()
+        raw = await reader.read()
     except web.HTTPRequestEntityTooLarge as exc:
-        raise PayloadTooLarge(f"The body is larger than {request.client_max_size} bytes.") from exc
+        raise PayloadTooLarge(f"The body is larger than {reader.client_max_size} bytes.") from exc
     if not raw:
         raise InvalidRequest("The request body is empty; send a JSON object.")
     try:

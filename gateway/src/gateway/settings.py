@@ -88,6 +88,9 @@ class GatewaySettings(BaseSettings):
     """Events buffered between the agent and a slow client before the agent is slowed down."""
     client_max_size: Annotated[int, Field(ge=1024)] = 64 * 1024
     """Largest accepted request body, in bytes (413 above)."""
+    ai_sdk_max_body_bytes: Annotated[int, Field(ge=1024, le=64 * 1024 * 1024)] = 2 * 1024 * 1024
+    """Largest accepted body of `POST /api/chat`: `useChat` re-sends the whole conversation
+    every turn, so it outgrows `client_max_size` after a few dozen turns."""
     ws_max_msg_size: Annotated[int, Field(ge=1024)] = 64 * 1024
     """Largest accepted WebSocket message (close 1009 above)."""
     ws_auth_timeout_s: Annotated[float, Field(gt=0)] = 10.0

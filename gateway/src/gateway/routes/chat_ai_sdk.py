@@ -117,7 +117,7 @@ async def chat_ai_sdk(request: web.Request) -> web.StreamResponse:
     app = request.app
     refuse_if_closing(app)
     principal = await authenticate(request)
-    body = await read_json(request, UseChatBody)
+    body = await read_json(request, UseChatBody, max_bytes=app[SETTINGS].ai_sdk_max_body_bytes)
     chat = chat_request(principal, last_user_text(body), body.id)
     request[LIMIT_HEADERS] = await admit(app, principal)
     async with stream_lease(app, principal) as lease:
