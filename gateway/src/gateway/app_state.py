@@ -31,6 +31,8 @@ class OpenStreams:
 
     relays: set[Relay] = field(default_factory=set)
     sockets: set[web.WebSocketResponse] = field(default_factory=set)
+    sockets_per_user: dict[tuple[str, str], int] = field(default_factory=dict)
+    """Authenticated sockets per (company, user) on this replica, for `ws_max_per_user`."""
     closing: bool = False
     drained: asyncio.Event = field(default_factory=asyncio.Event)
     """Set whenever no relay is open."""

@@ -93,6 +93,8 @@ class GatewaySettings(BaseSettings):
     every turn, so it outgrows `client_max_size` after a few dozen turns."""
     ws_max_msg_size: Annotated[int, Field(ge=1024)] = 64 * 1024
     """Largest accepted WebSocket message (close 1009 above)."""
+    ws_max_per_user: Annotated[int, Field(ge=1)] = 5
+    """Open /ws/chat sockets per user, counted per replica (close 1008 above)."""
     ws_auth_timeout_s: Annotated[float, Field(gt=0)] = 10.0
     ws_protocol_heartbeat_s: Annotated[float, Field(gt=0)] = 30.0
     """WebSocket ping-frame interval; a peer that misses the pong is closed."""

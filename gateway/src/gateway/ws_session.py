@@ -35,9 +35,9 @@ from contracts.ui_events import (
     WsStopMessage,
 )
 from gateway.admission import admit, retry_after_s, stream_lease, verify_token
-from gateway.app_state import REQUEST_ID, SETTINGS
+from gateway.app_state import OPEN_STREAMS, REQUEST_ID, SETTINGS
 from gateway.auth import Principal
-from gateway.errors import Forbidden, GatewayError
+from gateway.errors import Forbidden, GatewayError, RateLimited
 from gateway.relay import Relay
 from gateway.runs import (
     STOPPED_EVENT,
@@ -55,6 +55,8 @@ log = structlog.get_logger("gateway.ws")
 
 CLOSE_UNAUTHENTICATED: Final = 4401
 CLOSE_FORBIDDEN: Final = 4403
+CLOSE_POLICY: Final = 1008
+"""Too many sockets for one user."""
 PING: Final = '{"type":"ping"}'
 PONG: Final = '{"type":"pong"}'
 
@@ -98,6 +100,10 @@ def _unreadable(why: str) -> Refusal:
         ErrorCode.INVALID_REQUEST,
         f"Could not read the message ({why}); send auth, message, ping or stop.",
     )
+
+
+class TooManySockets(RateLimited):
+    """The user has `ws_max_per_user` sockets open on this replica already."""
 
 
 class WsSink:
@@ -145,6 +151,8 @@ class ChatSocket:
         self.ws = ws
         self.settings = request.app[SETTINGS]
         self.principal: Principal | None = None
+        self.counted: tuple[str, str] | None = None
+        """The user this socket counts against in `sockets_per_user`, once authenticated."""
         self.turn: asyncio.Task[None] | None = None
         self.relay: Relay | None = None
         self.stop_requested = False
@@ -177,10 +185,23 @@ class ChatSocket:
             != (self.principal.user_id, self.principal.company_id)
         ):
             raise Forbidden("A socket stays with the user it was opened for.")
+        if self.counted is None:
+            self.count_socket(principal)
         self.principal = principal
         user = AuthUser(id=principal.user_id, company_id=principal.company_id)
         await self.send_json_text(AuthSuccessMessage(user=user).model_dump_json())
         return True
+
+    def count_socket(self, principal: Principal) -> None:
+        """Count this socket against its user; `TooManySockets` past `ws_max_per_user`."""
+        counts = self.app[OPEN_STREAMS].sockets_per_user
+        key = (principal.company_id, principal.user_id)
+        if counts.get(key, 0) >= self.settings.ws_max_per_user:
+            raise TooManySockets(
+                f"Too many open connections ({self.settings.ws_max_per_user}); close one first."
+            )
+        counts[key] = counts.get(key, 0) + 1
+        self.counted = key
 
     async def wait_for_auth(self) -> bool:
         """Before any turn: the first `auth` message, within the deadline."""
@@ -328,7 +349,15 @@ class ChatSocket:
             self.request.transport.abort()
 
     async def finish(self) -> None:
-        """The socket is gone: stop a running turn (closing its upstream call)."""
+        """The socket is gone: stop a running turn (closing its upstream call), uncount it."""
+        if self.counted is not None:
+            counts = self.app[OPEN_STREAMS].sockets_per_user
+            left = counts.get(self.counted, 1) - 1
+            if left > 0:
+                counts[self.counted] = left
+            else:
+                counts.pop(self.counted, None)  # memory follows open sockets only
+            self.counted = None
         turn = self.turn
         if turn is not None and not turn.done():
             turn.cancel()

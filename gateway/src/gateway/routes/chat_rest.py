@@ -47,15 +47,17 @@ async def chat_complete(request: web.Request) -> web.Response:
 
 
 async def list_conversations(request: web.Request) -> web.Response:
-    """`GET /api/conversations`: the caller's conversations, newest first."""
+    """`GET /api/conversations`: the caller's conversations, newest first (rate-limited like
+    chat requests: each call costs the agent a database query)."""
     principal = await authenticate(request)
+    limit_headers = await admit(request.app, principal)
     try:
         found = await request.app[AGENT].list_conversations(
             upstream_identity(principal), request_id=request[REQUEST_ID]
         )
     except AgentAPIError as exc:
         raise gateway_error(exc) from exc
-    return web.json_response(found.model_dump(mode="json"))
+    return web.json_response(found.model_dump(mode="json"), headers=limit_headers)
 
 
 def _conversation_id(request: web.Request) -> str:
@@ -68,6 +70,7 @@ def _conversation_id(request: web.Request) -> str:
 async def get_conversation(request: web.Request) -> web.Response:
     """`GET /api/conversations/{id}`: one of the caller's conversations with its messages."""
     principal = await authenticate(request)
+    limit_headers = await admit(request.app, principal)
     try:
         history = await request.app[AGENT].get_history(
             upstream_identity(principal), _conversation_id(request), request_id=request[REQUEST_ID]
@@ -76,12 +79,13 @@ async def get_conversation(request: web.Request) -> web.Response:
         raise NotFound("No such conversation.") from exc
     except AgentAPIError as exc:
         raise gateway_error(exc) from exc
-    return web.json_response(history.model_dump(mode="json"))
+    return web.json_response(history.model_dump(mode="json"), headers=limit_headers)
 
 
 async def delete_conversation(request: web.Request) -> web.Response:
     """`DELETE /api/conversations/{id}`: forget one of the caller's conversations."""
     principal = await authenticate(request)
+    limit_headers = await admit(request.app, principal)
     try:
         await request.app[AGENT].delete_conversation(
             upstream_identity(principal), _conversation_id(request), request_id=request[REQUEST_ID]
@@ -90,4 +94,4 @@ async def delete_conversation(request: web.Request) -> web.Response:
         raise NotFound("No such conversation.") from exc
     except AgentAPIError as exc:
         raise gateway_error(exc) from exc
-    return web.Response(status=204)
+    return web.Response(status=204, headers=limit_headers)

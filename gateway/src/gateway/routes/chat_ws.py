@@ -14,7 +14,13 @@ from gateway.app_state import OPEN_STREAMS, SETTINGS
 from gateway.errors import Forbidden
 from gateway.runs import refuse_if_closing
 from gateway.ws_handshake import origin_allowed, read_handshake
-from gateway.ws_session import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, ChatSocket
+from gateway.ws_session import (
+    CLOSE_FORBIDDEN,
+    CLOSE_POLICY,
+    CLOSE_UNAUTHENTICATED,
+    ChatSocket,
+    TooManySockets,
+)
 
 
 async def chat_ws(request: web.Request) -> web.StreamResponse:
@@ -47,6 +53,10 @@ async def chat_ws(request: web.Request) -> web.StreamResponse:
         with contextlib.suppress(TimeoutError, ConnectionError):
             await socket.send_error(exc.error_code, exc.message)
         await ws.close(code=CLOSE_FORBIDDEN, message=b"forbidden")
+    except TooManySockets as exc:
+        with contextlib.suppress(TimeoutError, ConnectionError):
+            await socket.send_error(exc.error_code, exc.message, retryable=True)
+        await ws.close(code=CLOSE_POLICY, message=b"too many connections")
     except (TimeoutError, ConnectionError):
         socket.abort()
     finally:
