@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from gateway.settings import GatewaySettings
-from gateway.ws_session import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED
+from gateway.ws_session import CLOSE_FORBIDDEN, CLOSE_POLICY, CLOSE_UNAUTHENTICATED
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
@@ -22,5 +22,5 @@ def test_every_gateway_setting_is_documented() -> None:
 
 def test_close_codes_are_documented() -> None:
     doc = (DOCS / "public-api.md").read_text()
-    for code in (1000, 1001, 1009, 1011, CLOSE_UNAUTHENTICATED, CLOSE_FORBIDDEN):
+    for code in (1000, 1001, 1009, 1011, CLOSE_POLICY, CLOSE_UNAUTHENTICATED, CLOSE_FORBIDDEN):
         assert f"| {code} |" in doc

@@ -1,28 +1,25 @@
 """One `/ws/chat` socket after the handshake: authentication, then turns, one at a time.
 
-Client messages: `auth`, `message`, `ping`, `stop`. Close codes: 1000 normal, 1001 shutdown,
-1009 too big, 1011 internal, 4401 not authenticated (no/invalid token, auth deadline), 4403
-re-auth as someone else (docs/public-api.md).
+Client messages: `auth`, `message`, `ping`, `stop` (`gateway.ws_messages`). Close codes: 1000
+normal, 1001 shutdown, 1008 too many sockets for the user, 1009 too big, 1011 internal, 4401 not
+authenticated (no/invalid token, auth deadline), 4403 re-auth as someone else
+(docs/public-api.md).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Final
 
 import structlog
 from aiohttp import WSMsgType, web
-from pydantic import ValidationError
 
 from contracts.agent_api import AgentEvent
 from contracts.errors import ErrorCode
 from contracts.ui_events import (
-    WS_CLIENT_MESSAGE_ADAPTER,
     AuthErrorMessage,
     AuthSuccessMessage,
     AuthUser,
@@ -50,6 +47,7 @@ from gateway.runs import (
 )
 from gateway.ui_mapping import MappingState, error_ui_event, opening_events, to_ui_events
 from gateway.ui_wire import ui_event_json
+from gateway.ws_messages import Refusal, parse_client_message
 
 log = structlog.get_logger("gateway.ws")
 
@@ -59,47 +57,6 @@ CLOSE_POLICY: Final = 1008
 """Too many sockets for one user."""
 PING: Final = '{"type":"ping"}'
 PONG: Final = '{"type":"pong"}'
-
-
-ClientMessage = WsAuthMessage | WsChatMessage | WsPingMessage | WsStopMessage
-
-
-@dataclass(frozen=True, slots=True)
-class Refusal:
-    """A client message the socket cannot take: the error code and message to answer with."""
-
-    code: str
-    message: str
-
-
-def parse_client_message(text: str) -> ClientMessage | Refusal:
-    """A client message, or what is wrong with it (an input error, never an identity one)."""
-    try:
-        return WS_CLIENT_MESSAGE_ADAPTER.validate_json(text)
-    except ValidationError as exc:
-        errors = exc.errors(include_url=False, include_input=False)
-    try:
-        data = json.loads(text)
-    except RecursionError:  # nested past the decoder's limit: refuse, never crash the socket
-        return _unreadable("nested too deeply")
-    except ValueError:
-        return _unreadable("not JSON")
-    kind = data.get("type") if isinstance(data, dict) else None
-    if kind not in ("auth", "message", "ping", "stop"):
-        return _unreadable("no known type")
-    # Locations start with the union's tag (the message type); the field follows.
-    fields = [(tuple(str(p) for p in e["loc"][1:]), e) for e in errors]
-    if any(loc == ("message",) and e["type"] == "string_too_short" for loc, e in fields):
-        return Refusal(WsErrorCode.EMPTY_MESSAGE, "The message is empty.")
-    problems = "; ".join(f"{'.'.join(loc) or 'message'}: {e['msg']}" for loc, e in fields)
-    return Refusal(ErrorCode.INVALID_REQUEST, f"An invalid {kind!r} message ({problems}).")
-
-
-def _unreadable(why: str) -> Refusal:
-    return Refusal(
-        ErrorCode.INVALID_REQUEST,
-        f"Could not read the message ({why}); send auth, message, ping or stop.",
-    )
 
 
 class TooManySockets(RateLimited):
