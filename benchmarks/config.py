@@ -19,7 +19,7 @@ class BenchConfig:
     s1_tokens: int = 5000
     s1_reps: int = 3
     s1_requests: int = 40
-    s2_concurrency: tuple[int, ...] = (50, 100, 200, 400)
+    s2_concurrency: tuple[int, ...] = (50, 100, 400)
     s2_tokens: int = 200
     s2_tps: float = 30.0
     s2_ttft_ms: float = 200.0

@@ -220,17 +220,27 @@ def render_markdown(results: dict[str, Any]) -> str:
         f"## S3: open slow streams ({s3['streams']} at {cfg['s3_tps']:g} token/s)",
         "",
         "RSS growth per open stream once every stream has its first token, against the same "
-        "process after a smaller warm-up round. The floor is a fresh client process holding "
-        "the same number of streams read straight from the fake. Hanging up on all of them "
-        "closed the model calls upstream (counted by the fake).",
+        "process after a smaller warm-up round; the target is judged on fresh processes. After "
+        "S2's load the processes reuse memory freed by it, so the same streams cost less there. "
+        "The floor is a fresh client process holding the same number of streams read straight "
+        "from the fake. Hanging up on all of them closed the model calls upstream (counted by "
+        "the fake).",
         "",
-        "| agent KiB | gateway KiB | both tiers KiB | × floor | floor KiB | opened "
+        "| processes | agent KiB | gateway KiB | both tiers KiB | × floor | floor KiB | opened "
         "| model calls closed by hang-up |",
-        "|---|---|---|---|---|---|---|",
-        f"| {_n(s3['kib_per_stream']['agent'])} | {_n(s3['kib_per_stream']['gateway'])} | "
-        f"{_n(s3['stack_kib_per_stream'])} | {_x(s3['ratio_to_floor'])} | "
-        f"{_n(s3['floor_kib_per_stream'])} | {s3['opened']} / {s3['streams']} | "
-        f"{s3['model_calls_cancelled']} |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for label, key in (("fresh", "s3"), ("after S2's load", "s3_after_load")):
+        r = results.get(key)
+        if r is None:
+            continue
+        lines.append(
+            f"| {label} | {_n(r['kib_per_stream']['agent'])} | "
+            f"{_n(r['kib_per_stream']['gateway'])} | {_n(r['stack_kib_per_stream'])} | "
+            f"{_x(r['ratio_to_floor'])} | {_n(r['floor_kib_per_stream'])} | "
+            f"{r['opened']} / {r['streams']} | {r['model_calls_cancelled']} |"
+        )
+    lines += [
         "",
         f"## S4: idle WebSockets ({s4['connections']:,} authenticated connections)",
         "",

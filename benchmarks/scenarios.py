@@ -346,6 +346,7 @@ class Bench:
             "connections": n,
             "opened": opened,
             "gateway_kib_per_connection": growth,
+            "failures": held.get("failures", {}),
             "floor_kib_per_connection": floor,
             "ratio_to_floor": _ratio(growth, floor),
         }
@@ -376,7 +377,11 @@ class Bench:
             await asyncio.sleep(self.config.settle_s)
             if measure is not None:
                 measure["rss"] = read_sample(pid).rss
-                measure["failures"] = len(failures)
+                kinds: dict[str, int] = {}
+                for failure in failures:
+                    kind = f"{type(failure).__name__}: {failure}"[:120]
+                    kinds[kind] = kinds.get(kind, 0) + 1
+                measure["failures"] = kinds
         finally:
             await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
         return len(sockets)

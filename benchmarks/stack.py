@@ -96,6 +96,7 @@ def gateway_env(agent_url: str, port: int) -> dict[str, str]:
         "GATEWAY_LIMIT_USER_STREAMS": BIG,
         "GATEWAY_UPSTREAM_MAX_CONNECTIONS": "8192",
         "GATEWAY_WS_AUTH_TIMEOUT_S": "600",
+        "GATEWAY_WS_MAX_PER_USER": BIG,
     }
 
 
