@@ -36,6 +36,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
                 # longer than the whole session, so no request leaves the window mid-test
                 "GATEWAY_LIMIT_USER_WINDOW_S": "600",
                 "GATEWAY_LIMIT_COMPANY_REQUESTS": "100000",
+                # /api/chat/complete holds a stream slot: the bursts here measure the request
+                # window, so every admitted request must also find a slot.
+                "GATEWAY_LIMIT_USER_STREAMS": str(USER_LIMIT),
                 # The default 0.25 s is for a quiet production host; a CI machine running other
                 # suites in parallel can starve the first burst's connection set-up past it.
                 "GATEWAY_REDIS_TIMEOUT_S": "3",
