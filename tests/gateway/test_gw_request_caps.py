@@ -1,4 +1,4 @@
-"""Conversation routes share the user's request window; sockets per user are capped."""
+"""Conversation routes have their own request windows; sockets per user are capped."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from gw_helpers import FakeUpstream, gateway_settings, running_gateway
+from gw_helpers import FakeUpstream, gateway_settings, running_gateway, sql_answer
 
 from gateway.app_state import OPEN_STREAMS
 
@@ -25,7 +25,7 @@ from gateway.app_state import OPEN_STREAMS
 async def test_conversation_routes_are_rate_limited(
     upstream: FakeUpstream, method: str, path: str
 ) -> None:
-    settings = gateway_settings(upstream.url, limit_user_requests=2)
+    settings = gateway_settings(upstream.url, limit_user_conversation_requests=2)
     async with running_gateway(settings) as gw, aiohttp.ClientSession() as s:
         statuses = []
         for _ in range(3):
@@ -42,6 +42,21 @@ async def test_conversation_routes_are_rate_limited(
     assert "Retry-After" in headers
     assert other in (200, 204)
     assert len(upstream.requests) == 3  # the refused call never reached the agent
+
+
+async def test_conversation_calls_do_not_spend_chat_requests(upstream: FakeUpstream) -> None:
+    upstream.script = sql_answer()
+    settings = gateway_settings(upstream.url, limit_user_requests=1)
+    async with running_gateway(settings) as gw, aiohttp.ClientSession() as s:
+        for _ in range(3):  # what the chat page does on load and after each answer
+            async with s.get(f"{gw.url}/api/conversations", headers=gw.auth()) as r:
+                assert r.status == 200
+        body = {"message": "How many?"}
+        async with s.post(f"{gw.url}/api/chat/stream", json=body, headers=gw.auth()) as r:
+            assert r.status == 200
+            await r.read()
+        async with s.post(f"{gw.url}/api/chat/stream", json=body, headers=gw.auth()) as r:
+            assert r.status == 429  # the chat window itself still holds
 
 
 async def receive(ws: aiohttp.ClientWebSocketResponse) -> dict[str, Any]:

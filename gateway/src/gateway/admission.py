@@ -51,10 +51,13 @@ def _denied(metrics: GatewayMetrics, decisions: Sequence[LimitDecision]) -> Rate
     )
 
 
-async def admit(app: web.Application, principal: Principal) -> dict[str, str]:
-    """Consume one request of the principal's limits; the RateLimit headers, or `RateLimited`."""
+async def admit(
+    app: web.Application, principal: Principal, *, limiter: Limiter | None = None
+) -> dict[str, str]:
+    """Consume one request of the principal's limits (of `limiter`, default the chat limits);
+    the RateLimit headers, or `RateLimited`."""
     try:
-        decisions = await app[LIMITER].admit(principal)
+        decisions = await (limiter or app[LIMITER]).admit(principal)
     except LimiterUnavailable as exc:
         raise UpstreamUnavailable(exc.message, code=exc.code, retryable=True) from exc
     if not all(d.allowed for d in decisions):

@@ -11,6 +11,7 @@ from aiohttp import WSCloseCode, web
 from contracts.client import AgentClient
 from gateway.app_state import (
     AGENT,
+    CONVERSATION_LIMITER,
     LIMITER,
     METRICS,
     OPEN_STREAMS,
@@ -23,7 +24,7 @@ from gateway.auth import JwtVerifier
 from gateway.dev_auth import add_dev_auth_routes
 from gateway.metrics import GatewayMetrics
 from gateway.middleware import on_response_prepare, request_context
-from gateway.rate_limit import InProcessLimiter, Limiter
+from gateway.rate_limit import InProcessLimiter, Limiter, LimitsConfig
 from gateway.routes import chat_ai_sdk, chat_rest, chat_sse, chat_ws, ops, page
 from gateway.runs import end_open_streams
 from gateway.settings import GatewaySettings
@@ -93,31 +94,40 @@ def _agent_ctx(given: AgentClient | None) -> CleanupCtx:
 
 def _limiter_ctx(given: Limiter | None) -> CleanupCtx:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
+        settings = app[SETTINGS]
+        # The conversation routes have their own windows (own keys), so a page refreshing its
+        # list does not spend the user's chat requests.
+        conversations = _new_limiter(
+            settings, settings.conversation_limits_config(), f"{settings.redis_prefix}:conv"
+        )
+        app[CONVERSATION_LIMITER] = conversations
+        owned = [conversations]
         if given is not None:
             app[LIMITER] = given
-            yield
-            return
-        settings = app[SETTINGS]
-        limiter: Limiter
-        if settings.redis_url:
-            from gateway.redis_limits import RedisLimiter  # only replicas sharing limits need it
-
-            limiter = RedisLimiter(
-                settings.limits_config(),
-                settings.redis_url,
-                prefix=settings.redis_prefix,
-                timeout_s=settings.redis_timeout_s,
-                fail_open=settings.redis_fail_open,
-            )
         else:
-            limiter = InProcessLimiter(settings.limits_config())
-        app[LIMITER] = limiter
+            app[LIMITER] = _new_limiter(settings, settings.limits_config(), settings.redis_prefix)
+            owned.append(app[LIMITER])
         try:
             yield
         finally:
-            await limiter.close()
+            for limiter in owned:
+                await limiter.close()
 
     return ctx
+
+
+def _new_limiter(settings: GatewaySettings, config: LimitsConfig, prefix: str) -> Limiter:
+    if settings.redis_url:
+        from gateway.redis_limits import RedisLimiter  # only replicas sharing limits need it
+
+        return RedisLimiter(
+            config,
+            settings.redis_url,
+            prefix=prefix,
+            timeout_s=settings.redis_timeout_s,
+            fail_open=settings.redis_fail_open,
+        )
+    return InProcessLimiter(config)
 
 
 def _verifier_ctx(given: TokenVerifier | None) -> CleanupCtx:

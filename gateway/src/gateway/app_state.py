@@ -45,6 +45,8 @@ SETTINGS: Final = web.AppKey("settings", GatewaySettings)
 METRICS: Final = web.AppKey("metrics", GatewayMetrics)
 AGENT: Final = web.AppKey("agent", AgentClient)
 LIMITER: Final = web.AppKey("limiter", Limiter)
+CONVERSATION_LIMITER: Final = web.AppKey("conversation_limiter", Limiter)
+"""The request windows of the conversation list, history and delete routes."""
 VERIFIER: Final = web.AppKey("verifier", TokenVerifier)
 OPEN_STREAMS: Final = web.AppKey("open_streams", OpenStreams)
 REQUEST_ID: Final = web.RequestKey("request_id", str)

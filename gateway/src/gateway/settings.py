@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated, Final, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -72,6 +73,9 @@ class GatewaySettings(BaseSettings):
     redis_fail_open: bool = False
     limit_user_requests: Annotated[int, Field(ge=1)] = 30
     limit_user_window_s: Annotated[int, Field(ge=1)] = 60
+    limit_user_conversation_requests: Annotated[int, Field(ge=1)] = 120
+    """Conversation list/history/delete calls per user per `limit_user_window_s` (their own
+    window, apart from chat requests)."""
     limit_company_requests: Annotated[int, Field(ge=1)] = 300
     limit_company_window_s: Annotated[int, Field(ge=1)] = 60
     limit_company_tokens: Annotated[int, Field(ge=1)] = 200_000
@@ -190,6 +194,11 @@ class GatewaySettings(BaseSettings):
             algorithms=tuple(self.jwt_algorithms),
             max_token_bytes=self.jwt_max_token_bytes,
         )
+
+    def conversation_limits_config(self) -> LimitsConfig:
+        """The limits of the conversation routes: their own user and company request windows
+        (the company's the same size as for chat)."""
+        return replace(self.limits_config(), user_requests=self.limit_user_conversation_requests)
 
     def limits_config(self) -> LimitsConfig:
         """The rate-limit settings."""

@@ -6,7 +6,8 @@ from aiohttp import web
 
 from contracts.client import AgentAPIError
 from gateway.admission import admit, authenticate, charge_tokens, stream_lease
-from gateway.app_state import AGENT, LIMITER, REQUEST_ID
+from gateway.app_state import AGENT, CONVERSATION_LIMITER, LIMITER, REQUEST_ID
+from gateway.auth import Principal
 from gateway.errors import NotFound
 from gateway.identity import upstream_identity
 from gateway.request_body import read_json
@@ -46,11 +47,15 @@ async def chat_complete(request: web.Request) -> web.Response:
     return web.json_response(payload, headers=limit_headers)
 
 
+async def admit_conversations(app: web.Application, principal: Principal) -> dict[str, str]:
+    """One request of the conversation routes' own windows (each call is a database query)."""
+    return await admit(app, principal, limiter=app[CONVERSATION_LIMITER])
+
+
 async def list_conversations(request: web.Request) -> web.Response:
-    """`GET /api/conversations`: the caller's conversations, newest first (rate-limited like
-    chat requests: each call costs the agent a database query)."""
+    """`GET /api/conversations`: the caller's conversations, newest first."""
     principal = await authenticate(request)
-    limit_headers = await admit(request.app, principal)
+    limit_headers = await admit_conversations(request.app, principal)
     try:
         found = await request.app[AGENT].list_conversations(
             upstream_identity(principal), request_id=request[REQUEST_ID]
@@ -70,7 +75,7 @@ def _conversation_id(request: web.Request) -> str:
 async def get_conversation(request: web.Request) -> web.Response:
     """`GET /api/conversations/{id}`: one of the caller's conversations with its messages."""
     principal = await authenticate(request)
-    limit_headers = await admit(request.app, principal)
+    limit_headers = await admit_conversations(request.app, principal)
     try:
         history = await request.app[AGENT].get_history(
             upstream_identity(principal), _conversation_id(request), request_id=request[REQUEST_ID]
@@ -85,7 +90,7 @@ async def get_conversation(request: web.Request) -> web.Response:
 async def delete_conversation(request: web.Request) -> web.Response:
     """`DELETE /api/conversations/{id}`: forget one of the caller's conversations."""
     principal = await authenticate(request)
-    limit_headers = await admit(request.app, principal)
+    limit_headers = await admit_conversations(request.app, principal)
     try:
         await request.app[AGENT].delete_conversation(
             upstream_identity(principal), _conversation_id(request), request_id=request[REQUEST_ID]
