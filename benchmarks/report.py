@@ -224,11 +224,13 @@ def render_markdown(results: dict[str, Any]) -> str:
         "S2's load the processes reuse memory freed by it, so the same streams cost less there. "
         "The floor is a fresh client process holding the same number of streams read straight "
         "from the fake. Hanging up on all of them closed the model calls upstream (counted by "
-        "the fake).",
+        "the fake); the last column counts runs the agent stopped waiting for after "
+        "`CANCEL_GRACE_S` (its `run_ignored_cancellation` log line) while hundreds unwound at "
+        "once.",
         "",
         "| processes | agent KiB | gateway KiB | both tiers KiB | × floor | floor KiB | opened "
-        "| model calls closed by hang-up |",
-        "|---|---|---|---|---|---|---|---|",
+        "| model calls closed by hang-up | runs not unwound within the agent's grace |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for label, key in (("fresh", "s3"), ("after S2's load", "s3_after_load")):
         r = results.get(key)
@@ -238,7 +240,8 @@ def render_markdown(results: dict[str, Any]) -> str:
             f"| {label} | {_n(r['kib_per_stream']['agent'])} | "
             f"{_n(r['kib_per_stream']['gateway'])} | {_n(r['stack_kib_per_stream'])} | "
             f"{_x(r['ratio_to_floor'])} | {_n(r['floor_kib_per_stream'])} | "
-            f"{r['opened']} / {r['streams']} | {r['model_calls_cancelled']} |"
+            f"{r['opened']} / {r['streams']} | {r['model_calls_cancelled']} | "
+            f"{r.get('runs_not_unwound_in_grace', '–')} |"
         )
     lines += [
         "",

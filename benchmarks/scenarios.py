@@ -243,6 +243,7 @@ class Bench:
         n = cfg.s3_streams
         pids = self.stack.pids
         fake_disconnects = await self._fake_disconnects()
+        abandoned_before = self._log_count("agent", "run_ignored_cancellation")
         async with aiohttp.ClientSession(connector=connector()) as session:
             # a first, smaller round pays each tier's one-time allocations
             await self._hold_streams(session, max(2, n // 10), measure=None)
@@ -252,6 +253,7 @@ class Bench:
         growth = {proc: round((after[proc].rss - before[proc].rss) / n / 1024, 2) for proc in pids}
         await asyncio.sleep(cfg.settle_s)
         gone = await self._fake_disconnects() - fake_disconnects
+        abandoned = self._log_count("agent", "run_ignored_cancellation") - abandoned_before
         floor = await self._floor_rss(n)
         stack = growth["agent"] + growth["gateway"]
         return {
@@ -263,7 +265,18 @@ class Bench:
             "ratio_to_floor": _ratio(stack, floor),
             "ratio_by_tier": {t: _ratio(growth[t], floor) for t in TIERS},
             "model_calls_cancelled": gone,
+            # runs the agent gave up waiting for after the hang-up (its CANCEL_GRACE_S)
+            "runs_not_unwound_in_grace": abandoned,
         }
+
+    def _log_count(self, proc: str, event: str) -> int:
+        """Lines of a child's log naming `event` (its JSON logs; warnings and errors only)."""
+        path = self.stack.logs[proc]
+        if not path.exists():
+            return 0
+        needle = f'"{event}"'
+        with path.open(encoding="utf-8", errors="replace") as log:
+            return sum(needle in line for line in log)
 
     async def _hold_streams(
         self, session: aiohttp.ClientSession, n: int, measure: dict[str, Any] | None

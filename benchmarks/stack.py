@@ -33,6 +33,7 @@ class Stack:
     agent_url: str
     gateway_url: str
     pids: dict[str, int]
+    logs: dict[str, Path]
 
 
 def raise_fd_limit(wanted: int) -> int:
@@ -186,6 +187,7 @@ async def running_stack(workdir: Path, script: dict[str, Any]) -> AsyncIterator[
             agent_url=urls["agent"],
             gateway_url=urls["gateway"],
             pids={name: proc.pid for name, proc in procs.items()},
+            logs={name: workdir / f"{name}.log" for name in ports},
         )
     finally:
         # gateway first, so no client-side reconnects hit a stopped agent

@@ -75,6 +75,7 @@ def test_json_has_every_scenario_with_numbers(smoke_run: Path) -> None:
     _numbers(s3["kib_per_stream"], "agent", "gateway")
     # hanging up on the open streams closed the model calls behind them
     assert s3["model_calls_cancelled"] >= s3["streams"]
+    assert s3["runs_not_unwound_in_grace"] == 0
     s4 = results["s4"]
     assert s4["opened"] == s4["connections"]
     _numbers(s4, "gateway_kib_per_connection", "floor_kib_per_connection")
