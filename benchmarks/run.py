@@ -111,7 +111,17 @@ def main(argv: list[str] | None = None) -> int:
         default="s1,s2,s3,s4",
         help="comma-separated scenarios (a partial run writes JSON only)",
     )
+    parser.add_argument(
+        "--from-json", type=Path, help="only render the report again from this results file"
+    )
     args = parser.parse_args(argv)
+    if args.from_json is not None:
+        results = json.loads(args.from_json.read_text())
+        results["targets"] = evaluate_targets(results)
+        args.out.mkdir(parents=True, exist_ok=True)
+        write_report(results, args.out)
+        _say(f"rendered {args.out / 'benchmarks.md'} from {args.from_json}")
+        return 0
     only = frozenset(args.only.split(","))
     if not only <= ALL:
         parser.error(f"--only: unknown scenarios {sorted(only - ALL)}")
