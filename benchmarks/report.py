@@ -122,9 +122,10 @@ def render_markdown(results: dict[str, Any]) -> str:
         "no access logs): the fake OpenAI-compatible server (`fake-openai`), the agent service on "
         "the real-model path (`AGENT_PROVIDER=openai`, `ChatOpenAI` pointed at the fake) and the "
         "gateway (rate limits raised out of the way). Every question is routed `general` by an "
-        "instant classify reply, so the answer streams from one `ChatOpenAI` call. The load "
-        "client is one asyncio process using aiohttp; it parses every event's JSON on every "
-        "path. CPU time and RSS come from `/proc/<pid>/stat` and `/proc/<pid>/status`.",
+        "instant classify reply, so the answer streams from one Chat Completions call (read by "
+        "`openai_stream.stream_text`). The load client is one asyncio process using aiohttp; "
+        "it parses every event's JSON on every path. CPU time and RSS come from "
+        "`/proc/<pid>/stat` and `/proc/<pid>/status`.",
         "",
         "**The raw floor** is measured in the same run: the same client reading the fake "
         "server's stream directly (the aiohttp client parsing the chunks). Every figure is also "
