@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from benchmarks.account import account_lines
 from benchmarks.svg_plot import Panel, Series, render
 
 PLOT_NAME = "benchmarks-latency.svg"
@@ -263,95 +264,9 @@ def render_markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _account(results: dict[str, Any]) -> list[str]:
-    """What stands between the figures and the targets, from this run's own numbers."""
-    cfg = results["meta"]["config"]
-    answer_s = cfg["s2_ttft_ms"] / 1000 + cfg["s2_tokens"] / cfg["s2_tps"]
-    per_request = results["s1"].get("per_request", {}).get("sse", {}).get("cpu_ms", {})
-    agent_ms = per_request.get("agent")
-    top = max(r["n"] for r in results["s2"])
-    met = sorted({t["target"].split()[0].rstrip(":") for t in results.get("targets", [])})
-    missed = sorted(
-        {t["target"].split()[0].rstrip(":") for t in results.get("targets", []) if not t["met"]}
-    )
-    lines = [
-        "",
-        "## Where the time and memory go",
-        "",
-        f"Targets missed in this run: {', '.join(missed) or 'none'}; met: "
-        f"{', '.join(x for x in met if x not in missed) or 'none'}.",
-        "",
-    ]
-    sse_rows = sorted((r for r in results["s2"] if r["path"] == "sse"), key=lambda r: r["n"])
-    per_stream = (sse_rows[0].get("cpu_ms_per_stream") or {}).get("agent") if sse_rows else None
-    unpaced = results["s1"]["sse"]["us_per_token"]["agent"]
-    if agent_ms is not None and per_stream is not None:
-        starts = top / answer_s
-        paced_us = max(per_stream - agent_ms, 0) / cfg["s2_tokens"] * 1000
-        floor_top = next((r for r in results["s2"] if r["path"] == "floor" and r["n"] == top), None)
-        model_gap_ms = 1000 / cfg["s2_tps"]
-        client_note = (
-            " (which itself falls behind at this N: see the floor's own gap)"
-            if floor_top and (floor_top["gap_p99_ms"] or 0) > 1.5 * model_gap_ms
-            else ""
-        )
-        lines += [
-            f"- **S2.** Two costs set the agent's capacity. (1) A fixed {agent_ms:.0f} ms of CPU "
-            "per request (S1's short answers: the routing call through "
-            "`ChatOpenAI.with_structured_output`, the LangGraph run and its checkpoint, opening "
-            "the answer stream through the OpenAI SDK, Starlette and uvicorn). (2) A paced token "
-            f"costs far more than an unpaced one: at N={sse_rows[0]['n']} the agent spent "
-            f"{per_stream:.0f} ms per stream, about {paced_us:.0f} µs per token beyond the fixed "
-            f"cost, against {unpaced:.0f} µs per token in S1 — each token arrives alone and "
-            "wakes every hop on its own (the socket read through httpx/anyio with its read "
-            "timer, LangGraph's stream writer, the run's queue, Starlette's send through the "
-            "middleware, uvicorn's write) instead of sharing them with its neighbours. With "
-            f"{top} streams in flight, {starts:.0f} start per second: that asks "
-            f"{starts * per_stream / 1000:.1f} cores of one agent process, which can use one, on "
-            "a 2-core machine that also runs the gateway, the fake model and the client"
-            f"{client_note}. Requests queue on the "
-            "agent's event loop, so time to first token grows with N long before the gaps do. "
-            "Meeting the S2 targets at 400 on this machine needs several times less CPU per "
-            "request and per paced token in the agent, or more agent processes than cores allow; "
-            "most of what remains is library code per call and per read (LangChain runnables and "
-            "callbacks, the OpenAI SDK's request building, httpx/anyio, LangGraph's loop), not "
-            "this project's.",
-        ]
-    lines += [
-        "- **S3, memory per open stream.** `tracemalloc` in both tiers (an investigation run "
-        "with 300 open streams) traced about 39 KiB of Python objects per stream in the agent "
-        "(LangGraph's run loop, tasks and locks, Starlette's response task group, uvicorn's "
-        "request cycle, the model connection in httpx/anyio) and about 34 KiB in the gateway "
-        "(aiohttp's request and upstream response objects, the relay's tasks and queue). The "
-        "agent's RSS grows by more than it traces: the "
-        f"{results['s3']['streams']} runs start together, and the memory their routing calls "
-        "and graph set-up used at that moment stays with the process (allocator high-water "
-        "mark). There is no single large buffer to remove; what is left is the per-object cost "
-        "of the frameworks on each hop.",
-        "",
-        "## Changes measured",
-        "",
-        "Before and after, on this machine, with this harness (other work on the machine makes "
-        "single figures drift by ±20 %):",
-        "",
-        "| change | before | after |",
-        "|---|---|---|",
-        "| the agent reads the streamed answer as JSON chunks (`openai_stream.stream_text`) "
-        "instead of `ChatOpenAI.astream` (a pydantic model, a dict dump, a message chunk and a "
-        "chunk addition per token) | agent 300–339 µs/token; agent + gateway 17–20× floor "
-        "| agent 20–27 µs/token; 2.5–3.3× floor |",
-        '| one checkpoint write per run (LangGraph `durability="exit"`) instead of one per step '
-        "| agent 30.7 ms CPU and 60–114 ms wall per short request | 22.6 ms CPU, 32–40 ms wall |",
-        "| not applied (the gateway's CLI): run the gateway on uvloop | gateway 17 µs/token, "
-        "5.3 ms/request | 12.5 µs/token, 4.3 ms/request |",
-        "",
-    ]
-    return lines
-
-
 def write_report(results: dict[str, Any], out: Path) -> None:
     """Write benchmarks.md and its plot into `out`."""
     (out / PLOT_NAME).write_text(_plot(results))
     (out / "benchmarks.md").write_text(
-        render_markdown(results) + "\n".join(_account(results)) + "\n"
+        render_markdown(results) + "\n".join(account_lines(results)) + "\n"
     )

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from benchmarks.report import evaluate_targets, render_markdown
-from benchmarks.scenarios import percentile
+from benchmarks.stats import percentile
 from benchmarks.svg_plot import Panel, Series, render
 
 
