@@ -123,6 +123,7 @@ async def test_a_conversation_keeps_one_checkpoint(
         ).fetchone()[0]
     assert stored == 1
     status, history = await call(agent_url, "GET", "/internal/conversations/conv-long", mint())
+    assert status == 200
     assert len(history["messages"]) == 6
 
 

@@ -23,6 +23,7 @@ from agent_service.sql_guard import SqlError
 LAST_RESULT_ROWS = 20
 """Rows of the last result kept in memory for follow-ups ("tell me about the first one")."""
 
+
 def _ask(state: AgentState, ctx: RunContext) -> AskContext:
     turns = state.get("turns", [])
     # the current question is the last user turn once classify has run; history excludes it
