@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from decimal import Decimal
@@ -17,7 +16,6 @@ from typing import Any, Final
 
 import psycopg
 import sqlglot
-import structlog
 from psycopg import errors as pg_errors
 from psycopg import sql
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
@@ -27,8 +25,8 @@ from sqlglot.errors import SqlglotError
 from agent_service.pg_documents import ConnectionSource
 from agent_service.provider import QueryResult
 from agent_service.sql_budget import ResultBudget
-from agent_service.sql_executor import SqlExecutionError, SqlLimits, SqlTimeout
-from agent_service.sql_guard import TENANT_PARAM, SqlError, SqlRejected, guard_sql
+from agent_service.sql_executor import GuardedExecutor, SqlExecutionError, SqlLimits, SqlTimeout
+from agent_service.sql_guard import TENANT_PARAM, GuardedQuery, SqlError, SqlRejected
 from contracts.agent_api import ID_PATTERN, MAX_ID_CHARS
 
 __all__ = [
@@ -84,62 +82,19 @@ async def verify_reader_role(connect: ConnectionSource) -> None:
         )
 
 
-class PostgresExecutor:
+class PostgresExecutor(GuardedExecutor):
     """Runs model-written SQL for one tenant at a time against PostgreSQL, as the reader role."""
 
+    dialect = "postgres"
+    engine = "postgres"
+
     def __init__(self, pool_or_dsn: AsyncConnectionPool[Any] | str, limits: SqlLimits) -> None:
+        super().__init__(limits)
         self._connect = connection_source(pool_or_dsn)
-        self._limits = limits
-        self._log = structlog.get_logger()
 
-    @property
-    def limits(self) -> SqlLimits:
-        return self._limits
-
-    async def run(self, tenant_id: str, sql: str) -> QueryResult:
-        """Guard, then run `sql` confined to `tenant_id`; raise a `SqlError` subclass on failure."""
-        started = time.perf_counter()
-        try:
-            guarded = guard_sql(
-                sql,
-                tenant_id=tenant_id,
-                dialect="postgres",
-                max_rows=self._limits.max_rows,
-                limits=self._limits.guard_limits(),
-            )
-            statement = prepare_statement(guarded.rewritten, tenant_id)
-            result = await run_confined_pg(self._connect, tenant_id, statement, self._limits)
-        except SqlError as error:
-            self._audit(tenant_id, sql, started, verdict=_verdict(error), reason=error.reason)
-            raise
-        self._audit(
-            tenant_id, sql, started, verdict="ok", rows=result.row_count, truncated=result.truncated
-        )
-        return QueryResult(
-            sql=guarded.original,
-            columns=result.columns,
-            rows=result.rows,
-            truncated=result.truncated,
-        )
-
-    def _audit(self, tenant_id: str, sql: str, started: float, **fields: Any) -> None:
-        # One line per query: who, what, the verdict and the size, never the rows themselves.
-        self._log.info(
-            "sql_query",
-            tenant=tenant_id,
-            engine="postgres",
-            sql=sql[: self._limits.max_sql_chars],
-            duration_ms=round((time.perf_counter() - started) * 1000, 1),
-            **fields,
-        )
-
-
-def _verdict(error: SqlError) -> str:
-    if isinstance(error, SqlRejected):
-        return "rejected"
-    if isinstance(error, SqlTimeout):
-        return "timeout"
-    return "error"
+    async def _execute(self, tenant_id: str, guarded: GuardedQuery) -> QueryResult:
+        statement = prepare_statement(guarded.rewritten, tenant_id)
+        return await run_confined_pg(self._connect, tenant_id, statement, self._limits)
 
 
 def connection_source(pool_or_dsn: AsyncConnectionPool[Any] | str) -> ConnectionSource:

@@ -20,7 +20,14 @@ import structlog
 
 from agent_service.provider import QueryResult
 from agent_service.sql_budget import ResultBudget
-from agent_service.sql_guard import GuardLimits, SqlError, SqlRejected, guard_sql
+from agent_service.sql_guard import (
+    Dialect,
+    GuardedQuery,
+    GuardLimits,
+    SqlError,
+    SqlRejected,
+    guard_sql,
+)
 from agent_service.sql_schema import TENANT_COLUMN, TENANT_TABLES
 from contracts.agent_api import ID_PATTERN, MAX_ID_CHARS
 
@@ -95,12 +102,15 @@ class SqlLimits:
         )
 
 
-class SqliteExecutor:
-    """Runs model-written SQL for one tenant at a time against the demo SQLite database."""
+class GuardedExecutor:
+    """One design for every engine: guard the SQL, run it where the engine confines it to the
+    tenant, audit the verdict. Subclasses supply only the engine step."""
 
-    def __init__(self, db_path: Path, limits: SqlLimits | None = None) -> None:
-        self._db_path = Path(db_path)
-        self._limits = limits or SqlLimits()
+    dialect: Dialect
+    engine: str
+
+    def __init__(self, limits: SqlLimits) -> None:
+        self._limits = limits
         self._log = structlog.get_logger()
 
     @property
@@ -114,18 +124,11 @@ class SqliteExecutor:
             guarded = guard_sql(
                 sql,
                 tenant_id=tenant_id,
-                dialect="sqlite",
+                dialect=self.dialect,
                 max_rows=self._limits.max_rows,
                 limits=self._limits.guard_limits(),
             )
-            result = await asyncio.to_thread(
-                run_confined,
-                self._db_path,
-                tenant_id,
-                guarded.rewritten,
-                guarded.params,
-                self._limits,
-            )
+            result = await self._execute(tenant_id, guarded)
         except SqlError as error:
             self._audit(tenant_id, sql, started, verdict=_verdict(error), reason=error.reason)
             raise
@@ -139,14 +142,34 @@ class SqliteExecutor:
             truncated=result.truncated,
         )
 
+    async def _execute(self, tenant_id: str, guarded: GuardedQuery) -> QueryResult:
+        raise NotImplementedError
+
     def _audit(self, tenant_id: str, sql: str, started: float, **fields: Any) -> None:
         # One line per query: who, what, the verdict and the size, never the rows themselves.
         self._log.info(
             "sql_query",
             tenant=tenant_id,
+            engine=self.engine,
             sql=sql[: self._limits.max_sql_chars],
             duration_ms=round((time.perf_counter() - started) * 1000, 1),
             **fields,
+        )
+
+
+class SqliteExecutor(GuardedExecutor):
+    """Runs model-written SQL for one tenant at a time against the demo SQLite database."""
+
+    dialect = "sqlite"
+    engine = "sqlite"
+
+    def __init__(self, db_path: Path, limits: SqlLimits | None = None) -> None:
+        super().__init__(limits or SqlLimits())
+        self._db_path = Path(db_path)
+
+    async def _execute(self, tenant_id: str, guarded: GuardedQuery) -> QueryResult:
+        return await asyncio.to_thread(
+            run_confined, self._db_path, tenant_id, guarded.rewritten, guarded.params, self._limits
         )
 
 
