@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import Mapping, Sequence
@@ -26,13 +25,12 @@ from gateway.auth import Principal
 from gateway.errors import InvalidRequest
 from gateway.rate_limit import Lease
 from gateway.request_body import read_json
-from gateway.routes.chat_sse import HEARTBEAT, abort_connection
+from gateway.routes.chat_sse import HEARTBEAT, RunParts, stream_run
 from gateway.runs import (
     chat_request,
     new_message_id,
     open_upstream,
     refuse_if_closing,
-    relay_run,
 )
 
 DONE: Final = b"data: [DONE]\n\n"
@@ -136,39 +134,19 @@ async def _relay_parts(
     conversation_id: str,
     started: float,
 ) -> web.StreamResponse:
-    app = request.app
     limits: Mapping[str, str] = request[LIMIT_HEADERS]
-    headers = {**UI_MESSAGE_STREAM_HEADERS, **limits}
-    response = web.StreamResponse(headers=headers)
+    response = web.StreamResponse(headers={**UI_MESSAGE_STREAM_HEADERS, **limits})
     await response.prepare(request)
     state = AiSdkState(message_id=new_message_id(), conversation_id=conversation_id)
     sink = AiSdkSink(response, state)
-    write_timeout = app[SETTINGS].write_timeout_s
-    try:
-        async with asyncio.timeout(write_timeout):
-            await sink.write_parts(opening_parts(state))
-    except (TimeoutError, ConnectionError):
-        abort_connection(request)
-        return response
-    result = await relay_run(
-        app,
-        source=source,
-        sink=sink,
-        principal=principal,
-        lease=lease,
+    return await stream_run(
+        request,
+        response,
+        RunParts(source=source, sink=sink, principal=principal, lease=lease, started=started),
         transport="ai_sdk",
-        started=started,
+        opening=lambda: sink.write_parts(opening_parts(state)),
+        closing=DONE,
     )
-    if result.ending in ("slow_client", "client_gone"):
-        abort_connection(request)
-        return response
-    try:
-        async with asyncio.timeout(write_timeout):
-            await response.write(DONE)
-            await response.write_eof()
-    except (TimeoutError, ConnectionError):
-        abort_connection(request)
-    return response
 
 
 async def resume_stream(request: web.Request) -> web.Response:

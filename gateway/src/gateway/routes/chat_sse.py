@@ -7,7 +7,8 @@ import contextlib
 import socket
 import struct
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Final
 
 from aiohttp import web
@@ -21,6 +22,7 @@ from gateway.admission import admit, authenticate, stream_lease
 from gateway.app_state import LIMIT_HEADERS, REQUEST_ID, SETTINGS
 from gateway.auth import Principal
 from gateway.rate_limit import Lease
+from gateway.relay import Sink
 from gateway.request_body import read_json
 from gateway.runs import (
     chat_request,
@@ -127,34 +129,66 @@ async def _relay_sse(
     conversation_id: str,
     started: float,
 ) -> web.StreamResponse:
-    app = request.app
     limits: Mapping[str, str] = request[LIMIT_HEADERS]
     response = web.StreamResponse(headers={**SSE_HEADERS, **limits})
     await response.prepare(request)
     state = MappingState(conversation_id=conversation_id)
     sink = SseSink(response, state)
-    write_timeout = app[SETTINGS].write_timeout_s
     opening = opening_events(state, message_id=new_message_id(), request_id=request[REQUEST_ID])
+    return await stream_run(
+        request,
+        response,
+        RunParts(source=source, sink=sink, principal=principal, lease=lease, started=started),
+        transport="sse",
+        opening=lambda: sink.write_ui(opening),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RunParts:
+    """What one streamed run relays, from where, to where, for whom."""
+
+    source: EventStream
+    sink: Sink
+    principal: Principal
+    lease: Lease
+    started: float
+
+
+async def stream_run(
+    request: web.Request,
+    response: web.StreamResponse,
+    run: RunParts,
+    *,
+    transport: str,
+    opening: Callable[[], Awaitable[None]],
+    closing: bytes = b"",
+) -> web.StreamResponse:
+    """Write the opening, relay the run, write the closing, each under the write deadline; a
+    client that stopped reading or left has its connection dropped instead."""
+    write_timeout = request.app[SETTINGS].write_timeout_s
     try:
         async with asyncio.timeout(write_timeout):
-            await sink.write_ui(opening)
+            await opening()
     except (TimeoutError, ConnectionError):
         abort_connection(request)
         return response
     result = await relay_run(
-        app,
-        source=source,
-        sink=sink,
-        principal=principal,
-        lease=lease,
-        transport="sse",
-        started=started,
+        request.app,
+        source=run.source,
+        sink=run.sink,
+        principal=run.principal,
+        lease=run.lease,
+        transport=transport,
+        started=run.started,
     )
     if result.ending in ("slow_client", "client_gone"):
         abort_connection(request)
         return response
     try:
         async with asyncio.timeout(write_timeout):
+            if closing:
+                await response.write(closing)
             await response.write_eof()
     except (TimeoutError, ConnectionError):
         abort_connection(request)
