@@ -41,6 +41,27 @@ class StreamResult:
         self.last_token = now
         self.tokens += 1
 
+    def observe(self, event: dict[str, Any], on_first: Callable[[StreamResult], None]) -> bool:
+        """Record one gateway UI event; True when it ended the stream."""
+        kind = event.get("type")
+        if kind == "token":
+            self.token(time.perf_counter())
+            if self.tokens == 1:
+                on_first(self)
+        elif kind == "complete":
+            self.completed = True
+            return True
+        elif kind == "error":
+            self.error = str(event.get("code"))
+            return True
+        return False
+
+    def finish(self) -> StreamResult:
+        """A stream that ended without `complete` or `error` was cut."""
+        if not self.completed and self.error is None:
+            self.error = "cut"
+        return self
+
 
 OnToken = Callable[[StreamResult], None]
 
@@ -122,23 +143,11 @@ async def sse_stream(
             async for line in resp.content:
                 if not line.startswith(b"data: "):
                     continue
-                event: dict[str, Any] = json.loads(line[6:])
-                kind = event.get("type")
-                if kind == "token":
-                    result.token(time.perf_counter())
-                    if result.tokens == 1:
-                        on_first(result)
-                elif kind == "complete":
-                    result.completed = True
-                    break
-                elif kind == "error":
-                    result.error = str(event.get("code"))
+                if result.observe(json.loads(line[6:]), on_first):
                     break
     except (aiohttp.ClientError, OSError, TimeoutError) as exc:
         result.error = type(exc).__name__
-    if not result.completed and result.error is None:
-        result.error = "cut"
-    return result
+    return result.finish()
 
 
 async def ws_connect(
@@ -169,23 +178,11 @@ async def ws_turn(
             if msg.type != aiohttp.WSMsgType.TEXT:
                 result.error = f"ws {msg.type.name}"
                 break
-            event: dict[str, Any] = json.loads(msg.data)
-            kind = event.get("type")
-            if kind == "token":
-                result.token(time.perf_counter())
-                if result.tokens == 1:
-                    on_first(result)
-            elif kind == "complete":
-                result.completed = True
-                break
-            elif kind == "error":
-                result.error = str(event.get("code"))
+            if result.observe(json.loads(msg.data), on_first):
                 break
     except (aiohttp.ClientError, OSError, TimeoutError) as exc:
         result.error = type(exc).__name__
-    if not result.completed and result.error is None:
-        result.error = "cut"
-    return result
+    return result.finish()
 
 
 async def ws_stream(
