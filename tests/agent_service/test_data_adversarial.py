@@ -20,11 +20,15 @@ from typing import Any, Literal
 import pytest
 import structlog.testing
 
-import agent_service
-from agent_service.demo_data import COMPANIES, INJECTION_NOTE, TRAP_VALUES, seed_database
-from agent_service.documents import DocumentStore, seed_documents
-from agent_service.provider import QueryResult
-from agent_service.sql_executor import (
+from agent_service.demo.data import (
+    COMPANIES,
+    DEMO_DOCS_DIR,
+    INJECTION_NOTE,
+    TRAP_VALUES,
+    seed_database,
+)
+from agent_service.providers.base import QueryResult
+from agent_service.sql.executor import (
     SqlExecutionError,
     SqliteExecutor,
     SqlLimits,
@@ -33,13 +37,14 @@ from agent_service.sql_executor import (
     install_deadline,
     run_confined,
 )
-from agent_service.sql_guard import GuardLimits, SqlError, guard_sql
-from agent_service.sql_schema import curated_schema
+from agent_service.sql.guard import GuardLimits, SqlError, guard_sql
+from agent_service.sql.schema import curated_schema
+from agent_service.storage.sqlite.documents import DocumentStore, seed_documents
 
 TENANT = "acme-hvac"
 OTHERS = ("bluepeak-plumbing", "citywide-electric")
 OTHER_TRAPS = tuple(v for c in OTHERS for v in TRAP_VALUES[c])
-DEMO_DOCS = Path(agent_service.__file__).parent / "demo_docs"
+DEMO_DOCS = DEMO_DOCS_DIR
 
 
 @pytest.fixture(scope="module")

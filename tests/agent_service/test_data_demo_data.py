@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from agent_service.demo_data import (
+from agent_service.demo.data import (
     COMPANIES,
     COMPANY_IDS,
     DEMO_TODAY,

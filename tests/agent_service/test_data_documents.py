@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-import agent_service
-from agent_service.documents import (
+from agent_service.demo.data import DEMO_DOCS_DIR
+from agent_service.storage.sqlite.documents import (
     ChunkLimits,
     DocumentStore,
     chunk_text,
@@ -15,7 +15,7 @@ from agent_service.documents import (
     seed_documents,
 )
 
-DEMO_DOCS = Path(agent_service.__file__).parent / "demo_docs"
+DEMO_DOCS = DEMO_DOCS_DIR
 TOPICS = ("overtime", "on-call", "safety", "time-off", "expenses")
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import structlog.testing
 
-from agent_service.demo_data import seed_database
-from agent_service.sql_budget import MAX_FETCH_BATCH, ResultBudget, value_size
-from agent_service.sql_executor import (
+from agent_service.demo.data import seed_database
+from agent_service.sql.budget import MAX_FETCH_BATCH, ResultBudget, value_size
+from agent_service.sql.executor import (
     SqlExecutionError,
     SqliteExecutor,
     SqlLimits,
@@ -18,7 +18,7 @@ from agent_service.sql_executor import (
     SqlTimeout,
     run_confined,
 )
-from agent_service.sql_guard import SqlError
+from agent_service.sql.guard import SqlError
 
 TENANT = "citywide-electric"
 

@@ -9,9 +9,9 @@ from typing import Any, Literal
 
 import pytest
 
-from agent_service.demo_data import COMPANY_IDS, seed_database
-from agent_service.sql_executor import SqliteExecutor, SqlLimits
-from agent_service.sql_guard import GuardLimits, SqlRejected, guard_sql
+from agent_service.demo.data import COMPANY_IDS, seed_database
+from agent_service.sql.executor import SqliteExecutor, SqlLimits
+from agent_service.sql.guard import GuardLimits, SqlRejected, guard_sql
 
 Dialect = Literal["sqlite", "postgres"]
 

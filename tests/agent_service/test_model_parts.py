@@ -10,10 +10,10 @@ import httpx
 import openai
 import pytest
 
-from agent_service.openai_citations import CitationFilter
-from agent_service.openai_errors import ModelFailure, RetryPolicy, classify_failure
-from agent_service.openai_prompts import frame, history_messages, rows_messages
-from agent_service.provider import QueryResult, Turn
+from agent_service.providers.base import QueryResult, Turn
+from agent_service.providers.openai.citations import CitationFilter
+from agent_service.providers.openai.errors import ModelFailure, RetryPolicy, classify_failure
+from agent_service.providers.openai.prompts import frame, history_messages, rows_messages
 from contracts.errors import ErrorCode
 
 

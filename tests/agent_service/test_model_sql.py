@@ -10,7 +10,7 @@ from typing import Any
 from support.model_harness import SQL_TOOL, answer, model_stack, route, script, sql, texts
 from support.sse_client import stream_chat
 
-from agent_service.demo_data import INJECTION_NOTE
+from agent_service.demo.data import INJECTION_NOTE
 from fake_openai import Match
 
 Mint = Callable[..., str]

@@ -12,8 +12,8 @@ from aiohttp import web
 from langchain_core.messages import HumanMessage
 from langchain_openai import ChatOpenAI
 
-from agent_service.openai_stream import stream_text
-from agent_service.provider import UsageMeter
+from agent_service.providers.base import UsageMeter
+from agent_service.providers.openai.stream import stream_text
 
 
 @asynccontextmanager

@@ -11,11 +11,8 @@ from typing import Any
 
 import pytest
 
-from agent_service.demo_data import INJECTION_NOTE, seed_database
-from agent_service.documents import DocumentStore, seed_documents
-from agent_service.offline_limits import OfflineLimits
-from agent_service.offline_provider import OfflineProvider
-from agent_service.provider import (
+from agent_service.demo.data import DEMO_DOCS_DIR, INJECTION_NOTE, seed_database
+from agent_service.providers.base import (
     AskContext,
     Passage,
     QueryResult,
@@ -24,10 +21,13 @@ from agent_service.provider import (
     Unanswerable,
     UsageMeter,
 )
-from agent_service.sql_executor import SqliteExecutor, SqlLimits
-from agent_service.sql_schema import curated_schema
+from agent_service.providers.offline.limits import OfflineLimits
+from agent_service.providers.offline.provider import OfflineProvider
+from agent_service.sql.executor import SqliteExecutor, SqlLimits
+from agent_service.sql.schema import curated_schema
+from agent_service.storage.sqlite.documents import DocumentStore, seed_documents
 
-DEMO_DOCS = Path(__file__).parents[2] / "services/agent/src/agent_service/demo_docs"
+DEMO_DOCS = DEMO_DOCS_DIR
 
 
 @pytest.fixture(scope="module")

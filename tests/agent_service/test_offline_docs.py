@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from agent_service.demo_data import seed_database
-from agent_service.offline_provider import OfflineProvider
-from agent_service.provider import AskContext, SqlDraft, UsageMeter
-from agent_service.sql_executor import SqliteExecutor
-from agent_service.sql_schema import curated_schema
+from agent_service.demo.data import seed_database
+from agent_service.providers.base import AskContext, SqlDraft, UsageMeter
+from agent_service.providers.offline.provider import OfflineProvider
+from agent_service.sql.executor import SqliteExecutor
+from agent_service.sql.schema import curated_schema
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "offline-provider.md"
 EXAMPLES = re.findall(r"^\| \d+ \| [^|]+ \| (.+?) \|$", DOC.read_text(encoding="utf-8"), re.M)

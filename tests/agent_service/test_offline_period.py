@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from agent_service.offline_period import find_period
+from agent_service.providers.offline.period import find_period
 
 TODAY = date(2026, 11, 15)
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from agent_service.offline_provider import OfflineProvider
-from agent_service.provider import AskContext, UsageMeter
+from agent_service.providers.base import AskContext, UsageMeter
+from agent_service.providers.offline.provider import OfflineProvider
 
 
 def ask(question: str, memory: dict[str, Any] | None = None) -> AskContext:

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from agent_service.demo_data import seed_database
-from agent_service.offline_provider import OfflineProvider
-from agent_service.provider import AskContext, QueryResult, SqlDraft, UsageMeter
-from agent_service.sql_executor import SqliteExecutor
-from agent_service.sql_schema import curated_schema
+from agent_service.demo.data import seed_database
+from agent_service.providers.base import AskContext, QueryResult, SqlDraft, UsageMeter
+from agent_service.providers.offline.provider import OfflineProvider
+from agent_service.sql.executor import SqliteExecutor
+from agent_service.sql.schema import curated_schema
 
 TENANTS = ("acme-hvac", "bluepeak-plumbing", "citywide-electric")
 

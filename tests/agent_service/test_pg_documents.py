@@ -15,9 +15,9 @@ import pytest
 from support.pg_database import dsn_for, fresh_database
 
 from agent_service.cli import main
-from agent_service.deps import DEMO_DOCS_DIR
-from agent_service.pg_documents import PgDocumentStore, seed_pg_documents
-from agent_service.pg_migrate import migrate
+from agent_service.demo.data import DEMO_DOCS_DIR
+from agent_service.storage.postgres.documents import PgDocumentStore, seed_pg_documents
+from agent_service.storage.postgres.migrate import migrate
 
 pytestmark = pytest.mark.postgres
 

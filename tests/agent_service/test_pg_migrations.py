@@ -13,14 +13,14 @@ from support.pg_database import dsn_for, fresh_database
 
 from agent_service.cli import main
 from agent_service.deps import open_deps
-from agent_service.pg_migrate import (
+from agent_service.settings import AgentSettings
+from agent_service.storage.postgres.migrate import (
     MIGRATIONS_DIR,
     MigrationError,
     advisory_lock,
     load_migrations,
     migrate,
 )
-from agent_service.settings import AgentSettings
 
 pytestmark = pytest.mark.postgres
 

@@ -15,15 +15,14 @@ import psycopg
 import pytest
 from support.pg_database import dsn_for, fresh_database
 
-from agent_service.demo_data import seed_database
-from agent_service.deps import DEMO_DOCS_DIR
-from agent_service.offline_provider import OfflineProvider
-from agent_service.pg_executor import PostgresExecutor
-from agent_service.pg_migrate import migrate
-from agent_service.pg_seed import seed_postgres
-from agent_service.provider import AskContext, SqlDraft, UsageMeter
-from agent_service.sql_executor import SqliteExecutor, SqlLimits
-from agent_service.sql_schema import curated_schema
+from agent_service.demo.data import DEMO_DOCS_DIR, seed_database
+from agent_service.providers.base import AskContext, SqlDraft, UsageMeter
+from agent_service.providers.offline.provider import OfflineProvider
+from agent_service.sql.executor import SqliteExecutor, SqlLimits
+from agent_service.sql.schema import curated_schema
+from agent_service.storage.postgres.migrate import migrate
+from agent_service.storage.postgres.seed import seed_postgres
+from agent_service.storage.postgres.sql_engine import PostgresExecutor
 
 pytestmark = pytest.mark.postgres
 

@@ -22,13 +22,13 @@ from support.sse_client import stream_chat
 from agent_service.app import create_app
 from agent_service.deps import open_deps
 from agent_service.errors import ConversationBusy, RunFailed
-from agent_service.pg_conversations import PgConversationStore
-from agent_service.pg_deps import DatabaseUnavailable
-from agent_service.pg_executor import PostgresExecutor, UnsafeReaderRole
-from agent_service.pg_migrate import migrate
-from agent_service.pg_runs import PgActiveRuns
 from agent_service.settings import AgentSettings
-from agent_service.sql_executor import SqlLimits
+from agent_service.sql.executor import SqlLimits
+from agent_service.storage.postgres.active_runs import PgActiveRuns
+from agent_service.storage.postgres.backends import DatabaseUnavailable
+from agent_service.storage.postgres.conversations import PgConversationStore
+from agent_service.storage.postgres.migrate import migrate
+from agent_service.storage.postgres.sql_engine import PostgresExecutor, UnsafeReaderRole
 from contracts.sse import SSEDecoder
 
 pytestmark = pytest.mark.postgres

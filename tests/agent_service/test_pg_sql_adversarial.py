@@ -19,20 +19,19 @@ import pytest
 import structlog.testing
 from support.pg_database import dsn_for, fresh_database
 
-from agent_service.demo_data import COMPANIES, INJECTION_NOTE, TRAP_VALUES
-from agent_service.deps import DEMO_DOCS_DIR
-from agent_service.pg_executor import (
+from agent_service.demo.data import COMPANIES, DEMO_DOCS_DIR, INJECTION_NOTE, TRAP_VALUES
+from agent_service.providers.base import QueryResult
+from agent_service.sql.executor import SqlExecutionError, SqlLimits, SqlRejected, SqlTimeout
+from agent_service.sql.guard import GuardLimits, SqlError, guard_sql
+from agent_service.storage.postgres.migrate import migrate
+from agent_service.storage.postgres.seed import seed_postgres
+from agent_service.storage.postgres.sql_engine import (
     PostgresExecutor,
     UnsafeReaderRole,
     connection_source,
     run_confined_pg,
     verify_reader_role,
 )
-from agent_service.pg_migrate import migrate
-from agent_service.pg_seed import seed_postgres
-from agent_service.provider import QueryResult
-from agent_service.sql_executor import SqlExecutionError, SqlLimits, SqlRejected, SqlTimeout
-from agent_service.sql_guard import GuardLimits, SqlError, guard_sql
 
 pytestmark = pytest.mark.postgres
 

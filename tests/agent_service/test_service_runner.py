@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from agent_service.metrics import AgentMetrics
-from agent_service.provider import TenantContext, UsageMeter
-from agent_service.runs import RunLimits, Runner
+from agent_service.providers.base import TenantContext, UsageMeter
+from agent_service.runs.runner import RunLimits, Runner
 
 
 class ScriptedGraph:

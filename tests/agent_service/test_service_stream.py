@@ -101,7 +101,7 @@ async def test_two_companies_get_different_numbers(
 
 
 def doc_text(data_dir: Path, company: str) -> str:
-    from agent_service.deps import DEMO_DOCS_DIR
+    from agent_service.demo.data import DEMO_DOCS_DIR
 
     return "\n".join(p.read_text() for p in sorted((DEMO_DOCS_DIR / company).glob("*.md")))
 

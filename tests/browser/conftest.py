@@ -30,8 +30,8 @@ from support.servers import serve_asgi
 
 from agent_service.app import create_app as create_agent_app
 from agent_service.deps import seed_demo
-from agent_service.documents import DocumentStore
 from agent_service.settings import AgentSettings
+from agent_service.storage.sqlite.documents import DocumentStore
 from gateway.app import create_app as create_gateway_app
 from gateway.auth import mint_dev_token
 from gateway.settings import GatewaySettings

@@ -353,7 +353,8 @@ def test_the_sql_reader_login_is_the_role_the_migrations_create(
     reader = urlsplit(env_of(services["agent-1"])["AGENT_SQL_DATABASE_URL"])
     assert reader.username == role
     migration = (
-        ROOT / "services/agent/src/agent_service/pg_migrations/0002_sql_reader_role.sql"
+        ROOT
+        / "services/agent/src/agent_service/storage/postgres/migrations/0002_sql_reader_role.sql"
     ).read_text()
     assert f"CREATE ROLE {role} LOGIN" in migration
     init = compose["configs"]["sql-reader-role"]["content"]

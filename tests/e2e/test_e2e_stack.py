@@ -85,7 +85,7 @@ async def test_websocket_policy_answer_uses_the_tenants_documents(
     assert seen[-1]["type"] == "complete", seen[-1]
     assert any(m["type"] == "progress" and m["step"] == "rag_retrieval" for m in seen)
     sources = next(m for m in seen if m["type"] == "sources")["sources"]
-    from agent_service.deps import DEMO_DOCS_DIR
+    from agent_service.demo.data import DEMO_DOCS_DIR
 
     own = " ".join(" ".join(p.read_text().split()) for p in (DEMO_DOCS_DIR / company).glob("*.md"))
     assert all(" ".join(src["snippet"].split())[:60] in own for src in sources)

@@ -33,8 +33,8 @@ from agent_service.http_io import (
 from agent_service.internal_auth import InternalIdentity, bearer_token, verify_internal_token
 from agent_service.metrics import AgentMetrics
 from agent_service.openapi import openapi_document
-from agent_service.provider import TenantContext
-from agent_service.runs import ActiveRuns, RunLimits, Runner, RunRegistry, thread_key
+from agent_service.providers.base import TenantContext
+from agent_service.runs.runner import ActiveRuns, RunLimits, Runner, RunRegistry, thread_key
 from agent_service.settings import AgentSettings
 from contracts.agent_api import (
     ChatRequest,

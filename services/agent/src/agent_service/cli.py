@@ -58,8 +58,8 @@ def _seed(_: argparse.Namespace) -> int:
 def _seed_postgres(settings: AgentSettings) -> int:
     import asyncio
 
-    from agent_service.deps import DEMO_DOCS_DIR
-    from agent_service.pg_deps import migrate_and_seed
+    from agent_service.demo.data import DEMO_DOCS_DIR
+    from agent_service.storage.postgres.backends import migrate_and_seed
 
     report = asyncio.run(migrate_and_seed(settings, DEMO_DOCS_DIR, force=True))
     print("migrated and seeded the demo data into PostgreSQL")  # noqa: T201
@@ -73,7 +73,7 @@ def _migrate(_: argparse.Namespace) -> int:
 
     import psycopg
 
-    from agent_service.pg_migrate import MigrationError, migrate
+    from agent_service.storage.postgres.migrate import MigrationError, migrate
 
     settings = _settings()
     if settings.database_url is None:
@@ -89,7 +89,7 @@ def _migrate(_: argparse.Namespace) -> int:
 
 
 def _ingest(args: argparse.Namespace) -> int:
-    from agent_service.documents import DocumentStore
+    from agent_service.storage.sqlite.documents import DocumentStore
 
     settings = _settings()
     path = Path(args.path)
@@ -116,8 +116,8 @@ def _ingest_postgres(settings: AgentSettings, company: str, path: Path) -> int:
 
     import psycopg
 
-    from agent_service.pg_deps import database_dsn
-    from agent_service.pg_documents import PgDocumentStore, read_markdown
+    from agent_service.storage.postgres.backends import database_dsn
+    from agent_service.storage.postgres.documents import PgDocumentStore, read_markdown
 
     files = (
         read_markdown(path) if path.is_dir() else read_markdown(path.parent, glob.escape(path.name))

@@ -5,30 +5,27 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import structlog
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
-from agent_service.conversations import ConversationOwnership, ConversationStore
-from agent_service.demo_data import seed_database
-from agent_service.documents import DocumentStore, seed_documents
+from agent_service.demo.data import DEMO_DOCS_DIR, seed_database
 from agent_service.graph.state import DocumentSearch, SqlRunner
-from agent_service.offline_provider import OfflineProvider
-from agent_service.openai_config import openai_config
-from agent_service.openai_provider import OpenAIProvider
-from agent_service.pg_deps import open_pg_backends
-from agent_service.provider import ModelProvider, SchemaTable
-from agent_service.runs import RunRegistry
+from agent_service.providers.base import ModelProvider, SchemaTable
+from agent_service.providers.offline.provider import OfflineProvider
+from agent_service.providers.openai.config import openai_config
+from agent_service.providers.openai.provider import OpenAIProvider
+from agent_service.runs.runner import RunRegistry
 from agent_service.settings import AgentSettings
-from agent_service.sql_executor import SqliteExecutor, SqlLimits
-from agent_service.sql_schema import curated_schema
+from agent_service.sql.executor import SqliteExecutor, SqlLimits
+from agent_service.sql.schema import curated_schema
+from agent_service.storage.postgres.backends import open_pg_backends
+from agent_service.storage.sqlite.conversations import ConversationOwnership, ConversationStore
+from agent_service.storage.sqlite.documents import DocumentStore, seed_documents
 
 log = structlog.get_logger("agent_service.deps")
-
-DEMO_DOCS_DIR = Path(__file__).parent / "demo_docs"
 
 
 @dataclass(slots=True)

@@ -17,8 +17,15 @@ from langgraph.config import get_stream_writer
 from langgraph.runtime import Runtime
 
 from agent_service.graph.state import AgentState, RunContext, TurnRecord
-from agent_service.provider import AskContext, Passage, QueryResult, SqlAttempt, Turn, Unanswerable
-from agent_service.sql_guard import SqlError
+from agent_service.providers.base import (
+    AskContext,
+    Passage,
+    QueryResult,
+    SqlAttempt,
+    Turn,
+    Unanswerable,
+)
+from agent_service.sql.guard import SqlError
 
 LAST_RESULT_ROWS = 20
 """Rows of the last result kept in memory for follow-ups ("tell me about the first one")."""

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, Protocol, TypedDict
 
-from agent_service.provider import (
+from agent_service.providers.base import (
     ModelProvider,
     Passage,
     QueryResult,

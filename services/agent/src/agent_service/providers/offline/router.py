@@ -1,0 +1,193 @@
+"""Deterministic routing: data questions to SQL, policy questions to documents, the rest general.
+
+Each route has weighted keyword patterns; the highest total wins. A question with no signal of its
+own that reads as a follow-up ("tell me about the first one", "show them") keeps the previous route.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any, Final
+
+from agent_service.providers.base import RouteChoice
+from contracts.agent_api import Route
+
+_SIGNALS: Final[dict[Route, tuple[tuple[str, float, str], ...]]] = {
+    "sql": (
+        (r"how many|number of|count|total|sum|average|avg|mean", 2.0, "asks for a number"),
+        (
+            r"list|show|which|top \d+|top|most|least|busiest|highest|lowest|newest|biggest",
+            1.0,
+            "asks for a list or ranking",
+        ),
+        (
+            r"technicians?|techs?|customers?|clients?|jobs?|work orders?|appointments?",
+            2.5,
+            "names our business data",
+        ),
+        (
+            r"revenue|earn(?:ed|ings)?|income|sales|billed|hourly rates?|hired|hires",
+            2.5,
+            "asks about revenue or staff records",
+        ),
+        (
+            r"active|inactive|on leave|scheduled|in progress|completed|cancell?ed|unassigned"
+            r"|overdue",
+            1.5,
+            "mentions a record status",
+        ),
+        (
+            r"specialt(?:y|ies)|segments?|residential|commercial|city|cities",
+            1.5,
+            "mentions a record field",
+        ),
+        (
+            r"who is|tell me about|more about|details (?:on|for|about)",
+            1.5,
+            "asks about someone on record",
+        ),
+        (
+            r"this month|last month|this year|last year|today|yesterday|this week|last week"
+            r"|in (?:january|february|march|april|may|june|july|august|september|october"
+            r"|november|december)|20\d\d",
+            1.0,
+            "names a period",
+        ),
+    ),
+    "rag": (
+        (
+            r"polic(?:y|ies)|handbook|guidelines?|procedures?|rules?|regulations?",
+            3.0,
+            "asks about policy",
+        ),
+        (r"overtime|on[- ]call|standby|after[- ]hours", 3.0, "asks about overtime or on-call"),
+        (
+            r"safety|ppe|protective|hard ?hats?|gloves|goggles|harness|ladders?|lockout|tagout"
+            r"|hazard\w*|injur\w*|accidents?",
+            3.0,
+            "asks about safety",
+        ),
+        (
+            r"time off|pto|vacations?|holidays?|sick (?:leave|days?)|leave policy"
+            r"|parental leave|bereavement|annual leave|days off",
+            3.0,
+            "asks about time off",
+        ),
+        (
+            r"expenses?|expensing|mileage|reimburs\w*|per diem|receipts?|meals?|travel"
+            r"|company (?:car|vehicle|card)|fuel|tools? allowance",
+            3.0,
+            "asks about expenses",
+        ),
+        (
+            r"am i allowed|are we allowed|allowed to|can i|may i|do i have to|am i required"
+            r"|required to|entitled",
+            2.0,
+            "asks what is allowed",
+        ),
+        (
+            r"uniforms?|dress code|training|certifications?|licen[cs]es?|benefits|harassment"
+            r"|conduct",
+            2.0,
+            "asks about workplace rules",
+        ),
+        (
+            r"how much do we pay|pay for|paid for|compensat\w*|pay rate for",
+            1.5,
+            "asks about pay rules",
+        ),
+    ),
+    "general": (
+        (r"hi|hello|hey|good (?:morning|afternoon|evening)|greetings|yo", 3.0, "is a greeting"),
+        (r"thanks|thank you|cheers|bye|goodbye", 3.0, "is small talk"),
+        (
+            r"what can you do|who are you|what are you|help me|how do you work"
+            r"|what do you know|capabilities",
+            3.0,
+            "asks what I can do",
+        ),
+        (
+            r"weather|joke|funny|poem|song|recipe|sports?|movie|news|stock price|bitcoin",
+            3.0,
+            "is off topic",
+        ),
+        (r"how are you|what's up|whats up", 3.0, "is small talk"),
+    ),
+}
+_FOLLOW_UP: Final = re.compile(
+    r"^(?:and|also|what about|how about|same|now|then|only|just|ok(?:ay)?|but)\b"
+    r"|\b(?:them|those|these|they|ones|more about|tell me more|details?"
+    r"|the (?:first|second|third|fourth|fifth|last|next) (?:one|job|technician|customer|result))\b"
+)
+_ROUTES: Final[tuple[Route, ...]] = ("sql", "rag", "general")
+
+
+def _score(text: str) -> dict[Route, tuple[float, list[str]]]:
+    scores: dict[Route, tuple[float, list[str]]] = {}
+    for route in _ROUTES:
+        total, reasons = 0.0, []
+        for pattern, weight, reason in _SIGNALS[route]:
+            if re.search(rf"\b(?:{pattern})\b", text):
+                total += weight
+                if reason not in reasons:
+                    reasons.append(reason)
+        scores[route] = (total, reasons)
+    return scores
+
+
+def _previous_route(memory: Mapping[str, Any]) -> Route | None:
+    route = memory.get("last_route")
+    return route if route in _ROUTES else None
+
+
+def classify_question(question: str, memory: Mapping[str, Any]) -> RouteChoice:
+    """Route `question`; follow-ups with no signal of their own keep the previous route."""
+    text = " ".join(question.lower().replace("’", "'").split())
+    scores = _score(text)
+    previous = _previous_route(memory)
+    ranked = sorted(_ROUTES, key=lambda r: -scores[r][0])
+    best, runner_up = ranked[0], ranked[1]
+    top, second = scores[best][0], scores[runner_up][0]
+    follow_up = _FOLLOW_UP.search(text) is not None
+    if previous and follow_up and previous != "general" and (top < 3.0 or best == "general"):
+        return RouteChoice(previous, 0.7, f"A follow-up to the previous {previous} question.")
+    if top == 0:
+        return RouteChoice("general", 0.4, "No data or policy terms, so answering in general.")
+    if best == "general" and scores["sql"][0] + scores["rag"][0] >= top:
+        # "Hi, how many jobs are open?": the greeting does not hide the real question.
+        best = "sql" if scores["sql"][0] >= scores["rag"][0] else "rag"
+        top, second = scores[best][0], scores["general"][0]
+    confidence = round(min(0.99, 0.55 + 0.45 * (top - second) / (top + second)), 2)
+    what = {"sql": "data question", "rag": "policy question", "general": "general message"}[best]
+    return RouteChoice(best, confidence, f"A {what}: it {' and '.join(scores[best][1][:2])}.")
+
+
+def general_reply(question: str) -> str:
+    """What to say on the general route: a greeting back, or what this assistant can do."""
+    text = question.lower()
+    examples = (
+        "“How many technicians are active?”, “What was our revenue in October?” or"
+        " “What is the on-call policy?”"
+    )
+    if re.search(r"\b(thanks|thank you|cheers)\b", text):
+        return "You're welcome! Ask me anything else about your data or policies."
+    if re.search(r"\b(bye|goodbye)\b", text):
+        return "Goodbye!"
+    if re.search(r"\b(hi|hello|hey|good (?:morning|afternoon|evening)|greetings)\b", text):
+        return (
+            "Hello! I can answer questions about your technicians, customers, jobs and revenue,"
+            f" and about company policies. Try {examples}."
+        )
+    if re.search(
+        r"\b(weather|joke|funny|poem|song|recipe|sports?|movie|news|stock|bitcoin)\b", text
+    ):
+        return (
+            "That's outside what I can help with. I answer questions about your business data and"
+            f" company policies — for example {examples}."
+        )
+    return (
+        "I can count, list and total your technicians, customers, jobs and revenue (by status,"
+        " month, technician, customer or city), and quote company policies on overtime, on-call,"
+        f" safety, time off and expenses. Try {examples}."
+    )

@@ -1,0 +1,283 @@
+"""The OpenAI-compatible provider: the workflow's steps asked of a real model through `ChatOpenAI`.
+
+- `classify`: one non-streamed structured-output call (route, confidence, reason); never streamed.
+- `draft_sql`: one non-streamed call offering the `run_sql` tool over the curated schema; earlier
+  failed attempts go back as tool calls with their errors as tool results.
+- answers: one streamed call without tools; rows and passages are framed as untrusted data;
+  the request is `ChatOpenAI`'s, the chunks are read by `openai_stream.stream_text` (one
+  `json.loads` each) and their content forwarded as it comes, citations checked on the way.
+
+Failures map to stable codes (`openai_errors`). A retryable failure is retried with backoff only
+while nothing of that step reached the user, so a token is never sent twice. Time is bounded by
+httpx timeouts (connect; read = the call deadline, or for streams the stall allowed between
+chunks) and an overall deadline on non-streamed calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import aclosing
+from datetime import date
+from typing import Any, TypeVar
+
+import structlog
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.runnables import Runnable
+from langchain_openai import ChatOpenAI
+from langchain_openai._compat import httpx as sdk_httpx
+
+from agent_service.providers.base import (
+    AskContext,
+    Passage,
+    QueryResult,
+    RouteChoice,
+    SchemaTable,
+    SqlAttempt,
+    SqlDraft,
+    Unanswerable,
+    UsageMeter,
+)
+from agent_service.providers.openai.citations import CitationFilter
+from agent_service.providers.openai.config import OpenAIConfig
+from agent_service.providers.openai.errors import ModelFailure, classify_failure
+from agent_service.providers.openai.prompts import (
+    SQL_TOOL,
+    SQL_TOOL_NAME,
+    RouteDecision,
+    classify_messages,
+    general_messages,
+    history_messages,
+    last_result_block,
+    passages_messages,
+    rows_messages,
+    sql_messages,
+)
+from agent_service.providers.openai.stream import stream_text
+from contracts.errors import ErrorCode
+
+log = structlog.get_logger("agent_service.providers.openai.provider")
+
+T = TypeVar("T")
+
+NO_PASSAGES = (
+    "None of your company's policy documents I can search covers that. Try asking about "
+    "overtime, on-call pay, safety and PPE, time off, or expenses — or check with your manager "
+    "or HR."
+)
+
+
+class OpenAIProvider:
+    """`ModelProvider` over any OpenAI-compatible Chat Completions endpoint."""
+
+    name = "openai"
+
+    def __init__(self, config: OpenAIConfig) -> None:
+        self._config = config
+        self._rng = random.Random()
+        # One connection pool for every step, owned here and closed by `aclose` (the SDK's own
+        # httpx: httpx2 under openai>=3). One TLS context for both clients: loading the CA
+        # bundle is the slow part of building a client, and ChatOpenAI builds a sync client too.
+        tls = sdk_httpx.create_ssl_context()
+        self._http = sdk_httpx.AsyncClient(
+            verify=tls,
+            limits=sdk_httpx.Limits(max_connections=1000, max_keepalive_connections=100),
+        )
+        self._http_sync = sdk_httpx.Client(verify=tls)  # never used for calls; built once
+        call_timeout = sdk_httpx.Timeout(config.timeout_s, connect=config.connect_timeout_s)
+        stream_timeout = sdk_httpx.Timeout(config.stall_timeout_s, connect=config.connect_timeout_s)
+        classifier = self._chat(config.classifier_model, call_timeout)
+        self._classifier: Runnable[Any, Any] = classifier.with_structured_output(
+            RouteDecision, method=config.structured_output, include_raw=True
+        )
+        self._sql = self._chat(config.sql_model, call_timeout).bind_tools(
+            [SQL_TOOL], tool_choice="auto"
+        )
+        self._answer = self._chat(
+            config.answer_model,
+            stream_timeout,
+            max_tokens=config.answer_max_tokens,
+            stream_usage=config.stream_usage,
+        )
+
+    def _chat(self, model: str, timeout: Any, **kwargs: Any) -> ChatOpenAI:
+        return ChatOpenAI(
+            model=model,
+            base_url=self._config.base_url,
+            api_key=self._config.api_key,
+            temperature=self._config.temperature,
+            timeout=timeout,
+            max_retries=0,  # retries are ours: bounded, mapped, never after a token
+            http_async_client=self._http,
+            http_client=self._http_sync,
+            use_responses_api=False,
+            # The httpx read timeout already bounds the silence between chunks at no per-chunk
+            # cost; ChatOpenAI's own chunk timer adds an asyncio.wait_for task per token.
+            stream_chunk_timeout=None,
+            **kwargs,
+        )
+
+    async def aclose(self) -> None:
+        """Close the connection pool (at the app's shutdown)."""
+        await self._http.aclose()
+        self._http_sync.close()
+
+    def _history(self, ask: AskContext) -> list[BaseMessage]:
+        return history_messages(ask.history, self._config.history_tokens)
+
+    async def classify(self, ask: AskContext) -> RouteChoice:
+        """One structured-output call; the reply is parsed, never streamed."""
+        messages = classify_messages(ask.question, self._history(ask))
+        out = await self._call("classify", lambda: self._classifier.ainvoke(messages))
+        raw, parsed = out.get("raw"), out.get("parsed")
+        _meter(ask.usage, raw)
+        if not isinstance(parsed, RouteDecision):
+            raise _bad("classify", f"no valid route decision: {out.get('parsing_error')!r}")
+        return RouteChoice(route=parsed.route, confidence=parsed.confidence, reason=parsed.reason)
+
+    async def draft_sql(
+        self,
+        ask: AskContext,
+        schema: Sequence[SchemaTable],
+        attempts: Sequence[SqlAttempt],
+    ) -> SqlDraft | Unanswerable:
+        """Offer `run_sql`; a tool call is the draft, a plain reply means it cannot be answered."""
+        cfg = self._config
+        previous = last_result_block(ask.memory, cfg.prompt_rows, cfg.prompt_chars // 4)
+        today = (cfg.today or date.today()).isoformat()
+        messages = sql_messages(ask.question, self._history(ask), schema, attempts, previous, today)
+        reply = await self._call("draft_sql", lambda: self._sql.ainvoke(messages))
+        if not isinstance(reply, AIMessage):
+            raise _bad("draft_sql", f"unexpected reply type {type(reply).__name__}")
+        _meter(ask.usage, reply)
+        for call in reply.tool_calls:
+            if call["name"] != SQL_TOOL_NAME:
+                continue
+            sql, note = call["args"].get("sql"), call["args"].get("note", "")
+            if not isinstance(sql, str) or not sql.strip():
+                raise _bad("draft_sql", "run_sql was called without a query")
+            return SqlDraft(sql=sql.strip(), note=note.strip() if isinstance(note, str) else "")
+        if reply.invalid_tool_calls:
+            raise _bad("draft_sql", f"unparsable tool call: {reply.invalid_tool_calls[0]!r}")
+        text = reply.text.strip()
+        if not text:
+            raise _bad("draft_sql", "neither a query nor an explanation")
+        return Unanswerable(text)
+
+    def answer_from_rows(self, ask: AskContext, result: QueryResult) -> AsyncIterator[str]:
+        """Stream an answer from the rows, which reach the model as framed, untrusted data."""
+        cfg = self._config
+        messages = rows_messages(
+            ask.question, self._history(ask), result, cfg.prompt_rows, cfg.prompt_chars
+        )
+        return self._stream("answer_from_rows", ask.usage, messages)
+
+    async def answer_from_passages(
+        self, ask: AskContext, passages: Sequence[Passage]
+    ) -> AsyncIterator[str]:
+        """Stream a cited answer; citations of passages not given are removed on the way."""
+        if not passages:
+            async for piece in _words(NO_PASSAGES):
+                yield piece
+            return
+        messages = passages_messages(
+            ask.question, self._history(ask), passages, self._config.prompt_chars
+        )
+        citations = CitationFilter(len(passages))
+        async for piece in self._stream("answer_from_passages", ask.usage, messages):
+            text = citations.feed(piece)
+            if text:
+                yield text
+        tail = citations.flush()
+        if tail:
+            yield tail
+        if citations.removed:
+            log.warning("citations_removed", passages=len(passages), removed=citations.removed)
+
+    async def answer_plainly(self, ask: AskContext, message: str) -> AsyncIterator[str]:  # noqa: ARG002
+        """Stream `message` as it is: no model call, so a failure report cannot fail or drift."""
+        async for piece in _words(message):
+            yield piece
+
+    def answer_generally(self, ask: AskContext) -> AsyncIterator[str]:
+        """Stream a reply that needs no data (greetings, what the assistant can do)."""
+        messages = general_messages(ask.question, self._history(ask))
+        return self._stream("answer_generally", ask.usage, messages)
+
+    async def _call(self, step: str, call: Callable[[], Awaitable[T]]) -> T:
+        """A non-streamed call under the deadline, retried on retryable failures."""
+        retry = 0
+        while True:
+            try:
+                async with asyncio.timeout(self._config.timeout_s):
+                    return await call()
+            except Exception as exc:
+                failure = _failure(step, exc)
+            if not failure.retryable or retry >= self._config.retry.max_retries:
+                raise failure.run_failed()
+            await self._backoff(step, retry, failure)
+            retry += 1
+
+    async def _stream(
+        self, step: str, usage: UsageMeter, messages: list[BaseMessage]
+    ) -> AsyncIterator[str]:
+        """Forward `chunk.content` strings; retry only while nothing was forwarded."""
+        retry = 0
+        while True:
+            sent = False
+            try:
+                # Not `ChatOpenAI.astream`: its per-chunk objects cost ~300 µs a token
+                # (openai_stream.py). aclosing: however this ends, the response is closed.
+                stream = stream_text(
+                    self._answer, messages, usage, include_usage=self._config.stream_usage
+                )
+                async with aclosing(stream) as pieces:
+                    async for content in pieces:
+                        sent = True
+                        yield content
+            except Exception as exc:
+                failure = _failure(step, exc)
+            else:
+                if not sent:
+                    # a refusal, a content filter, or a model that stopped at once
+                    raise _bad(step, "the stream ended without any text")
+                return
+            if sent or not failure.retryable or retry >= self._config.retry.max_retries:
+                raise failure.run_failed()
+            await self._backoff(step, retry, failure)
+            retry += 1
+
+    async def _backoff(self, step: str, retry: int, failure: ModelFailure) -> None:
+        delay = self._config.retry.delay(retry, failure, self._rng)
+        log.info("model_retry", step=step, retry=retry + 1, code=failure.code, delay_s=delay)
+        await asyncio.sleep(delay)
+
+
+def _failure(step: str, exc: Exception) -> ModelFailure:
+    failure = classify_failure(exc)
+    if failure is None:
+        raise exc
+    log.warning("model_call_failed", step=step, code=failure.code, detail=failure.detail)
+    return failure
+
+
+def _bad(step: str, detail: str) -> Exception:
+    log.warning("model_bad_output", step=step, detail=detail[:300])
+    return ModelFailure(ErrorCode.MODEL_BAD_RESPONSE, False, detail).run_failed()
+
+
+def _meter(usage: UsageMeter, message: Any) -> None:
+    meta = getattr(message, "usage_metadata", None)
+    if meta:
+        usage.add(meta.get("input_tokens", 0), meta.get("output_tokens", 0))
+
+
+_WORD = re.compile(r"\s*\S+|\s+$")
+
+
+async def _words(text: str) -> AsyncIterator[str]:
+    """`text` in word-sized pieces, so a fixed message streams like a model's."""
+    for match in _WORD.finditer(text):
+        yield match.group()

@@ -1,0 +1,139 @@
+"""Conversation ownership: which user of which company owns which conversation.
+
+The messages themselves live in the checkpointer; this table answers "whose is it", lists a user's
+conversations and keeps titles. Every lookup is by (company, user, id): another owner's
+conversation is indistinguishable from one that does not exist.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Protocol
+
+import aiosqlite
+
+from agent_service.providers.base import TenantContext
+from contracts.agent_api import ConversationSummary
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS conversations (
+    company_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    title TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    message_count INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (company_id, user_id, id)
+);
+CREATE INDEX IF NOT EXISTS conversations_by_owner
+    ON conversations (company_id, user_id, updated_at DESC);
+"""
+TITLE_CHARS = 80
+MAX_LISTED = 200
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+
+
+def _title(message: str) -> str:
+    line = " ".join(message.split())
+    return line if len(line) <= TITLE_CHARS else line[: TITLE_CHARS - 1] + "…"
+
+
+class ConversationOwnership(Protocol):
+    """Who owns which conversation; `ConversationStore` (SQLite) and `PgConversationStore`."""
+
+    async def record_message(self, tenant: TenantContext, message: str | None = None) -> None: ...
+
+    async def get(
+        self, company_id: str, user_id: str, conversation_id: str
+    ) -> ConversationSummary | None: ...
+
+    async def list(self, company_id: str, user_id: str) -> list[ConversationSummary]: ...
+
+    async def delete(self, company_id: str, user_id: str, conversation_id: str) -> bool: ...
+
+    async def close(self) -> None: ...
+
+
+class ConversationStore:
+    """SQLite-backed ownership table (the embedded default)."""
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    @classmethod
+    async def open(cls, path: Path) -> ConversationStore:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = await aiosqlite.connect(path)
+        await conn.execute("PRAGMA journal_mode=WAL")
+        await conn.executescript(_SCHEMA)
+        await conn.commit()
+        return cls(conn)
+
+    async def close(self) -> None:
+        await self._conn.close()
+
+    async def record_message(self, tenant: TenantContext, message: str | None = None) -> None:
+        """Count one message in the conversation, creating it (titled by `message`) if new."""
+        now = _now()
+        await self._conn.execute(
+            """
+            INSERT INTO conversations
+                (company_id, user_id, id, title, created_at, updated_at, message_count)
+            VALUES (?, ?, ?, ?, ?, ?, 1)
+            ON CONFLICT (company_id, user_id, id)
+            DO UPDATE SET updated_at = excluded.updated_at, message_count = message_count + 1
+            """,
+            (
+                tenant.company_id,
+                tenant.user_id,
+                tenant.conversation_id,
+                _title(message or "New conversation"),
+                now,
+                now,
+            ),
+        )
+        await self._conn.commit()
+
+    async def get(
+        self, company_id: str, user_id: str, conversation_id: str
+    ) -> ConversationSummary | None:
+        async with self._conn.execute(
+            "SELECT id, title, created_at, updated_at, message_count FROM conversations "
+            "WHERE company_id = ? AND user_id = ? AND id = ?",
+            (company_id, user_id, conversation_id),
+        ) as cursor:
+            row = await cursor.fetchone()
+        return None if row is None else _summary(row)
+
+    async def list(self, company_id: str, user_id: str) -> list[ConversationSummary]:
+        async with self._conn.execute(
+            "SELECT id, title, created_at, updated_at, message_count FROM conversations "
+            "WHERE company_id = ? AND user_id = ? ORDER BY updated_at DESC LIMIT ?",
+            (company_id, user_id, MAX_LISTED),
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return [_summary(r) for r in rows]
+
+    async def delete(self, company_id: str, user_id: str, conversation_id: str) -> bool:
+        cursor = await self._conn.execute(
+            "DELETE FROM conversations WHERE company_id = ? AND user_id = ? AND id = ?",
+            (company_id, user_id, conversation_id),
+        )
+        await self._conn.commit()
+        return cursor.rowcount > 0
+
+
+def _summary(row: aiosqlite.Row | tuple[object, ...]) -> ConversationSummary:
+    cid, title, created, updated, count = row
+    return ConversationSummary(
+        id=str(cid),
+        title=str(title),
+        created_at=str(created),
+        updated_at=str(updated),
+        message_count=int(str(count)),
+    )
