@@ -9,7 +9,7 @@ import pytest
 from agent_service.demo.data import DEMO_DOCS_DIR
 from agent_service.storage.sqlite.documents import (
     ChunkLimits,
-    DocumentStore,
+    SqliteDocumentStore,
     chunk_text,
     fts_query,
     seed_documents,
@@ -20,11 +20,11 @@ TOPICS = ("overtime", "on-call", "safety", "time-off", "expenses")
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> DocumentStore:
-    return DocumentStore(tmp_path / "docs")
+def store(tmp_path: Path) -> SqliteDocumentStore:
+    return SqliteDocumentStore(tmp_path / "docs")
 
 
-def test_demo_documents_cover_every_topic_for_every_company(store: DocumentStore) -> None:
+def test_demo_documents_cover_every_topic_for_every_company(store: SqliteDocumentStore) -> None:
     counts = seed_documents(store, DEMO_DOCS)
     assert set(counts) == {"acme-hvac", "bluepeak-plumbing", "citywide-electric"}
     for company_id in counts:
@@ -52,7 +52,7 @@ def test_demo_documents_cover_every_topic_for_every_company(store: DocumentStore
     ],
 )
 async def test_each_tenant_gets_its_own_rule(
-    store: DocumentStore, company_id: str, question: str, must_contain: str
+    store: SqliteDocumentStore, company_id: str, question: str, must_contain: str
 ) -> None:
     seed_documents(store, DEMO_DOCS)
     passages = await store.search(company_id, question, k=2)
@@ -64,7 +64,7 @@ async def test_each_tenant_gets_its_own_rule(
 
 
 async def test_one_file_per_tenant_and_statistics_do_not_mix(
-    store: DocumentStore, tmp_path: Path
+    store: SqliteDocumentStore, tmp_path: Path
 ) -> None:
     store.ingest(
         "t1", "policy", "Policy", "Overtime is paid at 1.5x after 40 hours.\n\nBreaks are paid."
@@ -79,7 +79,7 @@ async def test_one_file_per_tenant_and_statistics_do_not_mix(
     assert {p.doc_id for p in await store.search("t1", "noise overtime", k=50)} == {"policy"}
 
 
-async def test_reingest_replaces_the_document(store: DocumentStore) -> None:
+async def test_reingest_replaces_the_document(store: SqliteDocumentStore) -> None:
     first = store.ingest(
         "t1", "pto", "Time off", "Staff earn 10 days of leave.\n\n" + "Old words. " * 200
     )
@@ -92,7 +92,7 @@ async def test_reingest_replaces_the_document(store: DocumentStore) -> None:
     assert [(d.doc_id, d.chunk_count) for d in store.list_documents("t1")] == [("pto", 1)]
 
 
-async def test_delete_document(store: DocumentStore) -> None:
+async def test_delete_document(store: SqliteDocumentStore) -> None:
     store.ingest("t1", "a", "A", "alpha policy")
     store.ingest("t1", "b", "B", "beta policy")
     assert store.delete_document("t1", "a") is True
@@ -102,7 +102,7 @@ async def test_delete_document(store: DocumentStore) -> None:
 
 
 async def test_unknown_tenant_has_nothing_and_gets_no_file(
-    store: DocumentStore, tmp_path: Path
+    store: SqliteDocumentStore, tmp_path: Path
 ) -> None:
     assert await store.search("nobody", "overtime") == []
     assert store.list_documents("nobody") == []
@@ -111,7 +111,7 @@ async def test_unknown_tenant_has_nothing_and_gets_no_file(
 
 @pytest.mark.parametrize("company_id", ["", "../escape", ".hidden", "a/b", "a\\b", "x" * 129, "é"])
 async def test_company_id_is_validated_before_it_becomes_a_path(
-    store: DocumentStore, company_id: str, tmp_path: Path
+    store: SqliteDocumentStore, company_id: str, tmp_path: Path
 ) -> None:
     with pytest.raises(ValueError, match="company_id"):
         store.ingest(company_id, "doc", "Doc", "text")
@@ -122,7 +122,7 @@ async def test_company_id_is_validated_before_it_becomes_a_path(
 
 
 @pytest.mark.parametrize("doc_id", ["", "../x", "a b", "x" * 200])
-def test_doc_id_is_validated(store: DocumentStore, doc_id: str) -> None:
+def test_doc_id_is_validated(store: SqliteDocumentStore, doc_id: str) -> None:
     with pytest.raises(ValueError, match="doc_id"):
         store.ingest("t1", doc_id, "T", "text")
 
@@ -152,7 +152,7 @@ def test_fts_query_is_bounded() -> None:
     assert fts_query(words).count(" OR ") == 31
 
 
-async def test_k_is_clamped(store: DocumentStore) -> None:
+async def test_k_is_clamped(store: SqliteDocumentStore) -> None:
     for i in range(60):
         store.ingest("t1", f"d{i}", "Doc", f"shared term number {i}")
     assert len(await store.search("t1", "shared", k=0)) == 1
@@ -178,7 +178,9 @@ def test_long_paragraphs_are_cut_at_word_boundaries() -> None:
     assert sum(c.count("word") for c in chunks) == 1000
 
 
-def test_ingest_directory_takes_titles_from_headings(store: DocumentStore, tmp_path: Path) -> None:
+def test_ingest_directory_takes_titles_from_headings(
+    store: SqliteDocumentStore, tmp_path: Path
+) -> None:
     folder = tmp_path / "in"
     folder.mkdir()
     (folder / "pto.md").write_text("Intro line\n\n# Paid Time Off\n\nTwenty days.")

@@ -25,7 +25,7 @@ from agent_service.providers.offline.limits import OfflineLimits
 from agent_service.providers.offline.provider import OfflineProvider
 from agent_service.sql.executor import SqliteExecutor, SqlLimits
 from agent_service.sql.schema import curated_schema
-from agent_service.storage.sqlite.documents import DocumentStore, seed_documents
+from agent_service.storage.sqlite.documents import SqliteDocumentStore, seed_documents
 
 DEMO_DOCS = DEMO_DOCS_DIR
 
@@ -36,8 +36,8 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def documents(tmp_path_factory: pytest.TempPathFactory) -> DocumentStore:
-    store = DocumentStore(tmp_path_factory.mktemp("offline-docs"))
+def documents(tmp_path_factory: pytest.TempPathFactory) -> SqliteDocumentStore:
+    store = SqliteDocumentStore(tmp_path_factory.mktemp("offline-docs"))
     seed_documents(store, DEMO_DOCS)
     return store
 
@@ -216,7 +216,7 @@ async def test_general_replies_stream_the_message_or_a_greeting() -> None:
     assert thanks == "You're welcome! Ask me anything else about your data or policies."
 
 
-async def test_policy_answers_cite_only_the_passages_given(documents: DocumentStore) -> None:
+async def test_policy_answers_cite_only_the_passages_given(documents: SqliteDocumentStore) -> None:
     question = "How much is the on-call stipend?"
     passages = await documents.search("acme-hvac", question, k=2)
     assert len(passages) == 2
@@ -229,7 +229,7 @@ async def test_policy_answers_cite_only_the_passages_given(documents: DocumentSt
             assert re.search(r" \[\d\]$", line), "every quoted sentence carries its source"
 
 
-async def test_policy_answers_quote_the_matching_section(documents: DocumentStore) -> None:
+async def test_policy_answers_quote_the_matching_section(documents: SqliteDocumentStore) -> None:
     question = "Can I expense mileage for my own car?"
     passages = await documents.search("acme-hvac", question)
     text = "".join(await collect(OfflineProvider().answer_from_passages(ask(question), passages)))
@@ -254,7 +254,9 @@ async def test_unrelated_passages_are_offered_as_the_closest_only() -> None:
     )
 
 
-async def test_limits_cap_lists_rankings_and_quotes(db: Path, documents: DocumentStore) -> None:
+async def test_limits_cap_lists_rankings_and_quotes(
+    db: Path, documents: SqliteDocumentStore
+) -> None:
     provider = OfflineProvider(
         limits=OfflineLimits(max_top_n=2, max_listed=3, max_quoted_sentences=1)
     )

@@ -24,9 +24,9 @@ from agent_service.deps import open_deps
 from agent_service.errors import ConversationBusy, RunFailed
 from agent_service.settings import AgentSettings
 from agent_service.sql.executor import SqlLimits
-from agent_service.storage.postgres.active_runs import PgActiveRuns
+from agent_service.storage.postgres.active_runs import PostgresActiveRuns
 from agent_service.storage.postgres.backends import DatabaseUnavailable
-from agent_service.storage.postgres.conversations import PgConversationStore
+from agent_service.storage.postgres.conversations import PostgresConversationStore
 from agent_service.storage.postgres.migrate import migrate
 from agent_service.storage.postgres.sql_engine import PostgresExecutor, UnsafeReaderRole
 from contracts.sse import SSEDecoder
@@ -260,8 +260,10 @@ async def pool(database: str) -> AsyncIterator[AsyncConnectionPool[Any]]:
 async def test_a_crashed_replica_frees_its_conversations_when_the_lease_expires(
     pool: AsyncConnectionPool[Any],
 ) -> None:
-    crashed = PgActiveRuns(pool, lease_s=0.5)  # never started: it will never renew, like a dead one
-    other = PgActiveRuns(pool, lease_s=0.5)
+    crashed = PostgresActiveRuns(
+        pool, lease_s=0.5
+    )  # never started: it will never renew, like a dead one
+    other = PostgresActiveRuns(pool, lease_s=0.5)
     await crashed.acquire("acme-hvac/u/crash")
     with pytest.raises(ConversationBusy):
         await other.acquire("acme-hvac/u/crash")
@@ -276,22 +278,22 @@ async def test_a_crashed_replica_frees_its_conversations_when_the_lease_expires(
         raise AssertionError("the dead replica's lease never expired")
     await crashed.release("acme-hvac/u/crash")  # a late release must not free the new holder's run
     with pytest.raises(ConversationBusy):
-        await PgActiveRuns(pool, lease_s=0.5).acquire("acme-hvac/u/crash")
+        await PostgresActiveRuns(pool, lease_s=0.5).acquire("acme-hvac/u/crash")
     await other.release("acme-hvac/u/crash")
 
 
 async def test_a_live_replica_keeps_renewing_its_lease(pool: AsyncConnectionPool[Any]) -> None:
-    live = PgActiveRuns(pool, lease_s=0.3)
+    live = PostgresActiveRuns(pool, lease_s=0.3)
     await live.start()
     try:
         await live.acquire("acme-hvac/u/long")
         await asyncio.sleep(1.0)  # several lease lengths
         with pytest.raises(ConversationBusy):
-            await PgActiveRuns(pool, lease_s=0.3).acquire("acme-hvac/u/long")
+            await PostgresActiveRuns(pool, lease_s=0.3).acquire("acme-hvac/u/long")
     finally:
         await live.aclose()
     assert len(live) == 0
-    fresh = PgActiveRuns(pool, lease_s=0.3)
+    fresh = PostgresActiveRuns(pool, lease_s=0.3)
     await fresh.acquire("acme-hvac/u/long")  # closed: its leases were handed back
     await fresh.release("acme-hvac/u/long")
 
@@ -306,12 +308,12 @@ async def test_a_database_that_is_down_is_a_503_not_a_500() -> None:
     )
     await dead.open(wait=False)
     try:
-        store = PgConversationStore(dead)
+        store = PostgresConversationStore(dead)
         with pytest.raises(RunFailed) as caught:
             await store.list("acme-hvac", "u-alice")
         assert (caught.value.status, caught.value.code) == (503, "UPSTREAM_UNAVAILABLE")
         with pytest.raises(RunFailed):
-            await PgActiveRuns(dead, lease_s=1).acquire("acme-hvac/u/down")
+            await PostgresActiveRuns(dead, lease_s=1).acquire("acme-hvac/u/down")
     finally:
         await dead.close()
 

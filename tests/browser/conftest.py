@@ -31,7 +31,7 @@ from support.servers import serve_asgi
 from agent_service.app import create_app as create_agent_app
 from agent_service.deps import seed_demo
 from agent_service.settings import AgentSettings
-from agent_service.storage.sqlite.documents import DocumentStore
+from agent_service.storage.sqlite.documents import SqliteDocumentStore
 from gateway.app import create_app as create_gateway_app
 from gateway.auth import mint_dev_token
 from gateway.settings import GatewaySettings
@@ -129,7 +129,7 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack
         data_dir=data_dir, env="test", seed_on_start=False, offline_pace_ms=PACE_MS
     )
     seed_demo(settings, force=True)
-    DocumentStore(settings.documents_dir).ingest(
+    SqliteDocumentStore(settings.documents_dir).ingest(
         "acme-hvac", "uniforms", XSS_DOC_TITLE, XSS_DOC_TEXT
     )
     async with serve_asgi(create_agent_app(settings)) as agent_url:

@@ -34,7 +34,8 @@ from agent_service.internal_auth import InternalIdentity, bearer_token, verify_i
 from agent_service.metrics import AgentMetrics
 from agent_service.openapi import openapi_document
 from agent_service.providers.base import TenantContext
-from agent_service.runs.runner import ActiveRuns, RunLimits, Runner, RunRegistry, thread_key
+from agent_service.runs.registry import InProcessActiveRuns, RunRegistry, thread_key
+from agent_service.runs.runner import RunLimits, Runner
 from agent_service.settings import AgentSettings
 from contracts.agent_api import (
     ChatRequest,
@@ -292,7 +293,7 @@ def create_app(settings: AgentSettings | None = None, *, deps: Deps | None = Non
                 deps=d,
                 graph=graph,
                 runner=runner,
-                active=d.active_runs if d.active_runs is not None else ActiveRuns(),
+                active=d.active_runs if d.active_runs is not None else InProcessActiveRuns(),
                 metrics=metrics,
                 issuers={k: v.get_secret_value() for k, v in settings.internal_issuers.items()},
             )

@@ -89,7 +89,7 @@ def _migrate(_: argparse.Namespace) -> int:
 
 
 def _ingest(args: argparse.Namespace) -> int:
-    from agent_service.storage.sqlite.documents import DocumentStore
+    from agent_service.storage.sqlite.documents import SqliteDocumentStore
 
     settings = _settings()
     path = Path(args.path)
@@ -97,7 +97,7 @@ def _ingest(args: argparse.Namespace) -> int:
         sys.exit(f"agent-service ingest: {path} does not exist")
     if settings.database_url is not None:
         return _ingest_postgres(settings, args.company, path)
-    store = DocumentStore(settings.documents_dir)
+    store = SqliteDocumentStore(settings.documents_dir)
     if path.is_dir():
         chunks = store.ingest_directory(args.company, path)
     else:
@@ -117,7 +117,7 @@ def _ingest_postgres(settings: AgentSettings, company: str, path: Path) -> int:
     import psycopg
 
     from agent_service.storage.postgres.backends import database_dsn
-    from agent_service.storage.postgres.documents import PgDocumentStore, read_markdown
+    from agent_service.storage.postgres.documents import PostgresDocumentStore, read_markdown
 
     files = (
         read_markdown(path) if path.is_dir() else read_markdown(path.parent, glob.escape(path.name))
@@ -127,7 +127,7 @@ def _ingest_postgres(settings: AgentSettings, company: str, path: Path) -> int:
         async with await psycopg.AsyncConnection.connect(
             database_dsn(settings), autocommit=True
         ) as conn:
-            store = PgDocumentStore.for_connection(conn)
+            store = PostgresDocumentStore.for_connection(conn)
             return sum([await store.ingest(company, *file) for file in files])
 
     try:

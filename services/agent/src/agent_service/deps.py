@@ -17,13 +17,16 @@ from agent_service.providers.base import ModelProvider, SchemaTable
 from agent_service.providers.offline.provider import OfflineProvider
 from agent_service.providers.openai.config import openai_config
 from agent_service.providers.openai.provider import OpenAIProvider
-from agent_service.runs.runner import RunRegistry
+from agent_service.runs.registry import RunRegistry
 from agent_service.settings import AgentSettings
 from agent_service.sql.executor import SqliteExecutor, SqlLimits
 from agent_service.sql.schema import curated_schema
-from agent_service.storage.postgres.backends import open_pg_backends
-from agent_service.storage.sqlite.conversations import ConversationOwnership, ConversationStore
-from agent_service.storage.sqlite.documents import DocumentStore, seed_documents
+from agent_service.storage.postgres.backends import open_postgres_backends
+from agent_service.storage.sqlite.conversations import (
+    ConversationOwnership,
+    SqliteConversationStore,
+)
+from agent_service.storage.sqlite.documents import SqliteDocumentStore, seed_documents
 
 log = structlog.get_logger("agent_service.deps")
 
@@ -58,7 +61,7 @@ def seed_demo(settings: AgentSettings, *, force: bool = False) -> dict[str, Any]
         settings.demo_db_path.parent.mkdir(parents=True, exist_ok=True)
         report["database"] = seed_database(settings.demo_db_path)
     if force or not settings.documents_dir.exists():
-        store = DocumentStore(settings.documents_dir)
+        store = SqliteDocumentStore(settings.documents_dir)
         report["documents"] = seed_documents(store, DEMO_DOCS_DIR)
     return report
 
@@ -81,7 +84,7 @@ async def open_deps(settings: AgentSettings) -> AsyncIterator[Deps]:
             AsyncSqliteSaver.from_conn_string(str(settings.memory_db_path))
         )
         await checkpointer.setup()
-        conversations = await ConversationStore.open(settings.memory_db_path)
+        conversations = await SqliteConversationStore.open(settings.memory_db_path)
         stack.push_async_callback(conversations.close)
         provider = make_provider(settings)
         if isinstance(provider, OpenAIProvider):
@@ -96,7 +99,7 @@ async def open_deps(settings: AgentSettings) -> AsyncIterator[Deps]:
                     timeout_s=settings.sql_timeout_s,
                 ),
             ),
-            documents=DocumentStore(settings.documents_dir),
+            documents=SqliteDocumentStore(settings.documents_dir),
             schema=curated_schema(),
             checkpointer=checkpointer,
             conversations=conversations,
@@ -106,7 +109,7 @@ async def open_deps(settings: AgentSettings) -> AsyncIterator[Deps]:
 @asynccontextmanager
 async def _open_postgres_deps(settings: AgentSettings) -> AsyncIterator[Deps]:
     async with AsyncExitStack() as stack:
-        pg = await stack.enter_async_context(open_pg_backends(settings, DEMO_DOCS_DIR))
+        pg = await stack.enter_async_context(open_postgres_backends(settings, DEMO_DOCS_DIR))
         provider = make_provider(settings)
         if isinstance(provider, OpenAIProvider):
             stack.push_async_callback(provider.aclose)

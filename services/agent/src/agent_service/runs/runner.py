@@ -14,16 +14,17 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol, cast
+from typing import Any, cast
 
 import structlog
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
-from agent_service.errors import ConversationBusy, RunFailed
+from agent_service.errors import RunFailed
 from agent_service.graph.builder import AgentGraph
 from agent_service.graph.state import RunContext
 from agent_service.metrics import AgentMetrics
 from agent_service.providers.base import TenantContext
+from agent_service.runs.registry import thread_key
 from agent_service.storage.checkpoints import keep_latest_checkpoint
 from contracts.agent_api import ChatResponse, Route, RunStats, Source, ToolEndEvent
 from contracts.errors import RETRYABLE_CODES, ErrorCode
@@ -36,42 +37,6 @@ _HEARTBEAT = encode_comment("heartbeat")
 _END = b""
 CANCEL_GRACE_S = 5.0
 """How long a cancelled run may take to unwind (close model calls) before it is abandoned."""
-
-
-def thread_key(tenant: TenantContext) -> str:
-    """The checkpointer thread of a conversation: namespaced so ids never collide across owners."""
-    return f"{tenant.company_id}/{tenant.user_id}/{tenant.conversation_id}"
-
-
-class RunRegistry(Protocol):
-    """Conversations with a run in progress: `acquire` raises `ConversationBusy` when taken."""
-
-    async def acquire(self, key: str) -> None: ...
-
-    async def release(self, key: str) -> None: ...
-
-    def __len__(self) -> int: ...
-
-
-class ActiveRuns:
-    """Conversations with a run in progress in this process (a second message gets 409).
-
-    One replica only; `pg_runs.PgActiveRuns` is the same contract shared through PostgreSQL.
-    """
-
-    def __init__(self) -> None:
-        self._keys: set[str] = set()
-
-    async def acquire(self, key: str) -> None:
-        if key in self._keys:
-            raise ConversationBusy("a reply is still being written in this conversation")
-        self._keys.add(key)
-
-    async def release(self, key: str) -> None:
-        self._keys.discard(key)
-
-    def __len__(self) -> int:
-        return len(self._keys)
 
 
 @dataclass(slots=True)

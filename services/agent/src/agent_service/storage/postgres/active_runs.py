@@ -35,7 +35,7 @@ WHERE holder = ANY(%(holders)s)
 """
 
 
-class PgActiveRuns:
+class PostgresActiveRuns:
     """Conversations with a run in progress on any replica (a second message gets 409)."""
 
     def __init__(self, pool: AsyncConnectionPool[Any], *, lease_s: float) -> None:

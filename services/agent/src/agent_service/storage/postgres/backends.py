@@ -17,9 +17,9 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from agent_service.settings import AgentSettings
 from agent_service.sql.executor import SqlLimits
-from agent_service.storage.postgres.active_runs import PgActiveRuns
-from agent_service.storage.postgres.conversations import PgConversationStore
-from agent_service.storage.postgres.documents import PgDocumentStore
+from agent_service.storage.postgres.active_runs import PostgresActiveRuns
+from agent_service.storage.postgres.conversations import PostgresConversationStore
+from agent_service.storage.postgres.documents import PostgresDocumentStore
 from agent_service.storage.postgres.migrate import migrate
 from agent_service.storage.postgres.seed import seed_postgres
 from agent_service.storage.postgres.sql_engine import PostgresExecutor, verify_reader_role
@@ -28,14 +28,14 @@ log = structlog.get_logger("agent_service.storage.postgres.backends")
 
 
 @dataclass(frozen=True, slots=True)
-class PgBackends:
+class PostgresBackends:
     """The PostgreSQL implementations of the stores a `Deps` holds."""
 
     sql: PostgresExecutor
-    documents: PgDocumentStore
+    documents: PostgresDocumentStore
     checkpointer: AsyncPostgresSaver
-    conversations: PgConversationStore
-    active_runs: PgActiveRuns
+    conversations: PostgresConversationStore
+    active_runs: PostgresActiveRuns
 
 
 def database_dsn(settings: AgentSettings) -> str:
@@ -81,7 +81,9 @@ def _pool(dsn: str, settings: AgentSettings, **kwargs: Any) -> AsyncConnectionPo
 
 
 @asynccontextmanager
-async def open_pg_backends(settings: AgentSettings, docs_root: Path) -> AsyncIterator[PgBackends]:
+async def open_postgres_backends(
+    settings: AgentSettings, docs_root: Path
+) -> AsyncIterator[PostgresBackends]:
     """Migrate (and seed) as configured, then open the pools and the stores over them."""
     try:
         if settings.pg_migrate_on_start:
@@ -102,7 +104,7 @@ class DatabaseUnavailable(RuntimeError):
 
 
 @asynccontextmanager
-async def _open_pools(settings: AgentSettings) -> AsyncIterator[PgBackends]:
+async def _open_pools(settings: AgentSettings) -> AsyncIterator[PostgresBackends]:
     async with AsyncExitStack() as stack:
         app_pool = _pool(database_dsn(settings), settings)
         # LangGraph's saver needs dict rows and no server-side prepared statements (poolers)
@@ -122,10 +124,10 @@ async def _open_pools(settings: AgentSettings) -> AsyncIterator[PgBackends]:
             await pool.open(wait=True, timeout=settings.pg_pool_timeout_s)
             stack.push_async_callback(pool.close)
         await verify_reader_role(sql_pool.connection)
-        active = PgActiveRuns(app_pool, lease_s=settings.run_lease_s)
+        active = PostgresActiveRuns(app_pool, lease_s=settings.run_lease_s)
         await active.start()
         stack.push_async_callback(active.aclose)
-        yield PgBackends(
+        yield PostgresBackends(
             sql=PostgresExecutor(
                 sql_pool,
                 SqlLimits(
@@ -134,8 +136,8 @@ async def _open_pools(settings: AgentSettings) -> AsyncIterator[PgBackends]:
                     timeout_s=settings.sql_timeout_s,
                 ),
             ),
-            documents=PgDocumentStore(app_pool.connection),
+            documents=PostgresDocumentStore(app_pool.connection),
             checkpointer=AsyncPostgresSaver(memory_pool),
-            conversations=PgConversationStore(app_pool),
+            conversations=PostgresConversationStore(app_pool),
             active_runs=active,
         )

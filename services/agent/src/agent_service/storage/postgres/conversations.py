@@ -1,5 +1,5 @@
-"""Conversation ownership in PostgreSQL: the same contract as `ConversationStore` (SQLite), shared
-by every replica. Every lookup is by (company, user, id)."""
+"""Conversation ownership in PostgreSQL: the same contract as `SqliteConversationStore`, shared by
+every replica. Every lookup is by (company, user, id)."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def _iso(value: dt.datetime) -> str:
     return value.astimezone(dt.UTC).isoformat(timespec="milliseconds")
 
 
-class PgConversationStore:
+class PostgresConversationStore:
     """PostgreSQL-backed ownership table (production); the pool is owned by the caller."""
 
     def __init__(self, pool: AsyncConnectionPool[Any]) -> None:

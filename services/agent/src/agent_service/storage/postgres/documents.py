@@ -63,7 +63,7 @@ async def tenant_transaction(
         yield conn
 
 
-class PgDocumentStore:
+class PostgresDocumentStore:
     """Ranked full-text retrieval over each company's own documents in PostgreSQL."""
 
     def __init__(self, connect: ConnectionSource, chunking: ChunkLimits | None = None) -> None:
@@ -71,7 +71,7 @@ class PgDocumentStore:
         self._chunking = chunking or ChunkLimits()
 
     @classmethod
-    def for_connection(cls, conn: psycopg.AsyncConnection[Any]) -> PgDocumentStore:
+    def for_connection(cls, conn: psycopg.AsyncConnection[Any]) -> PostgresDocumentStore:
         """A store over one open (autocommit) connection, e.g. the migrator's."""
 
         @asynccontextmanager
@@ -156,7 +156,9 @@ class PgDocumentStore:
         return False
 
 
-async def seed_pg_documents(store: PgDocumentStore, demo_docs_root: Path) -> dict[str, int]:
+async def seed_postgres_documents(
+    store: PostgresDocumentStore, demo_docs_root: Path
+) -> dict[str, int]:
     """Ingest `<root>/<company_id>/*.md` for every company directory; chunk counts per company."""
     directories = await asyncio.to_thread(
         lambda: sorted(p for p in Path(demo_docs_root).iterdir() if p.is_dir())

@@ -12,7 +12,7 @@ import psycopg
 from psycopg import sql
 
 from agent_service.demo.data import COMPANY_IDS, seed_database
-from agent_service.storage.postgres.documents import PgDocumentStore, seed_pg_documents
+from agent_service.storage.postgres.documents import PostgresDocumentStore, seed_postgres_documents
 
 _TABLES: Final = (
     ("technicians", ("id", "name", "status", "specialty", "hired_on", "hourly_rate")),
@@ -85,7 +85,7 @@ async def seed_postgres(
     row = await cursor.fetchone()
     if force or row is None or row[0] == 0:
         report["database"] = await seed_business_data(conn)
-    store = PgDocumentStore.for_connection(conn)
+    store = PostgresDocumentStore.for_connection(conn)
     if force or not await store.has_any_document(COMPANY_IDS):
-        report["documents"] = await seed_pg_documents(store, docs_root)
+        report["documents"] = await seed_postgres_documents(store, docs_root)
     return report

@@ -44,7 +44,7 @@ def _title(message: str) -> str:
 
 
 class ConversationOwnership(Protocol):
-    """Who owns which conversation; `ConversationStore` (SQLite) and `PgConversationStore`."""
+    """Who owns which conversation: `SqliteConversationStore` or `PostgresConversationStore`."""
 
     async def record_message(self, tenant: TenantContext, message: str | None = None) -> None: ...
 
@@ -59,14 +59,14 @@ class ConversationOwnership(Protocol):
     async def close(self) -> None: ...
 
 
-class ConversationStore:
+class SqliteConversationStore:
     """SQLite-backed ownership table (the embedded default)."""
 
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._conn = conn
 
     @classmethod
-    async def open(cls, path: Path) -> ConversationStore:
+    async def open(cls, path: Path) -> SqliteConversationStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = await aiosqlite.connect(path)
         await conn.execute("PRAGMA journal_mode=WAL")

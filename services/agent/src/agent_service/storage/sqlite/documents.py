@@ -63,7 +63,7 @@ class ChunkLimits:
     max_chars: int = 900
 
 
-class DocumentStore:
+class SqliteDocumentStore:
     """BM25 retrieval over each company's own documents, in `<root>/<company_id>.sqlite3`."""
 
     def __init__(self, root: Path, chunking: ChunkLimits | None = None) -> None:
@@ -242,7 +242,7 @@ def _first_heading(text: str) -> str | None:
     return None
 
 
-def seed_documents(store: DocumentStore, demo_docs_root: Path) -> dict[str, int]:
+def seed_documents(store: SqliteDocumentStore, demo_docs_root: Path) -> dict[str, int]:
     """Ingest `<root>/<company_id>/*.md` for every company directory; chunk counts per company."""
     counts: dict[str, int] = {}
     for directory in sorted(p for p in Path(demo_docs_root).iterdir() if p.is_dir()):
