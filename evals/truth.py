@@ -4,7 +4,7 @@ provider's), and the facts that belong only to another company (for leak checks)
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from evals.agent_adapter import COMPANY_NAMES, TRAP_VALUES
@@ -22,7 +22,6 @@ class Truth:
     allowed: tuple[float, ...] = ()
     forbidden: tuple[str, ...] = ()
     forbidden_numbers: tuple[float, ...] = ()
-    notes: dict[str, str] = field(default_factory=dict)
 
 
 class GroundTruth:
