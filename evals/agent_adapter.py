@@ -16,12 +16,15 @@ import psycopg
 from starlette.types import ASGIApp
 
 from agent_service.app import create_app
-from agent_service.demo_data import COMPANIES, DEMO_TODAY, TRAP_VALUES, seed_database
-from agent_service.deps import DEMO_DOCS_DIR, seed_demo
-from agent_service.documents import DocumentStore
-from agent_service.pg_documents import PgDocumentStore, seed_pg_documents
-from agent_service.pg_migrate import migrate
+from agent_service.demo.data import COMPANIES, DEMO_DOCS_DIR, DEMO_TODAY, TRAP_VALUES, seed_database
+from agent_service.deps import seed_demo
 from agent_service.settings import DEV_INTERNAL_SECRET, AgentSettings
+from agent_service.storage.postgres.documents import (
+    PostgresDocumentStore,
+    seed_postgres_documents,
+)
+from agent_service.storage.postgres.migrate import migrate
+from agent_service.storage.sqlite.documents import SqliteDocumentStore
 
 __all__ = [
     "COMPANY_NAMES",
@@ -71,7 +74,7 @@ def build_agent_app(data_dir: Path) -> tuple[ASGIApp, Path]:
 
 def sqlite_searcher(root: Path) -> Searcher:
     """The embedded FTS5 store, seeded with the demo documents under `root`."""
-    store = DocumentStore(root)
+    store = SqliteDocumentStore(root)
     for directory in sorted(p for p in DEMO_DOCS_DIR.iterdir() if p.is_dir()):
         store.ingest_directory(directory.name, directory)
 
@@ -88,11 +91,11 @@ async def pg_searcher(dsn: str) -> AsyncIterator[Searcher]:
     ingested, searched over one connection."""
 
     async def seed(conn: psycopg.AsyncConnection[Any]) -> None:
-        await seed_pg_documents(PgDocumentStore.for_connection(conn), DEMO_DOCS_DIR)
+        await seed_postgres_documents(PostgresDocumentStore.for_connection(conn), DEMO_DOCS_DIR)
 
     await migrate(dsn, then=seed)
     async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
-        store = PgDocumentStore.for_connection(conn)
+        store = PostgresDocumentStore.for_connection(conn)
 
         async def search(company_id: str, query: str, k: int) -> list[Hit]:
             found = await store.search(company_id, query, k)
