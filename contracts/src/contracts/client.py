@@ -32,7 +32,7 @@ from contracts.agent_api import (
     ConversationList,
     ErrorEvent,
 )
-from contracts.errors import ErrorBody, ErrorCode
+from contracts.errors import ErrorBody, ErrorCode, ServiceError
 from contracts.internal_token import MAX_INTERNAL_TTL_S, mint_internal_token
 from contracts.sse import DEFAULT_MAX_EVENT_BYTES, SSEDecoder, SSEMessage, SSEProtocolError
 
@@ -85,8 +85,9 @@ def hs256_token_factory(issuer: str, secret: str, ttl_s: int = 30) -> TokenFacto
     return factory
 
 
-class AgentAPIError(Exception):
-    """The agent service refused or failed a request; `code` is an `ErrorCode` value.
+class AgentAPIError(ServiceError):
+    """The agent service refused or failed a request; `code` is an `ErrorCode` value (or a newer
+    service's code this version does not know).
 
     `status` is the HTTP status received, or 503 when no response arrived at all.
     """
@@ -102,14 +103,12 @@ class AgentAPIError(Exception):
         request_id: str | None = None,
         details: list[dict[str, str]] | None = None,
     ) -> None:
-        super().__init__(f"{status} {code}: {message}")
-        self.status = status
-        self.code = code
-        self.message = message
-        self.retryable = retryable
+        super().__init__(message, code=code, status=status, retryable=retryable, details=details)
         self.retry_after = retry_after
         self.request_id = request_id
-        self.details = details
+
+    def __str__(self) -> str:
+        return f"{self.status} {self.code}: {self.message}"
 
 
 class AgentClient:

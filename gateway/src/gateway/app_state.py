@@ -21,7 +21,7 @@ class TokenVerifier(Protocol):
     """What the gateway needs of a user-token verifier (`gateway.auth.JwtVerifier`)."""
 
     async def verify(self, token: str) -> Principal:
-        """The verified identity of `token`; raises `gateway.auth.AuthError`."""
+        """The verified identity of `token`; raises a `GatewayError` (`gateway.auth.AuthError`)."""
         ...
 
 

@@ -51,11 +51,11 @@ async def chat_ws(request: web.Request) -> web.StreamResponse:
         await socket.serve()
     except Forbidden as exc:
         with contextlib.suppress(TimeoutError, ConnectionError):
-            await socket.send_error(exc.error_code, exc.message)
+            await socket.send_error(exc.code, exc.message)
         await ws.close(code=CLOSE_FORBIDDEN, message=b"forbidden")
     except TooManySockets as exc:
         with contextlib.suppress(TimeoutError, ConnectionError):
-            await socket.send_error(exc.error_code, exc.message, retryable=True)
+            await socket.send_error(exc.code, exc.message, retryable=True)
         await ws.close(code=CLOSE_POLICY, message=b"too many connections")
     except (TimeoutError, ConnectionError):
         socket.abort()

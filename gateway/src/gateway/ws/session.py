@@ -129,7 +129,7 @@ class ChatSocket:
         try:
             principal = await verify_token(self.app, token)
         except GatewayError as exc:
-            reply = AuthErrorMessage(message=exc.message, code=exc.error_code)
+            reply = AuthErrorMessage(message=exc.message, code=exc.code)
             await self.send_json_text(reply.model_dump_json())
             return False
         if self.principal is not None and (
@@ -209,7 +209,7 @@ class ChatSocket:
             await self.turn
         if self.turn is not None and not self.turn.done():
             await self.send_error(
-                WsErrorCode.BUSY,
+                ErrorCode.CONVERSATION_BUSY,
                 "Wait for the current answer to finish (or send stop).",
                 retryable=True,
             )
@@ -262,7 +262,7 @@ class ChatSocket:
         except GatewayError as exc:
             with contextlib.suppress(TimeoutError, ConnectionError):
                 await self.send_error(
-                    exc.error_code,
+                    exc.code,
                     exc.message,
                     retryable=exc.retryable,
                     retry_after=retry_after_s(exc.headers),
