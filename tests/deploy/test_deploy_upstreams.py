@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 import aiohttp
 import pytest
 from aiohttp import web
-from deploy_stack import free_ports
 from pydantic import ValidationError
+from support.deploy_stack import free_ports
 
 from contracts.agent_api import (
     ChatInput,

@@ -8,7 +8,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from gw_helpers import Gateway, Hang, gateway_settings, running_gateway, sql_answer
+from support.gateway_harness import Gateway, Hang, gateway_settings, running_gateway, sql_answer
 
 from contracts.agent_api import TokenEvent
 from contracts.ui_events import WS_SERVER_MESSAGE_ADAPTER

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Sequence
 
-from gw_helpers import stats
+from support.gateway_harness import stats
 
 from contracts.agent_api import AgentEvent, CompleteEvent, ErrorEvent, TokenEvent
 from gateway.relay import Relay, RelayConfig
