@@ -76,6 +76,12 @@ class FakeJwks:
     paths: list[str] = field(default_factory=list)
     delay_s: float = 0.0
     url: str = ""
+    _served_signals: dict[int, asyncio.Event] = field(default_factory=dict)
+
+    async def wait_until_served(self, count: int) -> None:
+        """Return once `count` documents have been served."""
+        if self.served < count:
+            await self._served_signals.setdefault(count, asyncio.Event()).wait()
 
     async def handle(self, request: web.Request) -> web.Response:
         self.hits += 1
@@ -91,6 +97,8 @@ class FakeJwks:
         if self.mode == "slow":
             await asyncio.sleep(1)
         self.served += 1
+        if (signal := self._served_signals.get(self.served)) is not None:
+            signal.set()
         return web.json_response({"keys": self.keys})
 
 
@@ -367,10 +375,8 @@ async def test_refresh_ahead_happens_off_the_request_path(
     mono.now += 85
     await verifier.verify(token)
     assert jwks.served == 1  # answered from cache while the refresh is still being served
-    for _ in range(200):
-        if jwks.served == 2:
-            break
-        await asyncio.sleep(0.01)
+    async with asyncio.timeout(2):
+        await jwks.wait_until_served(2)
     assert jwks.hits == jwks.served == 2
     mono.now += 90  # past the first TTL, inside the refreshed one: no fetch needed
     await verifier.verify(token)
