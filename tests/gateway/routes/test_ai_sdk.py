@@ -11,8 +11,15 @@ import json
 from typing import Annotated, Any, Literal
 
 import aiohttp
-from gw_helpers import Die, FakeUpstream, gateway_settings, rag_answer, running_gateway, sql_answer
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from support.gateway_harness import (
+    Die,
+    FakeUpstream,
+    gateway_settings,
+    rag_answer,
+    running_gateway,
+    sql_answer,
+)
 
 from contracts.agent_api import TokenEvent
 from gateway.ai_sdk import AiSdkState, opening_parts, to_ai_sdk_parts
@@ -273,7 +280,7 @@ async def test_bodies_useChat_cannot_mean_are_refused(upstream: FakeUpstream) ->
 
 def test_mapping_keeps_to_the_schema_for_every_event_order() -> None:
     """Pure check: reasoning on two channels, a tool without a start, a tool without an end."""
-    from gw_helpers import stats
+    from support.gateway_harness import stats
 
     from contracts.agent_api import CompleteEvent, ToolEndEvent, ToolStartEvent
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from gateway.settings import GatewaySettings
-from gateway.ws_session import CLOSE_FORBIDDEN, CLOSE_POLICY, CLOSE_UNAUTHENTICATED
+from gateway.ws.session import CLOSE_FORBIDDEN, CLOSE_POLICY, CLOSE_UNAUTHENTICATED
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 

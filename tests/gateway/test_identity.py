@@ -6,7 +6,7 @@ import re
 
 import aiohttp
 import pytest
-from gw_helpers import FakeUpstream, gateway_settings, running_gateway, sql_answer
+from support.gateway_harness import FakeUpstream, gateway_settings, running_gateway, sql_answer
 
 from contracts.agent_api import ID_PATTERN, MAX_ID_CHARS
 from gateway.auth import Principal

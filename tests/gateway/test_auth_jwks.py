@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
-from gateway.auth import AuthError, JwtConfig, JwtVerifier
+from gateway.auth import AuthError, AuthUnavailable, JwtConfig, JwtVerifier
 
 NOW = 1_700_000_000.0
 ALGS = ("RS256", "ES256", "EdDSA")
@@ -76,6 +76,12 @@ class FakeJwks:
     paths: list[str] = field(default_factory=list)
     delay_s: float = 0.0
     url: str = ""
+    _served_signals: dict[int, asyncio.Event] = field(default_factory=dict)
+
+    async def wait_until_served(self, count: int) -> None:
+        """Return once `count` documents have been served."""
+        if self.served < count:
+            await self._served_signals.setdefault(count, asyncio.Event()).wait()
 
     async def handle(self, request: web.Request) -> web.Response:
         self.hits += 1
@@ -91,6 +97,8 @@ class FakeJwks:
         if self.mode == "slow":
             await asyncio.sleep(1)
         self.served += 1
+        if (signal := self._served_signals.get(self.served)) is not None:
+            signal.set()
         return web.json_response({"keys": self.keys})
 
 
@@ -367,10 +375,8 @@ async def test_refresh_ahead_happens_off_the_request_path(
     mono.now += 85
     await verifier.verify(token)
     assert jwks.served == 1  # answered from cache while the refresh is still being served
-    for _ in range(200):
-        if jwks.served == 2:
-            break
-        await asyncio.sleep(0.01)
+    async with asyncio.timeout(2):
+        await jwks.wait_until_served(2)
     assert jwks.hits == jwks.served == 2
     mono.now += 90  # past the first TTL, inside the refreshed one: no fetch needed
     await verifier.verify(token)
@@ -401,7 +407,7 @@ async def test_stale_keys_keep_working_during_an_outage_until_stale_if_error_end
         assert jwks.hits == before + 2
     jwks.mode = "error"
     mono.now += 300 + 600
-    with pytest.raises(AuthError) as caught:
+    with pytest.raises(AuthUnavailable) as caught:
         await verifier.verify(token)
     assert (caught.value.status, caught.value.code) == (503, "UPSTREAM_UNAVAILABLE")
 
@@ -413,10 +419,10 @@ async def test_cold_cache_with_jwks_down_is_a_clear_503_after_one_fetch(
     verifier = make_verifier()
     tokens = [sign(keys[alg]) for alg in ALGS] * 10
     results = await asyncio.gather(*(verifier.verify(t) for t in tokens), return_exceptions=True)
-    assert all(isinstance(r, AuthError) and r.status == 503 for r in results), results
-    assert all(isinstance(r, AuthError) and r.retryable for r in results)
+    assert all(isinstance(r, AuthUnavailable) and r.status == 503 for r in results), results
+    assert all(isinstance(r, AuthUnavailable) and r.retryable for r in results)
     assert jwks.hits == 1  # single flight
-    with pytest.raises(AuthError, match="temporarily unavailable"):
+    with pytest.raises(AuthUnavailable, match="temporarily unavailable"):
         await verifier.verify(tokens[0])
     assert jwks.hits == 1  # backing off
 
@@ -427,7 +433,7 @@ async def test_slow_jwks_times_out_into_a_503(
     jwks.mode = "slow"
     verifier = make_verifier(jwks_timeout_s=0.2)
     async with asyncio.timeout(4):  # a hang would fail here rather than stall the suite
-        with pytest.raises(AuthError) as caught:
+        with pytest.raises(AuthUnavailable) as caught:
             await verifier.verify(sign(keys["RS256"]))
     assert caught.value.status == 503
 

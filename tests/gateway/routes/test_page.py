@@ -8,8 +8,8 @@ from typing import Any
 
 import aiohttp
 import pytest
-from gw_helpers import FakeUpstream, Gateway, gateway_settings, running_gateway
 from multidict import CIMultiDict
+from support.gateway_harness import FakeUpstream, Gateway, gateway_settings, running_gateway
 
 from gateway.routes.page import (
     CONTENT_SECURITY_POLICY,

@@ -38,7 +38,7 @@ from contracts.errors import RETRYABLE_CODES, ErrorBody, ErrorDetail
 from contracts.sse import SSEDecoder, SSEMessage, encode_comment, encode_event
 from gateway.app import create_app
 from gateway.auth import mint_dev_token
-from gateway.rate_limit import Limiter
+from gateway.rate_limit import InProcessLimiter, Lease, Limiter
 from gateway.settings import GatewaySettings
 
 
@@ -386,3 +386,15 @@ async def post_stream(
         if resp.status != 200:
             return Streamed(resp.status, dict(resp.headers), [await resp.json()])
         return Streamed(resp.status, dict(resp.headers), ui_events(await read_sse(resp)))
+
+
+class WatchedLimiter(InProcessLimiter):
+    """The in-process limiter, telling a test when a stream slot has been given back."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.released = asyncio.Event()
+
+    async def release(self, lease: Lease) -> None:
+        await super().release(lease)
+        self.released.set()

@@ -1,6 +1,6 @@
 """One `/ws/chat` socket after the handshake: authentication, then turns, one at a time.
 
-Client messages: `auth`, `message`, `ping`, `stop` (`gateway.ws_messages`). Close codes: 1000
+Client messages: `auth`, `message`, `ping`, `stop` (`gateway.ws.messages`). Close codes: 1000
 normal, 1001 shutdown, 1008 too many sockets for the user, 1009 too big, 1011 internal, 4401 not
 authenticated (no/invalid token, auth deadline), 4403 re-auth as someone else
 (docs/public-api.md).
@@ -11,13 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Sequence
 from typing import Final
 
 import structlog
 from aiohttp import WSMsgType, web
 
-from contracts.agent_api import AgentEvent
 from contracts.errors import ErrorCode
 from contracts.ui_events import (
     AuthErrorMessage,
@@ -45,9 +43,10 @@ from gateway.runs import (
     refuse_if_closing,
     relay_run,
 )
+from gateway.streaming import MappedSink
 from gateway.ui_mapping import MappingState, error_ui_event, opening_events, to_ui_events
 from gateway.ui_wire import ui_event_json
-from gateway.ws_messages import Refusal, parse_client_message
+from gateway.ws.messages import Refusal, parse_client_message
 
 log = structlog.get_logger("gateway.ws")
 
@@ -63,36 +62,32 @@ class TooManySockets(RateLimited):
     """The user has `ws_max_per_user` sockets open on this replica already."""
 
 
-class WsSink:
+class WsSink(MappedSink[MappingState, UiEvent]):
     """Writes UI events as one JSON text frame each."""
 
-    __slots__ = ("_partial", "_ws", "state")
+    __slots__ = ("_partial", "_ws")
 
-    def __init__(self, ws: web.WebSocketResponse, state: MappingState, *, partial: bool) -> None:
+    def __init__(
+        self,
+        ws: web.WebSocketResponse,
+        state: MappingState,
+        opening: list[UiEvent],
+        *,
+        partial: bool,
+    ) -> None:
+        super().__init__(state, to_ui_events, opening)
         self._ws = ws
-        self.state = state
         self._partial = partial
 
-    async def write_ui(self, events: list[UiEvent]) -> None:
+    async def write(self, items: list[UiEvent]) -> None:
         """Send each event as a text frame."""
-        for event in events:
+        for event in items:
             if self._partial and type(event) is TokenUiEvent:
                 # Opt-in (seed compatibility): costs O(answer) per token, hence not the default.
                 event = TokenUiEvent.model_construct(
                     token=event.token, partial_response="".join(self.state.answer_parts)
                 )
             await self._ws.send_str(ui_event_json(event))
-
-    async def send(self, events: Sequence[AgentEvent]) -> None:
-        """Map events and write what they become."""
-        state = self.state
-        if len(events) == 1:
-            await self.write_ui(to_ui_events(events[0], state))
-            return
-        out = []
-        for event in events:
-            out.extend(to_ui_events(event, state))
-        await self.write_ui(out)
 
     async def heartbeat(self) -> None:
         """An app-level ping (browsers cannot see protocol pings)."""
@@ -134,7 +129,7 @@ class ChatSocket:
         try:
             principal = await verify_token(self.app, token)
         except GatewayError as exc:
-            reply = AuthErrorMessage(message=exc.message, code=exc.error_code)
+            reply = AuthErrorMessage(message=exc.message, code=exc.code)
             await self.send_json_text(reply.model_dump_json())
             return False
         if self.principal is not None and (
@@ -214,7 +209,7 @@ class ChatSocket:
             await self.turn
         if self.turn is not None and not self.turn.done():
             await self.send_error(
-                WsErrorCode.BUSY,
+                ErrorCode.CONVERSATION_BUSY,
                 "Wait for the current answer to finish (or send stop).",
                 retryable=True,
             )
@@ -249,32 +244,25 @@ class ChatSocket:
             await admit(self.app, principal)
             async with stream_lease(self.app, principal) as lease:
                 source = await open_upstream(self.app, chat, request_id)
-                try:
-                    state = MappingState(conversation_id=conversation_id)
-                    sink = self.sink = WsSink(self.ws, state, partial=partial)
-                    opening = opening_events(
-                        state, message_id=new_message_id(), request_id=request_id
-                    )
-                    async with asyncio.timeout(self.settings.write_timeout_s):
-                        await sink.write_ui(opening)
-                    result = await relay_run(
-                        self.app,
-                        source=source,
-                        sink=sink,
-                        principal=principal,
-                        lease=lease,
-                        transport="ws",
-                        started=started,
-                        on_relay=self._set_relay,
-                    )
-                finally:
-                    await source.aclose()
-                if result.ending == "slow_client":
+                state = MappingState(conversation_id=conversation_id)
+                opening = opening_events(state, message_id=new_message_id(), request_id=request_id)
+                sink = self.sink = WsSink(self.ws, state, opening, partial=partial)
+                result = await relay_run(
+                    self.app,
+                    source=source,
+                    sink=sink,
+                    principal=principal,
+                    lease=lease,
+                    transport="ws",
+                    started=started,
+                    on_relay=self._set_relay,
+                )
+                if result.ending in ("slow_client", "client_gone"):
                     self.abort()
         except GatewayError as exc:
             with contextlib.suppress(TimeoutError, ConnectionError):
                 await self.send_error(
-                    exc.error_code,
+                    exc.code,
                     exc.message,
                     retryable=exc.retryable,
                     retry_after=retry_after_s(exc.headers),

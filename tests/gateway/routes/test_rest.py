@@ -6,8 +6,14 @@ from typing import Any
 
 import aiohttp
 import pytest
-from gw_helpers import FakeUpstream, Refuse, gateway_settings, running_gateway, sql_answer
 from pydantic import ValidationError
+from support.gateway_harness import (
+    FakeUpstream,
+    Refuse,
+    gateway_settings,
+    running_gateway,
+    sql_answer,
+)
 
 from gateway.app import create_app
 from gateway.identity import contract_id

@@ -10,7 +10,7 @@ import sys
 
 import aiohttp
 import pytest
-from gw_helpers import FakeUpstream, Hang
+from support.gateway_harness import FakeUpstream, Hang
 
 from contracts.agent_api import TokenEvent
 from gateway.auth import mint_dev_token

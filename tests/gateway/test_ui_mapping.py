@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import pytest
-from gw_helpers import stats
+from support.gateway_harness import stats
 
 from contracts.agent_api import (
     AgentEvent,

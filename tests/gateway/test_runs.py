@@ -7,7 +7,7 @@ import asyncio
 from typing import Any
 
 import aiohttp
-from gw_helpers import (
+from support.gateway_harness import (
     FakeUpstream,
     Gateway,
     Hang,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import aiohttp
-from gw_helpers import FakeUpstream, gateway_settings, running_gateway, sql_answer
+from support.gateway_harness import FakeUpstream, gateway_settings, running_gateway, sql_answer
 
 
 def long_history(turns: int, words: int = 200) -> dict[str, Any]:

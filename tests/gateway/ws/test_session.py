@@ -8,7 +8,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from gw_helpers import Gateway, Hang, gateway_settings, running_gateway, sql_answer
+from support.gateway_harness import Gateway, Hang, gateway_settings, running_gateway, sql_answer
 
 from contracts.agent_api import TokenEvent
 from contracts.ui_events import WS_SERVER_MESSAGE_ADAPTER
@@ -196,7 +196,8 @@ async def test_stop_cancels_the_run_and_the_socket_takes_another_turn(upstream: 
             pass
         await ask(ws, "a second one while busy")
         busy = await receive(ws)
-        assert (busy["type"], busy["code"]) == ("error", "BUSY")
+        assert (busy["type"], busy["code"]) == ("error", "CONVERSATION_BUSY")
+        assert busy["retryable"] is True
         await ws.send_json({"type": "stop"})
         stopped = await receive_turn(ws)
         assert (stopped[-1]["type"], stopped[-1]["code"]) == ("error", "CANCELLED")

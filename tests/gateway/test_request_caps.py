@@ -9,7 +9,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from gw_helpers import FakeUpstream, gateway_settings, running_gateway, sql_answer
+from support.gateway_harness import FakeUpstream, gateway_settings, running_gateway, sql_answer
 
 from gateway.app_state import OPEN_STREAMS
 

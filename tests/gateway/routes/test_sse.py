@@ -9,12 +9,13 @@ import socket
 
 import aiohttp
 import jwt
-from gw_helpers import (
+from support.gateway_harness import (
     Comment,
     Die,
     FakeUpstream,
     Hang,
     Refuse,
+    WatchedLimiter,
     gateway_settings,
     post_stream,
     rag_answer,
@@ -26,6 +27,7 @@ from gw_helpers import (
 
 from contracts.agent_api import TokenEvent
 from contracts.internal_token import INTERNAL_AUDIENCE
+from gateway.rate_limit import LimitsConfig
 from gateway.settings import DEV_INTERNAL_SECRET
 
 
@@ -164,13 +166,20 @@ async def test_idle_streams_get_heartbeat_comments(upstream: FakeUpstream) -> No
         s.post(f"{gw.url}/api/chat/stream", json={"message": "hi"}, headers=gw.auth()) as resp,
     ):
         seen = b""
-        while seen.count(b": ping\n\n") < 2:
-            seen += await resp.content.readany()
+        async with asyncio.timeout(10):
+            while seen.count(b": ping\n\n") < 2:
+                seen += await resp.content.readany()
+    # An idle run is kept open by comments: the stream neither ended nor failed.
+    assert resp.status == 200
+    assert b"event: complete" not in seen and b"event: error" not in seen
 
 
-async def test_client_disconnect_cancels_the_upstream_call(upstream: FakeUpstream) -> None:
+async def test_client_disconnect_cancels_the_upstream_call_and_frees_the_slot(
+    upstream: FakeUpstream,
+) -> None:
     upstream.script = [TokenEvent(channel="final", content="Working"), Hang()]
-    async with running_gateway(gateway_settings(upstream.url)) as gw:
+    limiter = WatchedLimiter(LimitsConfig(user_streams=1))
+    async with running_gateway(gateway_settings(upstream.url), limiter=limiter) as gw:
         async with aiohttp.ClientSession() as s:
             resp = await s.post(
                 f"{gw.url}/api/chat/stream", json={"message": "hi"}, headers=gw.auth()
@@ -180,6 +189,12 @@ async def test_client_disconnect_cancels_the_upstream_call(upstream: FakeUpstrea
             resp.close()  # the browser tab goes away
         async with asyncio.timeout(10):
             await upstream.disconnected.wait()
+            await limiter.released.wait()
+        upstream.script = sql_answer()
+        again = await post_stream(gw, {"message": "hi again"})
+    # The user's only stream slot came back: their next question is answered.
+    assert again.status == 200
+    assert again.events[-1]["type"] == "complete"
 
 
 async def test_a_client_that_stops_reading_is_cut_off(upstream: FakeUpstream) -> None:

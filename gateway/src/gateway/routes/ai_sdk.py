@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping, Sequence
 from typing import Any, Final, Literal
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from contracts.agent_api import MAX_MESSAGE_CHARS, AgentEvent, Identifier
-from contracts.client import EventStream
-from gateway.admission import admit, authenticate, stream_lease
+from contracts.agent_api import MAX_MESSAGE_CHARS, Identifier
+from gateway.admission import authenticate
 from gateway.ai_sdk import (
     UI_MESSAGE_STREAM_HEADERS,
     AiSdkState,
@@ -20,18 +18,11 @@ from gateway.ai_sdk import (
     opening_parts,
     to_ai_sdk_parts,
 )
-from gateway.app_state import LIMIT_HEADERS, REQUEST_ID, SETTINGS
-from gateway.auth import Principal
+from gateway.app_state import SETTINGS
 from gateway.errors import InvalidRequest
-from gateway.rate_limit import Lease
 from gateway.request_body import read_json
-from gateway.routes.chat_sse import HEARTBEAT, RunParts, stream_run
-from gateway.runs import (
-    chat_request,
-    new_message_id,
-    open_upstream,
-    refuse_if_closing,
-)
+from gateway.runs import chat_request, new_message_id, refuse_if_closing
+from gateway.streaming import ResponseSink, serve_stream
 
 DONE: Final = b"data: [DONE]\n\n"
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
@@ -79,34 +70,20 @@ def part_frame(part: Part) -> bytes:
     return b"data: " + _dumps(part).encode() + b"\n\n"
 
 
-class AiSdkSink:
-    """Writes semantic events as UI Message Stream parts."""
+class AiSdkSink(ResponseSink[AiSdkState, Part]):
+    """Writes semantic events as UI Message Stream parts, one `data:` frame each."""
 
-    __slots__ = ("_response", "state")
+    __slots__ = ()
 
-    def __init__(self, response: web.StreamResponse, state: AiSdkState) -> None:
-        self._response = response
-        self.state = state
+    def __init__(
+        self, request: web.Request, response: web.StreamResponse, state: AiSdkState
+    ) -> None:
+        super().__init__(request, response, state, to_ai_sdk_parts, opening_parts(state))
 
-    async def write_parts(self, parts: list[Part]) -> None:
+    async def write(self, items: list[Part]) -> None:
         """Write parts in one write."""
-        if parts:
-            await self._response.write(b"".join(part_frame(p) for p in parts))
-
-    async def send(self, events: Sequence[AgentEvent]) -> None:
-        """Map events and write what they become."""
-        state = self.state
-        if len(events) == 1:
-            await self.write_parts(to_ai_sdk_parts(events[0], state))
-            return
-        out = []
-        for event in events:
-            out.extend(to_ai_sdk_parts(event, state))
-        await self.write_parts(out)
-
-    async def heartbeat(self) -> None:
-        """A comment line (the AI SDK client reads only `data:`)."""
-        await self._response.write(HEARTBEAT)
+        if items:
+            await self.response.write(b"".join(part_frame(p) for p in items))
 
 
 async def chat_ai_sdk(request: web.Request) -> web.StreamResponse:
@@ -117,34 +94,15 @@ async def chat_ai_sdk(request: web.Request) -> web.StreamResponse:
     principal = await authenticate(request)
     body = await read_json(request, UseChatBody, max_bytes=app[SETTINGS].ai_sdk_max_body_bytes)
     chat = chat_request(principal, last_user_text(body), body.id)
-    request[LIMIT_HEADERS] = await admit(app, principal)
-    async with stream_lease(app, principal) as lease:
-        source = await open_upstream(app, chat, request[REQUEST_ID])
-        try:
-            return await _relay_parts(request, source, principal, lease, body.id, started)
-        finally:
-            await source.aclose()
-
-
-async def _relay_parts(
-    request: web.Request,
-    source: EventStream,
-    principal: Principal,
-    lease: Lease,
-    conversation_id: str,
-    started: float,
-) -> web.StreamResponse:
-    limits: Mapping[str, str] = request[LIMIT_HEADERS]
-    response = web.StreamResponse(headers={**UI_MESSAGE_STREAM_HEADERS, **limits})
-    await response.prepare(request)
-    state = AiSdkState(message_id=new_message_id(), conversation_id=conversation_id)
-    sink = AiSdkSink(response, state)
-    return await stream_run(
+    state = AiSdkState(message_id=new_message_id(), conversation_id=body.id)
+    return await serve_stream(
         request,
-        response,
-        RunParts(source=source, sink=sink, principal=principal, lease=lease, started=started),
+        principal,
+        chat,
+        lambda response: AiSdkSink(request, response, state),
         transport="ai_sdk",
-        opening=lambda: sink.write_parts(opening_parts(state)),
+        headers=UI_MESSAGE_STREAM_HEADERS,
+        started=started,
         closing=DONE,
     )
 

@@ -1,10 +1,11 @@
 """CPU the gateway adds per token, per transport (not collected by pytest).
 
-Run: `uv run python tests/gateway/bench_gw_relay.py`. A scripted fake agent streams N tokens;
-the same stream is read once directly from the fake and once through each gateway endpoint, all
-in this process. The difference in process CPU time, per token, is what the gateway adds (the
-agent-side decode by `AgentClient`, mapping, encoding, writing, and the extra hop's socket work).
-`--paced` inserts a 1 ms pause per token so each travels alone (no batching), like a live model.
+Run: `PYTHONPATH=tests uv run python tests/gateway/bench_relay.py`. A scripted fake agent
+streams N tokens; the same stream is read once directly from the fake and once through each
+gateway endpoint, all in this process. The difference in process CPU time, per token, is what
+the gateway adds (the agent-side decode by `AgentClient`, mapping, encoding, writing, and the
+extra hop's socket work). `--paced` inserts a 1 ms pause per token so each travels alone (no
+batching), like a live model.
 """
 
 from __future__ import annotations
@@ -12,14 +13,17 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import aiohttp
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from gw_helpers import Sleep, Step, fake_upstream, gateway_settings, running_gateway, stats
+from support.gateway_harness import (
+    Sleep,
+    Step,
+    fake_upstream,
+    gateway_settings,
+    running_gateway,
+    stats,
+)
 
 from contracts.agent_api import CompleteEvent, TokenEvent
 

@@ -1,7 +1,7 @@
 """`/ws/chat`: the UI events over WebSocket, a superset of the seed WebSocket protocol.
 
-The handshake checks the origin and finds any token (`gateway.ws_handshake`); `ChatSocket`
-(`gateway.ws_session`) serves the socket. Close codes are listed in docs/public-api.md.
+The handshake checks the origin and finds any token (`gateway.ws.handshake`); `ChatSocket`
+(`gateway.ws.session`) serves the socket. Close codes are listed in docs/public-api.md.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from aiohttp import web
 from gateway.app_state import OPEN_STREAMS, SETTINGS
 from gateway.errors import Forbidden
 from gateway.runs import refuse_if_closing
-from gateway.ws_handshake import origin_allowed, read_handshake
-from gateway.ws_session import (
+from gateway.ws.handshake import origin_allowed, read_handshake
+from gateway.ws.session import (
     CLOSE_FORBIDDEN,
     CLOSE_POLICY,
     CLOSE_UNAUTHENTICATED,
@@ -51,11 +51,11 @@ async def chat_ws(request: web.Request) -> web.StreamResponse:
         await socket.serve()
     except Forbidden as exc:
         with contextlib.suppress(TimeoutError, ConnectionError):
-            await socket.send_error(exc.error_code, exc.message)
+            await socket.send_error(exc.code, exc.message)
         await ws.close(code=CLOSE_FORBIDDEN, message=b"forbidden")
     except TooManySockets as exc:
         with contextlib.suppress(TimeoutError, ConnectionError):
-            await socket.send_error(exc.error_code, exc.message, retryable=True)
+            await socket.send_error(exc.code, exc.message, retryable=True)
         await ws.close(code=CLOSE_POLICY, message=b"too many connections")
     except (TimeoutError, ConnectionError):
         socket.abort()

@@ -10,7 +10,7 @@ import asyncio
 import shutil
 
 import pytest
-from gw_helpers import FakeUpstream, gateway_settings, running_gateway, sql_answer
+from support.gateway_harness import FakeUpstream, gateway_settings, running_gateway, sql_answer
 
 SEED_CLIENT = r"""
 class ChatWebSocket {

@@ -8,7 +8,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from gw_helpers import FakeUpstream, gateway_settings, running_gateway
+from support.gateway_harness import FakeUpstream, gateway_settings, running_gateway
 
 DEEP = "[" * 60_000  # under the 64 KiB body limit, far past any JSON decoder's nesting limit
 DEEP_OBJECT = '{"a":' * 10_000
