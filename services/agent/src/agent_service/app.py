@@ -24,9 +24,7 @@ from agent_service.graph.state import RunContext
 from agent_service.http_io import (
     REQUEST_ID_HEADER,
     RequestContextMiddleware,
-    handle_agent_error,
-    handle_http_exception,
-    handle_unexpected,
+    handle_error,
     read_json_model,
     request_id_of,
 )
@@ -301,10 +299,11 @@ def create_app(settings: AgentSettings | None = None, *, deps: Deps | None = Non
     return Starlette(
         routes=ROUTES,
         lifespan=lifespan,
+        # one renderer; Starlette routes exceptions by class, so each root is named
         exception_handlers={
-            AgentError: handle_agent_error,
-            HTTPException: handle_http_exception,
-            Exception: handle_unexpected,
+            AgentError: handle_error,
+            HTTPException: handle_error,
+            Exception: handle_error,
         },
         middleware=[Middleware(RequestContextMiddleware)],
     )

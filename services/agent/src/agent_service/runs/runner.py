@@ -19,7 +19,7 @@ from typing import Any, cast
 import structlog
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
-from agent_service.errors import RunFailed
+from agent_service.errors import AgentError, RunFailed
 from agent_service.graph.builder import AgentGraph
 from agent_service.graph.state import RunContext
 from agent_service.metrics import AgentMetrics
@@ -171,12 +171,12 @@ class Runner:
             yield self._error_frame(
                 seq, ErrorCode.RUN_TIMEOUT, "the reply took too long and was stopped", outcome
             )
-        except RunFailed as exc:
+        except AgentError as exc:  # RunFailed, or a store that went away mid-run
             status = "error"
             seq += 1
             if before_end is not None:
                 await before_end()
-            yield self._error_frame(seq, exc.code, exc.message, outcome)
+            yield self._error_frame(seq, ErrorCode(exc.code), exc.message, outcome)
         except asyncio.CancelledError:
             raise
         except Exception:

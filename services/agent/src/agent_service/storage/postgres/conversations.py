@@ -11,11 +11,10 @@ from typing import Any, Final
 import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from agent_service.errors import RunFailed
+from agent_service.errors import StoreUnavailable
 from agent_service.providers.base import TenantContext
 from agent_service.storage.sqlite.conversations import MAX_LISTED, TITLE_CHARS
 from contracts.agent_api import ConversationSummary
-from contracts.errors import ErrorCode
 
 _COLUMNS: Final = "id, title, created_at, updated_at, message_count"
 
@@ -27,11 +26,7 @@ async def borrow(pool: AsyncConnectionPool[Any]) -> AsyncIterator[psycopg.AsyncC
         async with pool.connection() as conn:
             yield conn
     except (PoolTimeout, psycopg.OperationalError):
-        raise RunFailed(
-            ErrorCode.UPSTREAM_UNAVAILABLE,
-            "the conversation store is unavailable; please try again",
-            status=503,
-        ) from None
+        raise StoreUnavailable("the conversation store is unavailable; please try again") from None
 
 
 def _title(message: str) -> str:
