@@ -65,8 +65,11 @@ def _add_routes(app: web.Application, settings: GatewaySettings) -> None:
     router.add_get("/api/conversations/{conversation_id}", chat_rest.get_conversation)
     router.add_delete("/api/conversations/{conversation_id}", chat_rest.delete_conversation)
     router.add_get("/ws/chat", chat_ws.chat_ws)
-    router.add_get("/healthz", ops.healthz)
-    router.add_get("/readyz", ops.readyz)
+    # both spellings on both tiers: /health and /ready are what most tools probe
+    for path in ("/health", "/healthz"):
+        router.add_get(path, ops.healthz)
+    for path in ("/ready", "/readyz"):
+        router.add_get(path, ops.readyz)
     router.add_get("/metrics", ops.metrics)
     page.add_page_routes(app)
     if settings.dev_auth_enabled:

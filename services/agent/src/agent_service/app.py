@@ -246,6 +246,8 @@ ROUTES = [
     Route("/internal/conversations/{conversation_id}", delete_conversation, methods=["DELETE"]),
     Route("/health", health, methods=["GET"]),
     Route("/ready", ready, methods=["GET"]),
+    Route("/healthz", health, methods=["GET"]),  # the gateway's spelling, so one probe fits both
+    Route("/readyz", ready, methods=["GET"]),
     Route("/metrics", metrics, methods=["GET"]),
     Route("/openapi.json", openapi, methods=["GET"]),
 ]
