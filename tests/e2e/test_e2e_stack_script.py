@@ -1,4 +1,4 @@
-"""`make run`'s supervisor (scripts/stack.py): a stop signal stops both tiers; a dying tier stops all.
+"""`make run`'s supervisor (scripts/stack.py): a stop signal stops both tiers; so does a death.
 
 A process manager, `timeout` or a CI step stops `make run` with SIGTERM (a closed terminal with
 SIGHUP); neither may leave a server running. A tier that dies on its own takes the stack down with

@@ -14,7 +14,7 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """`GET /ready` (or `/readyz`): 200 when the agent's /ready answers and we are not shutting down, else 503."""
+    """`GET /ready` (or `/readyz`): 200 when the agent is ready and we are not closing, else 503."""
     if request.app[OPEN_STREAMS].closing:
         return web.json_response({"status": "shutting_down"}, status=503)
     if not await request.app[AGENT].health():

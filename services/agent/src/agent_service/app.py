@@ -43,6 +43,7 @@ from contracts.agent_api import (
     HistoryMessage,
     Identifier,
     Source,
+    ToolEndEvent,
 )
 
 log = structlog.get_logger("agent_service.app")
@@ -190,7 +191,10 @@ async def get_conversation(request: Request) -> Response:
             content=t["content"],
             route=t.get("route"),
             sql=t.get("sql"),
+            row_count=t.get("row_count"),
             sources=[Source(**s) for s in t["sources"]] if t.get("sources") else None,
+            tools=[ToolEndEvent.model_validate(e) for e in t["tools"]] if t.get("tools") else None,
+            created_at=t.get("at"),
         )
         for t in (snapshot.values or {}).get("turns", [])
     ]
@@ -273,6 +277,8 @@ def create_app(settings: AgentSettings | None = None, *, deps: Deps | None = Non
                     max_sql_attempts=settings.sql_max_attempts,
                     top_k=settings.rag_top_k,
                     history_turns=settings.history_turns,
+                    table_max_rows=settings.sql_event_max_rows,
+                    table_max_bytes=settings.sql_event_max_bytes,
                 )
 
             runner = Runner(
