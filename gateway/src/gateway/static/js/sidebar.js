@@ -3,13 +3,13 @@
 import { el, formatWhen } from "./dom.js";
 
 const CONFIRM_MS = 4000;
-const TITLE_CHARS = 60;
+const TITLE_CHARS = 48; // two lines of the sidebar
 
 // Words a question is asked with, not about: dropped from the start of its title…
 const LEADING = new Set(
   ("a an the is are was were be do does did can could would should will please me us i we you our " +
    "my your what what's whats which who whom how many much tell show give list find get all about " +
-   "there of to for and so then").split(" "),
+   "there of to for and so then have has").split(" "),
 );
 // …and, of these, from anywhere in it.
 const FILLER = new Set("a an the our my your all please me us".split(" "));
@@ -28,7 +28,10 @@ export function shortTitle(question) {
   if (howMany) words = [howMany[2], ...howMany[1].split(" ").filter((w) => !LEADING.has(w.toLowerCase()))];
   else {
     words = text.split(" ");
+    const counting = /^how\s+many\b/i.test(text);
     while (words.length > 1 && LEADING.has(words[0].toLowerCase())) words.shift();
+    // "How many customers do we have": the count's subject is the whole title
+    if (counting) words = words.filter((w, i) => i === 0 || !LEADING.has(w.toLowerCase()));
   }
   words = words.filter((word, i) => i === 0 || !FILLER.has(word.toLowerCase()) || /^[A-Z]/.test(word));
   let title = words.join(" ");
