@@ -3,7 +3,7 @@
 `make screenshots` runs this. It starts both tiers on free ports over a fresh copy of the demo
 data (a temporary directory; your `var/` is untouched), signs in as a demo user in Debian's
 Chromium (Playwright), asks a data question and a policy question, and writes
-docs/img/chat-{light,dark}-{desktop,phone}.png. Needs /usr/bin/chromium (`apt-get install chromium`).
+docs/img/chat-{light,dark}-{desktop,phone}.png. Needs /usr/bin/chromium (apt-get install chromium).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""What an answer shows beyond its text: the rows as a table and a chart, the SQL once, one numbered
-sources list, and the same again after a reload; timestamps, copying, titles, the header, shortcuts."""
+"""What an answer shows beyond its text: its rows as a table and a chart, the SQL once, one numbered
+sources list, the same after a reload; timestamps, copying, titles, the header, shortcuts."""
 
 from __future__ import annotations
 
@@ -12,6 +12,20 @@ pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
 
 TOP_FIVE = "Top 5 technicians by revenue this year"
 POLICY = "What is the overtime policy?"
+IN_VIEW = """el => new Promise(resolve => {
+  const seen = new IntersectionObserver(entries => {
+    if (entries[0].isIntersecting) { seen.disconnect(); resolve(); }
+  });
+  seen.observe(el);
+})"""
+TOOL_ROWS = """els => els.map(e => [
+  e.className,
+  e.querySelector('.tool-label').textContent,
+  e.querySelector('.tool-result').textContent,
+].join('|'))"""
+LINES = """el => Math.round(
+  el.getBoundingClientRect().height / parseFloat(getComputedStyle(el).lineHeight)
+)"""
 
 
 async def with_clipboard(chat: Any) -> None:
@@ -139,10 +153,7 @@ async def test_one_sources_list_numbered_like_the_chips(open_chat: Any) -> None:
     await turn.locator(".answer .line:not(.sources-line) .cite").last.click()
     source = turn.locator(".source[data-cites~='1']")
     assert "highlight" in str(await source.get_attribute("class"))
-    await source.evaluate(
-        "el => new Promise(r => { const o = new IntersectionObserver(e => { if (e[0].isIntersecting)"
-        " { o.disconnect(); r(); } }); o.observe(el); })"
-    )
+    await source.evaluate(IN_VIEW)
 
 
 async def history_snippet(chat: Any) -> list[str]:
@@ -190,7 +201,7 @@ async def test_a_reloaded_conversation_looks_like_the_live_one(open_chat: Any) -
         turns = chat.page.locator("#messages > li.assistant")
         return {
             "tools": await chat.page.locator("#messages .activity-item.tool").evaluate_all(
-                "els => els.map(e => e.className + '|' + e.querySelector('.tool-label').textContent + '|' + e.querySelector('.tool-result').textContent)"
+                TOOL_ROWS
             ),
             "rows": await turns.nth(0).locator(".result-table tbody tr").count(),
             "chart": await turns.nth(0).locator("figure.chart-figure").count(),
@@ -254,9 +265,7 @@ async def test_sidebar_titles_are_short_whole_and_complete_on_hover(open_chat: A
         "Active technicians",
     ]
     assert await titles.first.get_attribute("title") == long_question
-    lines = await titles.first.evaluate(
-        "el => Math.round(el.getBoundingClientRect().height / parseFloat(getComputedStyle(el).lineHeight))"
-    )
+    lines = await titles.first.evaluate(LINES)
     assert lines == 2, "long titles wrap to two lines"
     assert await titles.first.evaluate("el => el.scrollHeight <= el.clientHeight + 1")
 
