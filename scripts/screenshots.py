@@ -30,6 +30,13 @@ USER = "u-bob"
 QUESTIONS = ["Top 5 technicians by revenue this year", "What is the overtime policy?"]
 VIEWPORTS = {"desktop": {"width": 1280, "height": 1000}, "phone": {"width": 390, "height": 844}}
 Scheme = Literal["light", "dark"]
+FORGET_CONVERSATIONS = """async () => {
+  const headers = {Authorization: 'Bearer ' + sessionStorage.getItem('fsa.token')};
+  const list = await (await fetch('/api/conversations', {headers})).json();
+  for (const c of list.conversations) {
+    await fetch('/api/conversations/' + c.id, {method: 'DELETE', headers});
+  }
+}"""
 
 
 def free_port() -> int:
@@ -57,6 +64,10 @@ async def shoot(page: Page, path: Path, phone: bool) -> None:
     await page.goto(page.url.split("#")[0])
     await page.click(f"button.demo-user[data-user='{USER}']")
     await page.wait_for_selector("#app[data-connection='open']", state="attached")
+    # each picture starts from an empty conversation list (the shots share one stack)
+    await page.evaluate(FORGET_CONVERSATIONS)
+    await page.reload()
+    await page.wait_for_selector("#app[data-connection='open']", state="attached")
     for n, question in enumerate(QUESTIONS, start=1):
         await page.fill("#composer-input", question)
         await page.press("#composer-input", "Enter")
@@ -72,7 +83,7 @@ async def shoot(page: Page, path: Path, phone: bool) -> None:
     await page.screenshot(path=str(path), animations="disabled")
 
 
-async def main_async(base_url: str, only: set[str]) -> list[Path]:
+async def main_async(base_url: str, only: set[str], out: Path) -> list[Path]:
     written: list[Path] = []
     async with async_playwright() as p:
         browser = await p.chromium.launch(
@@ -93,11 +104,11 @@ async def main_async(base_url: str, only: set[str]) -> list[Path]:
                     )
                     page = await context.new_page()
                     await page.goto(base_url + "/")
-                    path = OUT / f"{name}.png"
+                    path = out / f"{name}.png"
                     await shoot(page, path, device == "phone")
                     await context.close()
                     written.append(path)
-                    print(f"wrote {path.relative_to(ROOT)}", flush=True)  # noqa: T201
+                    print(f"wrote {path}", flush=True)  # noqa: T201
         finally:
             await browser.close()
     return written
@@ -106,10 +117,11 @@ async def main_async(base_url: str, only: set[str]) -> list[Path]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="*", default=[], help="e.g. chat-dark-phone")
+    parser.add_argument("--out", type=Path, default=OUT, help=f"directory (default {OUT})")
     args = parser.parse_args()
     if not CHROMIUM.exists():
         sys.exit(f"{CHROMIUM} is missing: apt-get install -y chromium")
-    OUT.mkdir(parents=True, exist_ok=True)
+    args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="screenshots-") as tmp:
         agent_port, gateway_port = free_port(), free_port()
         env = {
@@ -129,7 +141,7 @@ def main() -> int:
             gateway = subprocess.Popen([str(BIN / "gateway"), "serve"], env=env, **quiet)
             procs.append(gateway)
             wait_ready(f"http://127.0.0.1:{gateway_port}/ready", gateway)
-            asyncio.run(main_async(f"http://127.0.0.1:{gateway_port}", set(args.only)))
+            asyncio.run(main_async(f"http://127.0.0.1:{gateway_port}", set(args.only), args.out))
         finally:
             for proc in procs:
                 proc.terminate()

@@ -87,7 +87,10 @@ function lineChart(table, { label, value }, format) {
   });
   const ticks = rows.length <= 6 ? rows.map((_, i) => i) : [0, Math.floor((rows.length - 1) / 2), rows.length - 1];
   for (const i of ticks) {
-    root.append(svg("text", { x: x(i), y: height - 8, class: "chart-label", "text-anchor": "middle" }, short(rows[i][label], 12)));
+    // the end ticks align to the plot's edges so their labels stay inside the drawing
+    const anchor = i === 0 ? "start" : i === rows.length - 1 ? "end" : "middle";
+    const at = i === 0 ? x(i) - 4 : i === rows.length - 1 ? x(i) + 4 : x(i);
+    root.append(svg("text", { x: at, y: height - 8, class: "chart-label", "text-anchor": anchor }, short(rows[i][label], 12)));
   }
   return root;
 }
