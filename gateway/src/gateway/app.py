@@ -67,8 +67,11 @@ def _add_routes(app: web.Application, settings: GatewaySettings) -> None:
     router.add_get("/api/conversations/{conversation_id}", conversations.get_conversation)
     router.add_delete("/api/conversations/{conversation_id}", conversations.delete_conversation)
     router.add_get("/ws/chat", ws.chat_ws)
-    router.add_get("/healthz", ops.healthz)
-    router.add_get("/readyz", ops.readyz)
+    # both spellings on both tiers: /health and /ready are what most tools probe
+    for path in ("/health", "/healthz"):
+        router.add_get(path, ops.healthz)
+    for path in ("/ready", "/readyz"):
+        router.add_get(path, ops.readyz)
     router.add_get("/metrics", ops.metrics)
     page.add_page_routes(app)
     if settings.dev_auth_enabled:

@@ -42,6 +42,7 @@ from contracts.agent_api import (
     HistoryMessage,
     Identifier,
     Source,
+    ToolEndEvent,
 )
 
 log = structlog.get_logger("agent_service.app")
@@ -189,7 +190,10 @@ async def get_conversation(request: Request) -> Response:
             content=t["content"],
             route=t.get("route"),
             sql=t.get("sql"),
+            row_count=t.get("row_count"),
             sources=[Source(**s) for s in t["sources"]] if t.get("sources") else None,
+            tools=[ToolEndEvent.model_validate(e) for e in t["tools"]] if t.get("tools") else None,
+            created_at=t.get("at"),
         )
         for t in (snapshot.values or {}).get("turns", [])
     ]
@@ -245,6 +249,8 @@ ROUTES = [
     Route("/internal/conversations/{conversation_id}", delete_conversation, methods=["DELETE"]),
     Route("/health", health, methods=["GET"]),
     Route("/ready", ready, methods=["GET"]),
+    Route("/healthz", health, methods=["GET"]),  # the gateway's spelling, so one probe fits both
+    Route("/readyz", ready, methods=["GET"]),
     Route("/metrics", metrics, methods=["GET"]),
     Route("/openapi.json", openapi, methods=["GET"]),
 ]
@@ -270,6 +276,8 @@ def create_app(settings: AgentSettings | None = None, *, deps: Deps | None = Non
                     max_sql_attempts=settings.sql_max_attempts,
                     top_k=settings.rag_top_k,
                     history_turns=settings.history_turns,
+                    table_max_rows=settings.sql_event_max_rows,
+                    table_max_bytes=settings.sql_event_max_bytes,
                 )
 
             runner = Runner(

@@ -58,6 +58,9 @@ class AgentSettings(BaseSettings):
     sql_max_result_bytes: int = Field(default=256 * 1024, ge=1024)
     sql_timeout_s: float = Field(default=2.0, gt=0, le=60)
     sql_max_attempts: int = Field(default=3, ge=1, le=5)
+    sql_event_max_rows: int = Field(default=50, ge=0, le=1000)
+    """Rows of a result sent to the client with the SQL tool's `tool_end` (0: none)."""
+    sql_event_max_bytes: int = Field(default=8192, ge=256, le=1024 * 1024)
 
     # retrieval
     rag_top_k: int = Field(default=4, ge=1, le=20)
