@@ -12,7 +12,14 @@ from typing import Any, Final, Literal
 
 Subject = Literal["technicians", "customers", "jobs"]
 Metric = Literal[
-    "count", "list", "revenue_sum", "revenue_avg", "rate_avg", "duration_avg", "cancel_rate"
+    "count",
+    "list",
+    "revenue_sum",
+    "revenue_avg",
+    "rate_avg",
+    "duration_avg",
+    "cancel_rate",
+    "share",
 ]
 Group = Literal["month", "status", "specialty", "technician", "customer", "segment", "city"]
 Order = Literal["", "value", "hourly_rate", "hired_on"]
@@ -32,7 +39,20 @@ _RANKABLE: Final = (
     r"|months|(?:which|what|best|worst|top|busiest|biggest|slowest) month"
 )
 _NEWEST: Final = "newest|latest|most recent(?:ly)?|recent hires?|recently hired|last hired"
-_OLDEST: Final = "longest[- ]serving|most senior|earliest hired|first hired|oldest hires?"
+_OLDEST: Final = (
+    "longest[- ]serving|most senior|earliest hired|first hired|oldest hires?|most tenured"
+    "|longest tenure|most experienced|(?:been )?with (?:us|the company) (?:the )?longest"
+    "|(?:been|worked|working) (?:here|for us) (?:the )?longest"
+)
+_TENURE: Final = (
+    "how long (?:has|have|did) .{2,60}? (?:been (?:with us|here|employed|working)|worked (?:here"
+    "|for us)|stayed)|when (?:was|did) .{2,60}? (?:hired|join|start)|(?:hire|start) date"
+)
+_HOURLY: Final = (
+    "hourly|per hour|an hour|/hour|wages?|pay rates?|rates? of pay|(?:get|gets|are|is|being) paid"
+    "|hourly rates?"
+)
+_SHARE: Final = "percent(?:age)?|proportion|share|fraction|ratio|what part|how much of"
 
 _GROUP_WORDS: Final[tuple[tuple[Group, str], ...]] = (
     ("month", r"months?"),
@@ -85,6 +105,12 @@ def read_measure(text: str, values: dict[str, Any]) -> None:
     average = has(text, r"average|avg|mean|typical")
     if has(text, r"cancell?ation rate|percent(?:age)? (?:of )?(?:jobs )?cancell?ed"):
         values.update(subject="jobs", metric="cancel_rate")
+    elif has(text, _SHARE):
+        values["metric"] = "share"
+    elif has(text, _TENURE):
+        values.update(subject="technicians", metric="list", order="hired_on", descending=False)
+    elif has(text, _HOURLY) and not has(text, _RANKED):
+        values.update(subject="technicians", metric="rate_avg")
     elif has(text, r"how long|duration|turnaround|days to complete|time to complete"):
         values.update(subject="jobs", metric="duration_avg")
     elif has(text, _REVENUE):

@@ -19,8 +19,10 @@ from agent_service.providers.offline.measures import (
     read_measure,
     read_ranking,
 )
-from agent_service.providers.offline.names import place_names
+from agent_service.providers.offline.names import find_names, place_names
 from agent_service.providers.offline.period import Period, find_period
+from agent_service.providers.offline.period_moves import asks_to_compare, period_move, two_periods
+from agent_service.providers.offline.wording import normalise, unknown_words
 
 MAX_QUESTION_CHARS: Final = 1000
 """Only this much of a question is read; the contract already caps messages."""
@@ -50,8 +52,13 @@ _SUBJECT_WORDS: Final[tuple[tuple[Subject, str], ...]] = (
      "|specialt(?:y|ies)|hourly rates?|wages?"),
     ("customers", "customers?|clients?|accounts?"),
     ("jobs", "jobs?|work orders?|appointments?|visits?|service calls?|tasks?|revenue"
-     "|earn(?:ed|ings)?|income|sales|billed|made|bring in|brought in|money"),
+     "|earn(?:ed|ings)?|income|sales|billed|made|bring in|brought in|money|schedule|calendar"
+     "|agenda"),
 )  # fmt: skip
+_HIRING: Final = (
+    r"hired?|hires|hiring|joined|join|started|onboarded"
+    r"|new (?:\w+ )?(?:techs?|technicians?|staff|employees?|hires?)"
+)
 _UNASSIGNED: Final = (
     "unassigned|not assigned|without (?:a |any )?(?:technician|tech)"
     "|no (?:technician|tech) assigned|nobody assigned"
@@ -103,6 +110,16 @@ class Reading:
     """1-based position (-1 = last) of an earlier result row the question refers to."""
     about: str | None = None
     """A name the user wants details about ("tell me more about Maria Lopez")."""
+    hired: bool = False
+    """The question is about hiring ("hired in 2025", "new techs"), so a period dates hires."""
+    compare: Period | None = None
+    """The second period of a comparison ("October vs September"); `period` is the first."""
+    compares: bool = False
+    """The question asks for a comparison ("how does that compare to last month?")."""
+    move: tuple[int, str | None] | None = None
+    """A follow-up moving the previous period: (steps, unit), e.g. (-1, "month")."""
+    unknown: tuple[str, ...] = ()
+    """Words nothing in the question accounts for; a data question with any is not answered."""
 
     def has_filters(self) -> bool:
         """Whether the question narrows or reshapes anything on its own."""
@@ -169,7 +186,7 @@ def _references(text: str, values: dict[str, Any]) -> None:
 def read_question(question: str, today: date, max_top_n: int = 50) -> Reading:
     """Read one question on its own: subject, measure, filters, period, and follow-up markers;
     a "top N" larger than `max_top_n` is capped to it."""
-    original = " ".join(question.replace("’", "'").split())[:MAX_QUESTION_CHARS]
+    original = normalise(question[:MAX_QUESTION_CHARS])
     text = original.lower()
     values: dict[str, Any] = {"subject": _subject(text)}
     read_measure(text, values)
@@ -177,6 +194,12 @@ def read_question(question: str, today: date, max_top_n: int = 50) -> Reading:
     _statuses(text, values)
     _filters(text, values)
     values["period"] = find_period(text, today)
+    if pair := two_periods(text, today):
+        values["period"], values["compare"] = pair
+    values["compares"] = asks_to_compare(text)
+    values["move"] = None if values["period"] else period_move(text)
+    values["hired"] = values.get("order") == "hired_on" or has(text, _HIRING)
     place_names(original, values)
     _references(text, values)
+    values["unknown"] = tuple(unknown_words(text, [name for _, name in find_names(original)]))
     return Reading(**{k: v for k, v in values.items() if v is not None and k in _READING_FIELDS})

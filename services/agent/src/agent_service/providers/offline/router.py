@@ -11,6 +11,10 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from agent_service.providers.base import RouteChoice
+from agent_service.providers.offline.names import find_names
+from agent_service.providers.offline.reading import MAX_QUESTION_CHARS
+from agent_service.providers.offline.refusals import refusal_for
+from agent_service.providers.offline.wording import normalise, unknown_words
 from contracts.agent_api import Route
 
 _SIGNALS: Final[dict[Route, tuple[tuple[str, float, str], ...]]] = {
@@ -22,9 +26,16 @@ _SIGNALS: Final[dict[Route, tuple[tuple[str, float, str], ...]]] = {
             "asks for a list or ranking",
         ),
         (
-            r"technicians?|techs?|customers?|clients?|jobs?|work orders?|appointments?",
+            r"technicians?|techs?|customers?|clients?|jobs?|work orders?|appointments?"
+            r"|schedule|calendar|agenda",
             2.5,
             "names our business data",
+        ),
+        (
+            r"(?:with us|been here|worked here|working here) (?:the )?longest|longest[- ]serving"
+            r"|most senior|tenure|seniority|percent(?:age)?|proportion|share of",
+            1.5,
+            "asks about staff records or a share",
         ),
         (
             r"revenue|earn(?:ed|ings)?|income|sales|billed|hourly rates?|hired|hires",
@@ -93,9 +104,24 @@ _SIGNALS: Final[dict[Route, tuple[tuple[str, float, str], ...]]] = {
             "asks about workplace rules",
         ),
         (
-            r"how much do we pay|pay for|paid for|compensat\w*|pay rate for",
-            1.5,
+            r"how much do we pay|pay for|paid for|compensat\w*|pay rate for|paid extra|extra pay"
+            r"|premium|double time|time and a half|holiday pay|weekends?|night shifts?|stipend"
+            r"|allowance|kick(?:s)? in",
+            2.0,
             "asks about pay rules",
+        ),
+        (
+            r"gear|boots|equipment|tools?|accidents?|crash\w*|incidents?|notice|in advance"
+            r"|ahead of time|how far ahead|request (?:time|leave|days)|days? off|dress"
+            r"|phones?|vehicles?|driving|commut\w*",
+            2.0,
+            "asks about workplace rules",
+        ),
+        (
+            r"^(?:do|does|are|is|can|will|should|must|am|may|if) (?:we|i|you|techs?|technicians?"
+            r"|employees?|staff|they|someone|a tech|a technician)",
+            1.5,
+            "asks a yes or no question about the rules",
         ),
     ),
     "general": (
@@ -142,8 +168,12 @@ def _previous_route(memory: Mapping[str, Any]) -> Route | None:
 
 
 def classify_question(question: str, memory: Mapping[str, Any]) -> RouteChoice:
-    """Route `question`; follow-ups with no signal of their own keep the previous route."""
-    text = " ".join(question.lower().replace("’", "'").split())
+    """Route `question`; follow-ups with no signal of their own keep the previous route.
+    Requests refused on sight (changing data, forecasts, other companies) go to the general
+    route, whose reply is the refusal."""
+    if refusal_for(question, data_question=False):
+        return RouteChoice("general", 0.95, "A request I refuse: the reply says why.")
+    text = normalise(question[:MAX_QUESTION_CHARS]).lower()
     scores = _score(text)
     previous = _previous_route(memory)
     ranked = sorted(_ROUTES, key=lambda r: -scores[r][0])
@@ -158,13 +188,26 @@ def classify_question(question: str, memory: Mapping[str, Any]) -> RouteChoice:
         # "Hi, how many jobs are open?": the greeting does not hide the real question.
         best = "sql" if scores["sql"][0] >= scores["rag"][0] else "rag"
         top, second = scores[best][0], scores["general"][0]
+    if best == "sql" and scores["rag"][0] > 0 and _not_data(question, text):
+        # "How many days of PTO do I get per year?": data words, but a policy question.
+        best = "rag"
+        top, second = sorted((scores["rag"][0], scores["sql"][0]), reverse=True)
     confidence = round(min(0.99, 0.55 + 0.45 * (top - second) / (top + second)), 2)
     what = {"sql": "data question", "rag": "policy question", "general": "general message"}[best]
     return RouteChoice(best, confidence, f"A {what}: it {' and '.join(scores[best][1][:2])}.")
 
 
+def _not_data(question: str, text: str) -> bool:
+    """Whether a question with data words still has words no data question uses."""
+    original = normalise(question[:MAX_QUESTION_CHARS])
+    return bool(unknown_words(text, [name for _, name in find_names(original)]))
+
+
 def general_reply(question: str) -> str:
-    """What to say on the general route: a greeting back, or what this assistant can do."""
+    """What to say on the general route: a refusal with its reason, a greeting back, or what
+    this assistant can do."""
+    if refusal := refusal_for(question, data_question=False):
+        return refusal
     text = question.lower()
     examples = (
         "“How many technicians are active?”, “What was our revenue in October?” or"
