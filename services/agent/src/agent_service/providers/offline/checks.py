@@ -47,6 +47,21 @@ def _in_future(spec: Spec, today: date) -> bool:
 
 def checked_spec(spec: Spec, reading: Reading, today: date) -> Spec | str:
     """`spec` (possibly adjusted) when it answers exactly what was asked, else the reason not."""
+    if reading.self_ref:
+        return (
+            "I can't tell who you are from the question, so I can't pick out your own records."
+            " Name the technician or customer instead, for example “jobs for Victor Chen today”."
+        )
+    if reading.loose_period and not reading.move:
+        return (
+            "I can't tell which dates you mean. Please name the period, for example “last"
+            " month”, “in Q3”, “in October” or “between June and August”."
+        )
+    if reading.averaged and spec.metric in {"list", "count", "share"} and spec.compare is None:
+        return (
+            "I can't work out that average: I can average revenue per job, the hourly rate and"
+            " the days a job takes from scheduled to completed, but not what this asks."
+        )
     period = spec.period
     if spec.subject == "technicians" and period is not None and not spec.without_jobs:
         if period.label.startswith("today") and not reading.hired:

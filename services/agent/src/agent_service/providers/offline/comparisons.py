@@ -74,9 +74,9 @@ def comparison_answer(spec: Spec, result: QueryResult) -> str:
         values.append(None if value is None else float(value))
         shown = "no jobs" if value is None else cell(column, value)
         parts.append(f"{_name(period.label)}: {shown}")
-    measure = measure_phrase(spec)
     things = noun_phrase(replace(spec, period=None, compare=None))
-    text = f"{measure[0].upper()}{measure[1:]} of {things} — " + "; ".join(parts) + "."
+    subject = things if spec.metric == "count" else f"{measure_phrase(spec)} of {things}"
+    text = f"{subject[0].upper()}{subject[1:]} — " + "; ".join(parts) + "."
     first, second = values
     if first is not None and second is not None:
         if first == second:
@@ -85,5 +85,6 @@ def comparison_answer(spec: Spec, result: QueryResult) -> str:
             higher = spec.period if first > second else spec.compare
             low = min(first, second)
             change = f" by {number(round(abs(first - second) / low * 100))}%" if low else ""
-            text += f" {_name(higher.label)} was higher{change}."
+            name = _name(higher.label)
+            text += f" {name[0].upper()}{name[1:]} was higher{change}."
     return text

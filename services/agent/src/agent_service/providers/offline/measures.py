@@ -111,7 +111,11 @@ def read_measure(text: str, values: dict[str, Any]) -> None:
         values.update(subject="technicians", metric="list", order="hired_on", descending=False)
     elif has(text, _HOURLY) and not has(text, _RANKED):
         values.update(subject="technicians", metric="rate_avg")
-    elif has(text, r"how long|duration|turnaround|days to complete|time to complete"):
+    elif has(
+        text,
+        r"how long|duration|turnaround|(?:days|time|long) (?:it takes |does it take )?to"
+        r" (?:complete|finish|close)|take to (?:complete|finish)",
+    ):
         values.update(subject="jobs", metric="duration_avg")
     elif has(text, _REVENUE):
         per_job = average or has(text, r"per job")

@@ -59,6 +59,17 @@ _HIRING: Final = (
     r"hired?|hires|hiring|joined|join|started|onboarded"
     r"|new (?:\w+ )?(?:techs?|technicians?|staff|employees?|hires?)"
 )
+_JOB_STATUSES: Final = frozenset({"scheduled", "in_progress", "completed", "cancelled", "open"})
+# "my jobs", "do I have": the caller is not known to the provider, so these are not answered.
+_SELF: Final = (
+    r"my|mine|i (?:have|had|did|do|completed|finished|worked|earned|made|got)"
+    r"|(?:do|did|have|am|will|should|was) i"
+)
+# A period named in a way no period parser understood ("last summer", "that week").
+_LOOSE_PERIOD: Final = (
+    r"(?:last|this|next|previous|past|current|that|coming|upcoming) (?:quarter|week|month|year"
+    r"|season|summer|winter|spring|fall|autumn|weekend|holidays?)|(?:last|this|next) \w+day"
+)
 _UNASSIGNED: Final = (
     "unassigned|not assigned|without (?:a |any )?(?:technician|tech)"
     "|no (?:technician|tech) assigned|nobody assigned"
@@ -118,6 +129,12 @@ class Reading:
     """The question asks for a comparison ("how does that compare to last month?")."""
     move: tuple[int, str | None] | None = None
     """A follow-up moving the previous period: (steps, unit), e.g. (-1, "month")."""
+    averaged: bool = False
+    """The question asks for an average ("average", "typical")."""
+    self_ref: bool = False
+    """The question is about the asker ("my jobs", "do I have"), whom the provider can't know."""
+    loose_period: bool = False
+    """A period is named ("last summer", "that week") but none could be read."""
     unknown: tuple[str, ...] = ()
     """Words nothing in the question accounts for; a data question with any is not answered."""
 
@@ -201,5 +218,15 @@ def read_question(question: str, today: date, max_top_n: int = 50) -> Reading:
     values["hired"] = values.get("order") == "hired_on" or has(text, _HIRING)
     place_names(original, values)
     _references(text, values)
+    if values.get("subject") is None and (
+        set(values["statuses"]) & _JOB_STATUSES
+        or values["unassigned"]
+        or values["overdue"]
+        or re.search(_SCHEDULED_AS_VERB, text)
+    ):
+        values["subject"] = "jobs"  # "what's scheduled next week?", "anything overdue?"
+    values["averaged"] = has(text, r"average|avg|mean|typical|typically")
+    values["self_ref"] = has(text, _SELF)
+    values["loose_period"] = values["period"] is None and has(text, _LOOSE_PERIOD)
     values["unknown"] = tuple(unknown_words(text, [name for _, name in find_names(original)]))
     return Reading(**{k: v for k, v in values.items() if v is not None and k in _READING_FIELDS})

@@ -53,7 +53,8 @@ _FORECAST: Final = re.compile(
     r"|extrapolat\w*|expect(?:ed)? (?:revenue|to (?:make|earn|have|do|complete))"
     r"|estimate(?:d)? (?:future|next|revenue for next)"
     r"|will (?:we|our|revenue|the revenue|sales|it) (?:make|earn|be|have|get|do|bring|look)"
-    r"|going to (?:make|earn|be|have|bring)|(?:are|is) likely to|trend(?:ing)? (?:next|for next))"
+    r"|going to (?:make|earn|be|have|bring)|(?:are|is) likely to|trend(?:ing)? (?:next|for next)"
+    r"|(?:do|does|would|should) (?:you|we|i) expect|anticipat\w*|outlook)"
 )
 _OTHER_COMPANY: Final = re.compile(
     r"\b(?:other|another|different|all|every|each|both) (?:the )?(?:compan(?:y|ies)|tenants?"

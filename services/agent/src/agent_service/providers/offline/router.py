@@ -27,7 +27,7 @@ _SIGNALS: Final[dict[Route, tuple[tuple[str, float, str], ...]]] = {
         ),
         (
             r"technicians?|techs?|customers?|clients?|jobs?|work orders?|appointments?"
-            r"|schedule|calendar|agenda",
+            r"|schedule|calendar|agenda|booked|hourly|an hour|per hour|been with us",
             2.5,
             "names our business data",
         ),
@@ -113,7 +113,7 @@ _SIGNALS: Final[dict[Route, tuple[tuple[str, float, str], ...]]] = {
         (
             r"gear|boots|equipment|tools?|accidents?|crash\w*|incidents?|notice|in advance"
             r"|ahead of time|how far ahead|request (?:time|leave|days)|days? off|dress"
-            r"|phones?|vehicles?|driving|commut\w*",
+            r"|vehicles?|vans?|driving|commut\w*",
             2.0,
             "asks about workplace rules",
         ),
@@ -175,6 +175,10 @@ def classify_question(question: str, memory: Mapping[str, Any]) -> RouteChoice:
         return RouteChoice("general", 0.95, "A request I refuse: the reply says why.")
     text = normalise(question[:MAX_QUESTION_CHARS]).lower()
     scores = _score(text)
+    if scores["sql"][0] > 0 and find_names(normalise(question[:MAX_QUESTION_CHARS])):
+        # "How much does Liam Patel make an hour?": a name points at someone on record.
+        total, reasons = scores["sql"]
+        scores["sql"] = (total + 2.0, [*reasons, "names someone on record"])
     previous = _previous_route(memory)
     ranked = sorted(_ROUTES, key=lambda r: -scores[r][0])
     best, runner_up = ranked[0], ranked[1]

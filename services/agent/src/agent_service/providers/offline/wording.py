@@ -16,7 +16,7 @@ from typing import Final
 from agent_service.providers.offline.vocabulary import CORRECTABLE, VOCABULARY
 
 _SYNONYMS: Final[tuple[tuple[str, str], ...]] = (
-    (r"(?<=\d)\s*%(?=\s+of\b)", " percent"),
+    (r"\s*%(?=\s+of\b)", " percent"),
     # "techs working right now", "who is on duty today": the technician status `active`.
     (
         r"\b(?:currently |right now )?(?:working|on duty|on the clock|on shift|at work"
