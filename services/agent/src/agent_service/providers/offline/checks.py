@@ -55,7 +55,7 @@ def checked_spec(spec: Spec, reading: Reading, today: date) -> Spec | str:
     if reading.loose_period and not reading.move:
         return (
             "I can't tell which dates you mean. Please name the period, for example “last"
-            " month”, “in Q3”, “in October” or “between June and August”."
+            " month”, “last quarter”, “in October” or “between June and August”."
         )
     if reading.averaged and spec.metric in {"list", "count", "share"} and spec.compare is None:
         return (

@@ -38,7 +38,7 @@ _STATUS_WORDS: Final = (
     (r"inactive|former|no longer (?:with us|active|employed)", "inactive"),
     (r"in[ _-]?progress|ongoing|underway|being worked on", "in_progress"),
     (r"cancell?ed|cancell?ations?", "cancelled"),
-    (r"completed?|finished|done|closed", "completed"),
+    (r"completed?|finish(?:ed)?|done|closed", "completed"),
     (r"scheduled|upcoming|planned|booked", "scheduled"),
     (r"open|pending|outstanding|unfinished|not (?:yet )?(?:done|completed)", "open"),
     (r"active", "active"),

@@ -109,7 +109,7 @@ _MISSING: Final[tuple[tuple[str, str, str], ...]] = (
 )  # fmt: skip
 
 
-def _missing_field(text: str) -> str | None:
+def missing_field(text: str) -> str | None:
     for pattern, field, instead in _MISSING:
         if re.search(rf"\b(?:{pattern})\b", text):
             return (
@@ -134,5 +134,5 @@ def refusal_for(question: str, *, data_question: bool = True) -> str | None:
     if _FORECAST.search(text):
         return FORECAST
     if data_question:
-        return _missing_field(text)
+        return missing_field(text)
     return None

@@ -13,7 +13,7 @@ from typing import Any, Final
 from agent_service.providers.base import RouteChoice
 from agent_service.providers.offline.names import find_names
 from agent_service.providers.offline.reading import MAX_QUESTION_CHARS
-from agent_service.providers.offline.refusals import refusal_for
+from agent_service.providers.offline.refusals import missing_field, refusal_for
 from agent_service.providers.offline.wording import normalise, unknown_words
 from contracts.agent_api import Route
 
@@ -38,7 +38,8 @@ _SIGNALS: Final[dict[Route, tuple[tuple[str, float, str], ...]]] = {
             "asks about staff records or a share",
         ),
         (
-            r"revenue|earn(?:ed|ings)?|income|sales|billed|hourly rates?|hired|hires",
+            r"revenue|earn(?:ed|ings)?|income|sales|billed|hourly rates?|hired|hires|make|made"
+            r"|money|pay rates?|wages?",
             2.5,
             "asks about revenue or staff records",
         ),
@@ -144,7 +145,9 @@ _SIGNALS: Final[dict[Route, tuple[tuple[str, float, str], ...]]] = {
 _FOLLOW_UP: Final = re.compile(
     r"^(?:and|also|what about|how about|same|now|then|only|just|ok(?:ay)?|but)\b"
     r"|\b(?:them|those|these|they|ones|more about|tell me more|details?"
-    r"|the (?:first|second|third|fourth|fifth|last|next) (?:one|job|technician|customer|result))\b"
+    r"|the (?:first|second|third|fourth|fifth|last|next) (?:one|job|technician|customer|result)"
+    r"|compare[sd]?|vs|versus|before that|after that|the one (?:before|after)"
+    r"|the (?:day|week|month|quarter|year) (?:before|after))\b"
 )
 _ROUTES: Final[tuple[Route, ...]] = ("sql", "rag", "general")
 
@@ -175,7 +178,8 @@ def classify_question(question: str, memory: Mapping[str, Any]) -> RouteChoice:
         return RouteChoice("general", 0.95, "A request I refuse: the reply says why.")
     text = normalise(question[:MAX_QUESTION_CHARS]).lower()
     scores = _score(text)
-    if scores["sql"][0] > 0 and find_names(normalise(question[:MAX_QUESTION_CHARS])):
+    names = [n for _, n in find_names(normalise(question[:MAX_QUESTION_CHARS]))]
+    if scores["sql"][0] > 0 and any(" " in n and not n.isupper() for n in names):
         # "How much does Liam Patel make an hour?": a name points at someone on record.
         total, reasons = scores["sql"]
         scores["sql"] = (total + 2.0, [*reasons, "names someone on record"])
@@ -186,6 +190,10 @@ def classify_question(question: str, memory: Mapping[str, Any]) -> RouteChoice:
     follow_up = _FOLLOW_UP.search(text) is not None
     if previous and follow_up and previous != "general" and (top < 3.0 or best == "general"):
         return RouteChoice(previous, 0.7, f"A follow-up to the previous {previous} question.")
+    if scores["rag"][0] < 3.0 and scores["general"][0] < 3.0 and missing_field(text):
+        # "the phone number for Harbor Brewery": a field the data doesn't have; the data route
+        # says so, with what the data has instead.
+        return RouteChoice("sql", 0.6, "A data question about a field the data doesn't have.")
     if top == 0:
         return RouteChoice("general", 0.4, "No data or policy terms, so answering in general.")
     if best == "general" and scores["sql"][0] + scores["rag"][0] >= top:

@@ -65,6 +65,7 @@ _DOMAIN_WORDS: Final = """
     city cities town towns location locations based located near
     month months monthly year years yearly annual annually week weeks weekly day days daily
     quarter quarters quarterly today yesterday tomorrow tonight ytd date dates
+    weekend weekends
     monday tuesday wednesday thursday friday saturday sunday
     jan feb mar apr jun jul aug sep sept oct nov dec
     q1 q2 q3 q4
