@@ -183,7 +183,7 @@ ANSWERS = [
 def shown(value: Any) -> str:
     if isinstance(value, str):
         return value
-    if isinstance(value, float) and not value.is_integer() or "rate" in str(value):
+    if isinstance(value, float):
         return f"${value:,.2f}"
     return f"{value:,}"
 
@@ -208,9 +208,9 @@ async def test_synonyms_typos_rates_and_tenure_give_the_true_figure(
 @pytest.mark.parametrize(
     ("turns", "start", "end"),
     [
-        (("What was revenue in October?", "and the month before that?"), "2026-09-01", "2026-09-30"),
+        (("Revenue in October?", "and the month before that?"), "2026-09-01", "2026-09-30"),
         (("revenue in july", "what about the month before?"), "2026-06-01", "2026-06-30"),
-        (("revenue in july", "and the one before?", "and the one before?"), "2026-05-01", "2026-05-31"),
+        (("revenue in july", "and the one before?", "the one before?"), "2026-05-01", "2026-05-31"),
         (("How much did we make in Q3?", "and the quarter before?"), "2026-04-01", "2026-06-30"),
         (("revenue in August", "and the month after that?"), "2026-09-01", "2026-09-30"),
     ],
