@@ -5,7 +5,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 
-.PHONY: run test setup seed token lint fmt typecheck schemas check clean bench
+.PHONY: run test setup seed token lint fmt typecheck schemas check clean bench eval
 
 $(UV):
 	@echo "uv not found: installing it into .tools/ (from PyPI)"
@@ -56,6 +56,11 @@ check: lint typecheck test
 # the whole stack under load (~10 min on 2 cores): writes docs/benchmarks.md, .json and the plot
 bench: setup
 	$(UV) run python -m benchmarks.run $(BENCH_ARGS)
+
+# the correctness eval (docs/evals.md): the question set against the offline provider in process,
+# or EVAL_ARGS="--agent-url URL" / "--gateway-url URL"; AGENT_PROVIDER=openai … for a real model
+eval: setup
+	$(UV) run python -m evals.run $(EVAL_ARGS)
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-
-# Like tests/gateway: the helpers are imported by their own name, from this directory.
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from deploy_stack import USER_LIMIT, free_ports, load_topology, require_redis, unique
+from support.deploy_stack import USER_LIMIT, free_ports, load_topology, require_redis, unique
 from support.pg_database import PG_HOST, PG_PORT, fresh_database
 
 

@@ -22,8 +22,8 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
-from deploy_stack import ROOT, load_topology
 from pydantic_settings import BaseSettings
+from support.deploy_stack import ROOT, load_topology
 from support.servers import serve_asgi
 
 from agent_service.app import ROUTES as AGENT_ROUTES

@@ -17,7 +17,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from deploy_stack import (
+from support.deploy_stack import (
     Reply,
     ask,
     call,

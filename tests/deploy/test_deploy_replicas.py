@@ -12,7 +12,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from deploy_stack import (
+from support.deploy_stack import (
     USER_LIMIT,
     ask,
     call,

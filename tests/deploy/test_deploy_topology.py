@@ -6,7 +6,7 @@ import socket
 from pathlib import Path
 
 import pytest
-from deploy_stack import ROOT, free_ports, load_topology
+from support.deploy_stack import ROOT, free_ports, load_topology
 
 topology = load_topology()
 

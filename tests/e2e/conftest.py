@@ -3,21 +3,17 @@
 from __future__ import annotations
 
 import shutil
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from support.gateway_harness import gateway_settings, running_gateway
 from support.servers import serve_asgi
 from support.stack import Stack
 
 from agent_service.app import create_app as create_agent
 from agent_service.deps import seed_demo
 from agent_service.settings import AgentSettings
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "gateway"))
-
-from gw_helpers import gateway_settings, running_gateway
 
 
 @pytest.fixture(scope="session")

@@ -11,5 +11,5 @@ from typing import Any
 class Stack:
     agent_url: str
     gateway: Any
-    """`gw_helpers.Gateway`: its url, ws_url, token(user, company) and auth(user, company)."""
+    """`support.gateway_harness.Gateway`: url, ws_url, token(user, company), auth(user, company)."""
     data_dir: Path

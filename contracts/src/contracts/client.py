@@ -8,10 +8,12 @@ event. Refusals before the stream starts (non-2xx) raise `AgentAPIError` instead
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import re
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Final, Self, TypeVar
@@ -32,7 +34,7 @@ from contracts.agent_api import (
     ConversationList,
     ErrorEvent,
 )
-from contracts.errors import ErrorBody, ErrorCode
+from contracts.errors import ErrorBody, ErrorCode, ServiceError
 from contracts.internal_token import MAX_INTERNAL_TTL_S, mint_internal_token
 from contracts.sse import DEFAULT_MAX_EVENT_BYTES, SSEDecoder, SSEMessage, SSEProtocolError
 
@@ -85,8 +87,9 @@ def hs256_token_factory(issuer: str, secret: str, ttl_s: int = 30) -> TokenFacto
     return factory
 
 
-class AgentAPIError(Exception):
-    """The agent service refused or failed a request; `code` is an `ErrorCode` value.
+class AgentAPIError(ServiceError):
+    """The agent service refused or failed a request; `code` is an `ErrorCode` value (or a newer
+    service's code this version does not know).
 
     `status` is the HTTP status received, or 503 when no response arrived at all.
     """
@@ -102,18 +105,21 @@ class AgentAPIError(Exception):
         request_id: str | None = None,
         details: list[dict[str, str]] | None = None,
     ) -> None:
-        super().__init__(f"{status} {code}: {message}")
-        self.status = status
-        self.code = code
-        self.message = message
-        self.retryable = retryable
+        super().__init__(message, code=code, status=status, retryable=retryable, details=details)
         self.retry_after = retry_after
         self.request_id = request_id
-        self.details = details
+
+    def __str__(self) -> str:
+        return f"{self.status} {self.code}: {self.message}"
 
 
 class AgentClient:
     """Client of the internal API. Use `async with AgentClient(...) as c` or call `aclose()`.
+
+    `base_url` is one agent service, or several replicas: then every request (a stream's opening
+    included) goes to the next replica in turn, and with `failover` a request that could not be
+    connected goes to the next one. A request that reached a replica is never sent again, so a
+    stream that started is never replayed elsewhere.
 
     `read_timeout_s` is the longest silence tolerated inside a stream: it must exceed the agent
     service's heartbeat interval (~15 s), or idle streams are cut. A session passed in is reused
@@ -122,8 +128,9 @@ class AgentClient:
 
     def __init__(
         self,
-        base_url: str,
+        base_url: str | Sequence[str],
         *,
+        failover: bool = True,
         token_factory: TokenFactory,
         session: aiohttp.ClientSession | None = None,
         connect_timeout_s: float = 5.0,
@@ -134,13 +141,19 @@ class AgentClient:
         health_path: str = "/healthz",
         max_connections: int = 1000,
     ) -> None:
-        if not base_url.startswith(("http://", "https://")):
-            raise ValueError(f"base_url must be an http(s) URL, got {base_url!r}")
+        urls = (base_url,) if isinstance(base_url, str) else tuple(base_url)
+        if not urls:
+            raise ValueError("at least one agent URL is required")
+        for url in urls:
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"base_url must be an http(s) URL, got {url!r}")
         if min(connect_timeout_s, read_timeout_s, chat_timeout_s) <= 0:
             raise ValueError("timeouts must be positive")
         if min(max_event_bytes, max_body_bytes, max_connections) <= 0:
             raise ValueError("size limits must be positive")
-        self._base = base_url.rstrip("/")
+        self.base_urls = tuple(url.rstrip("/") for url in urls)
+        self._failover = failover
+        self._turn = itertools.count()
         self._token_factory = token_factory
         self._session = session
         self._owns_session = session is None
@@ -266,10 +279,15 @@ class AgentClient:
         resp.release()
 
     async def health(self) -> bool:
-        """True when the service answers its health path with 2xx; never raises for transport."""
+        """True when the service (one replica at least) answers its health path with 2xx;
+        never raises for transport."""
+        answers = await asyncio.gather(*(self._healthy(base) for base in self.base_urls))
+        return any(answers)
+
+    async def _healthy(self, base: str) -> bool:
         try:
             async with self._http().get(
-                self._base + self._health_path, timeout=self._call_timeout
+                base + self._health_path, timeout=self._call_timeout
             ) as resp:
                 return 200 <= resp.status < 300
         except (aiohttp.ClientError, TimeoutError, OSError):
@@ -286,19 +304,27 @@ class AgentClient:
         limits: aiohttp.ClientTimeout,
         request_id: str,
     ) -> aiohttp.ClientResponse:
-        """Send a request; a 2xx response is returned open, anything else raises AgentAPIError."""
-        try:
-            resp = await self._http().request(
-                method, self._base + path, headers=headers, data=body, timeout=limits
-            )
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise AgentAPIError(
-                503,
-                ErrorCode.UPSTREAM_UNAVAILABLE,
-                "The agent service is unreachable.",
-                True,
-                request_id=request_id,
-            ) from exc
+        """Send a request (to the next replica in turn, and on to the others while none can be
+        connected); a 2xx response is returned open, anything else raises AgentAPIError."""
+        bases = self.base_urls
+        start = next(self._turn) if len(bases) > 1 else 0
+        for attempt in range(len(bases)):
+            base = bases[(start + attempt) % len(bases)]
+            try:
+                resp = await self._http().request(
+                    method, base + path, headers=headers, data=body, timeout=limits
+                )
+                break
+            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                if self._failover and attempt < len(bases) - 1 and _never_connected(exc):
+                    continue
+                raise AgentAPIError(
+                    503,
+                    ErrorCode.UPSTREAM_UNAVAILABLE,
+                    "The agent service is unreachable.",
+                    True,
+                    request_id=request_id,
+                ) from exc
         if 200 <= resp.status < 300:
             return resp
         try:
@@ -327,6 +353,12 @@ class AgentClient:
             ) from exc
         finally:
             resp.release()
+
+
+def _never_connected(exc: BaseException) -> bool:
+    """Whether a request failed before reaching the replica (refused, unresolvable, no connect
+    within the connect timeout), so sending it to another replica cannot run it twice."""
+    return isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError)
 
 
 async def _read_capped(resp: aiohttp.ClientResponse, cap: int) -> bytes:

@@ -1,7 +1,9 @@
-"""Stable error codes and the error body every tier renders for a refused request."""
+"""Stable error codes, the error body every tier renders for a refused request, and the base of
+every tier's error hierarchy (`ServiceError`)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
@@ -65,3 +67,49 @@ class ErrorBody(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     error: ErrorDetail
+
+
+class ServiceError(Exception):
+    """A refused or failed request: its stable code, HTTP status and whether a retry may succeed
+    travel on the exception, and one handler per tier renders `body()`.
+
+    Each tier subclasses it (the gateway's `GatewayError`, the agent service's `AgentError`, the
+    client's `AgentAPIError`); a subclass fixes `status` and `code`, an instance may override
+    them (an agent refusal passed through keeps the agent's code).
+    """
+
+    status: int = 500
+    code: str = ErrorCode.INTERNAL
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        status: int | None = None,
+        retryable: bool | None = None,
+        headers: Mapping[str, str] | None = None,
+        details: list[dict[str, str]] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        if status is not None:
+            self.status = status
+        self.retryable: bool = self.code in RETRYABLE_CODES if retryable is None else retryable
+        self.headers: dict[str, str] = dict(headers or {})
+        """Response headers that go with the refusal (`Retry-After`, `RateLimit`, `Allow`)."""
+        self.details = details
+
+    def body(self, request_id: str | None) -> ErrorBody:
+        """The JSON body of this error."""
+        return ErrorBody(
+            error=ErrorDetail(
+                code=self.code,
+                message=self.message,
+                request_id=request_id,
+                retryable=self.retryable,
+                details=self.details,
+            )
+        )

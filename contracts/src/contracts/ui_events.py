@@ -245,5 +245,3 @@ class WsErrorCode:
 
     AUTH_REQUIRED: Final = "AUTH_REQUIRED"
     EMPTY_MESSAGE: Final = "EMPTY_MESSAGE"
-    BUSY: Final = "BUSY"
-    """A message arrived while the previous turn on the socket was still running."""

@@ -11,14 +11,13 @@ import structlog
 from aiohttp import web
 
 from gateway.app_state import LIMITER, METRICS, VERIFIER
-from gateway.auth import AuthError, Principal, bearer_token
-from gateway.errors import RateLimited, Unauthorized, UpstreamUnavailable
+from gateway.auth import Principal, bearer_token
+from gateway.errors import RateLimited, Unauthorized
 from gateway.metrics import GatewayMetrics
 from gateway.rate_limit import (
     Lease,
     LimitDecision,
     Limiter,
-    LimiterUnavailable,
     rate_limit_headers,
 )
 
@@ -26,13 +25,11 @@ log = structlog.get_logger("gateway.admission")
 
 
 async def verify_token(app: web.Application, token: str | None) -> Principal:
-    """The principal of a bearer token; `Unauthorized` when it is missing or invalid."""
+    """The principal of a bearer token; `Unauthorized` when it is missing or invalid,
+    `UpstreamUnavailable` when there are no keys to check it with."""
     if not token:
         raise Unauthorized("A bearer token is required.")
-    try:
-        return await app[VERIFIER].verify(token)
-    except AuthError as exc:
-        raise Unauthorized(exc.message, code=exc.code, status=exc.status) from exc
+    return await app[VERIFIER].verify(token)
 
 
 async def authenticate(request: web.Request) -> Principal:
@@ -55,11 +52,8 @@ async def admit(
     app: web.Application, principal: Principal, *, limiter: Limiter | None = None
 ) -> dict[str, str]:
     """Consume one request of the principal's limits (of `limiter`, default the chat limits);
-    the RateLimit headers, or `RateLimited`."""
-    try:
-        decisions = await (limiter or app[LIMITER]).admit(principal)
-    except LimiterUnavailable as exc:
-        raise UpstreamUnavailable(exc.message, code=exc.code, retryable=True) from exc
+    the RateLimit headers, or `RateLimited` (`LimiterUnavailable` when the backend is down)."""
+    decisions = await (limiter or app[LIMITER]).admit(principal)
     if not all(d.allowed for d in decisions):
         raise _denied(app[METRICS], decisions)
     return rate_limit_headers(decisions)
@@ -69,10 +63,7 @@ async def admit(
 async def stream_lease(app: web.Application, principal: Principal) -> AsyncIterator[Lease]:
     """Hold one of the principal's concurrent-stream slots; released on every ending."""
     limiter = app[LIMITER]
-    try:
-        got = await limiter.acquire_stream(principal)
-    except LimiterUnavailable as exc:
-        raise UpstreamUnavailable(exc.message, code=exc.code, retryable=True) from exc
+    got = await limiter.acquire_stream(principal)
     if isinstance(got, LimitDecision):
         raise _denied(app[METRICS], [got])
     try:

@@ -15,17 +15,18 @@ from gateway.app_state import (
     LIMITER,
     METRICS,
     OPEN_STREAMS,
+    RELAY,
     SETTINGS,
     VERIFIER,
     OpenStreams,
     TokenVerifier,
 )
 from gateway.auth import JwtVerifier
-from gateway.dev_auth import add_dev_auth_routes
 from gateway.metrics import GatewayMetrics
 from gateway.middleware import on_response_prepare, request_context
 from gateway.rate_limit import InProcessLimiter, Limiter, LimitsConfig
-from gateway.routes import chat_ai_sdk, chat_rest, chat_sse, chat_ws, ops, page
+from gateway.routes import ai_sdk, complete, conversations, ops, page, sse, ws
+from gateway.routes.dev_auth import add_dev_auth_routes
 from gateway.runs import end_open_streams
 from gateway.settings import GatewaySettings
 from gateway.upstream import agent_client, upstream_session
@@ -46,6 +47,7 @@ def create_app(
     app[SETTINGS] = settings
     app[METRICS] = GatewayMetrics()
     app[OPEN_STREAMS] = OpenStreams()
+    app[RELAY] = settings.relay_config()
     app.cleanup_ctx.append(_agent_ctx(agent_client))
     app.cleanup_ctx.append(_limiter_ctx(limiter))
     app.cleanup_ctx.append(_verifier_ctx(verifier))
@@ -57,14 +59,14 @@ def create_app(
 
 def _add_routes(app: web.Application, settings: GatewaySettings) -> None:
     router = app.router
-    router.add_post("/api/chat", chat_ai_sdk.chat_ai_sdk)
-    router.add_get("/api/chat/{chat_id}/stream", chat_ai_sdk.resume_stream)
-    router.add_post("/api/chat/stream", chat_sse.chat_stream)
-    router.add_post("/api/chat/complete", chat_rest.chat_complete)
-    router.add_get("/api/conversations", chat_rest.list_conversations)
-    router.add_get("/api/conversations/{conversation_id}", chat_rest.get_conversation)
-    router.add_delete("/api/conversations/{conversation_id}", chat_rest.delete_conversation)
-    router.add_get("/ws/chat", chat_ws.chat_ws)
+    router.add_post("/api/chat", ai_sdk.chat_ai_sdk)
+    router.add_get("/api/chat/{chat_id}/stream", ai_sdk.resume_stream)
+    router.add_post("/api/chat/stream", sse.chat_stream)
+    router.add_post("/api/chat/complete", complete.chat_complete)
+    router.add_get("/api/conversations", conversations.list_conversations)
+    router.add_get("/api/conversations/{conversation_id}", conversations.get_conversation)
+    router.add_delete("/api/conversations/{conversation_id}", conversations.delete_conversation)
+    router.add_get("/ws/chat", ws.chat_ws)
     router.add_get("/healthz", ops.healthz)
     router.add_get("/readyz", ops.readyz)
     router.add_get("/metrics", ops.metrics)

@@ -13,7 +13,7 @@ from contracts.client import AgentClient
 from gateway.auth import Principal
 from gateway.metrics import GatewayMetrics
 from gateway.rate_limit import Limiter
-from gateway.relay import Relay
+from gateway.relay import Relay, RelayConfig
 from gateway.settings import GatewaySettings
 
 
@@ -21,7 +21,7 @@ class TokenVerifier(Protocol):
     """What the gateway needs of a user-token verifier (`gateway.auth.JwtVerifier`)."""
 
     async def verify(self, token: str) -> Principal:
-        """The verified identity of `token`; raises `gateway.auth.AuthError`."""
+        """The verified identity of `token`; raises a `GatewayError` (`gateway.auth.AuthError`)."""
         ...
 
 
@@ -48,6 +48,8 @@ LIMITER: Final = web.AppKey("limiter", Limiter)
 CONVERSATION_LIMITER: Final = web.AppKey("conversation_limiter", Limiter)
 """The request windows of the conversation list, history and delete routes."""
 VERIFIER: Final = web.AppKey("verifier", TokenVerifier)
+RELAY: Final = web.AppKey("relay", RelayConfig)
+"""The relay limits of every run, built once from the settings."""
 OPEN_STREAMS: Final = web.AppKey("open_streams", OpenStreams)
 REQUEST_ID: Final = web.RequestKey("request_id", str)
 LIMIT_HEADERS: Final = web.RequestKey("limit_headers", Mapping[str, str])

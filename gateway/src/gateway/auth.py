@@ -14,6 +14,7 @@ import aiohttp
 import jwt
 from jwt import PyJWK
 
+from gateway.errors import Unauthorized, UpstreamUnavailable
 from gateway.jwks import JwksCache, JwksUnavailable
 
 log = logging.getLogger(__name__)
@@ -112,24 +113,19 @@ def config_problems(config: JwtConfig) -> list[str]:
     return problems
 
 
-class AuthError(Exception):
-    """The request's credentials were refused; `message` is safe to show the caller."""
-
-    code: str = "UNAUTHORIZED"
-    status: int = 401
-    retryable: bool = False
+class AuthError(Unauthorized):
+    """The request's credentials were refused (401); `message` is safe to show the caller."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
-        self.message = message
 
 
-class AuthUnavailable(AuthError):
-    """No keys to verify with (JWKS down, cache cold or expired): a 503, not the caller's fault."""
+class AuthUnavailable(UpstreamUnavailable):
+    """No keys to verify with (JWKS down, cache cold or expired): a retryable 503, not the
+    caller's fault."""
 
-    code = "UPSTREAM_UNAVAILABLE"
-    status = 503
-    retryable = True
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
 
 
 def bearer_token(authorization_header: str | None) -> str | None:
@@ -282,7 +278,7 @@ class JwtVerifier:
             await self._jwks.close()
 
     async def verify(self, token: str) -> Principal:
-        """Return the principal of a valid token; raise AuthError (401) or AuthUnavailable (503)."""
+        """The principal of a valid token; raises AuthError (401) or AuthUnavailable (503)."""
         header = parse_header(token, self._config)
         alg: str = header["alg"]
         key: str | PyJWK

@@ -1,48 +1,14 @@
-"""The gateway's error hierarchy: each error carries its HTTP status and stable code."""
+"""The gateway's error hierarchy: each error carries its HTTP status, stable code and
+retryability (`contracts.errors.ServiceError`); auth and limiter failures are subclasses too."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
-from contracts.errors import RETRYABLE_CODES, ErrorBody, ErrorCode, ErrorDetail
+from contracts.errors import ErrorCode, ServiceError
 
 
-class GatewayError(Exception):
-    """A refused request: rendered once, by the error middleware, as `ErrorBody` JSON."""
-
-    status: int = 500
-    code: ErrorCode = ErrorCode.INTERNAL
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        code: str | None = None,
-        status: int | None = None,
-        retryable: bool | None = None,
-        headers: Mapping[str, str] | None = None,
-        details: list[dict[str, str]] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.error_code: str = code if code is not None else self.code
-        if status is not None:
-            self.status = status
-        self.retryable = self.error_code in RETRYABLE_CODES if retryable is None else retryable
-        self.headers: dict[str, str] = dict(headers or {})
-        self.details = details
-
-    def body(self, request_id: str | None) -> ErrorBody:
-        """The JSON body of this error."""
-        return ErrorBody(
-            error=ErrorDetail(
-                code=self.error_code,
-                message=self.message,
-                request_id=request_id,
-                retryable=self.retryable,
-                details=self.details,
-            )
-        )
+class GatewayError(ServiceError):
+    """A refused request: rendered once, by the error middleware (or on a WebSocket, by the
+    socket's session), as `ErrorBody` JSON."""
 
 
 class InvalidRequest(GatewayError):

@@ -68,34 +68,19 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     status = 500
     started = time.monotonic()
     try:
-        if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
-            response: web.StreamResponse = _preflight(request)
-        else:
-            response = await handler(request)
+        response = await _respond(request, handler)
         status = response.status
         return response
-    except GatewayError as exc:
+    except GatewayError as error:
+        # The one place a refusal becomes a response.
+        status = error.status
+        return error_response(error, request_id)
+    except web.HTTPException as exc:  # a redirect (refusals are GatewayErrors by now)
         status = exc.status
-        return error_response(exc, request_id)
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            status = exc.status
-            raise
-        status = exc.status
-        code = _HTTP_CODES.get(exc.status, ErrorCode.INTERNAL)
-        message = exc.reason if exc.status != 413 else "The request body is too large."
-        error = GatewayError(message, code=code, status=exc.status)
-        response = error_response(error, request_id)
-        if exc.status == 405 and "Allow" in exc.headers:
-            response.headers["Allow"] = exc.headers["Allow"]
-        return response
+        raise
     except asyncio.CancelledError:
         status = 499  # the client went away (nginx's convention)
         raise
-    except Exception:
-        log.exception("unhandled_error", path=request.path)
-        status = 500
-        return error_response(GatewayError("Something went wrong on our side."), request_id)
     finally:
         route = _route_name(request)
         request.app[METRICS].requests.labels(route, str(status)).inc()
@@ -106,6 +91,31 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
             status=status,
             duration_ms=round((time.monotonic() - started) * 1000, 1),
         )
+
+
+async def _respond(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The handler's response; every refusal or failure as a `GatewayError`."""
+    try:
+        if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
+            return _preflight(request)
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        raise _http_error(exc) from exc
+    except GatewayError:
+        raise
+    except Exception as exc:
+        log.exception("unhandled_error", path=request.path)
+        raise GatewayError("Something went wrong on our side.") from exc
+
+
+def _http_error(exc: web.HTTPException) -> GatewayError:
+    """aiohttp's own refusals (no route, wrong method, body too large) as gateway errors."""
+    message = exc.reason if exc.status != 413 else "The request body is too large."
+    allow = {"Allow": exc.headers["Allow"]} if exc.status == 405 and "Allow" in exc.headers else {}
+    code = _HTTP_CODES.get(exc.status, ErrorCode.INTERNAL)
+    return GatewayError(message, code=code, status=exc.status, headers=allow)
 
 
 def _allowed_origin(request: web.Request) -> str | None:

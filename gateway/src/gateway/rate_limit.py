@@ -16,6 +16,7 @@ from typing import Final, Protocol
 from urllib.parse import quote
 
 from gateway.auth import Principal
+from gateway.errors import UpstreamUnavailable
 
 USER_REQUESTS: Final = "user-requests"
 COMPANY_REQUESTS: Final = "company-requests"
@@ -63,16 +64,11 @@ class Lease:
     lease_id: str
 
 
-class LimiterUnavailable(Exception):
+class LimiterUnavailable(UpstreamUnavailable):
     """The limiter's backend is slow or down and the limiter fails closed: a retryable 503."""
-
-    code: str = "UPSTREAM_UNAVAILABLE"
-    status: int = 503
-    retryable: bool = True
 
     def __init__(self, message: str = "rate limiter is unavailable; try again shortly") -> None:
         super().__init__(message)
-        self.message = message
 
 
 class Limiter(Protocol):

@@ -4,7 +4,8 @@ A pump task reads the agent's events into a bounded queue (so a slow client slow
 and memory stays bounded); the caller's task is the only writer. Idle gaps become heartbeats,
 every write has a deadline, and whatever happens the run ends with exactly one terminal event on
 the client side or the client is gone. Cancelling the caller (client disconnect with
-`handler_cancellation`) cancels the pump, which closes the upstream response.
+`handler_cancellation`) cancels the pump; closing the upstream is the caller's
+(`gateway.runs.relay_run`).
 """
 
 from __future__ import annotations
@@ -286,11 +287,6 @@ class Relay:
             if not isinstance(exc, AgentAPIError | aiohttp.ClientError | TimeoutError | OSError):
                 log.exception("upstream_read_failed")
             await queue.put(upstream_error_event(exc))
-        finally:
-            aclose = getattr(source, "aclose", None)
-            if aclose is not None:
-                # Closing the generator closes the upstream response: the agent sees us leave.
-                await aclose()
 
     async def _stop_pump(self) -> None:
         pump = self._pump

@@ -1,4 +1,5 @@
-"""Reading a JSON request body into a model: 400/413/415 with a clear reason, never a 500."""
+"""Reading a JSON request body into a model: 400/413/415 with a clear reason, never a 500;
+the body of the gateway's own chat routes."""
 
 from __future__ import annotations
 
@@ -6,11 +7,21 @@ import json
 from typing import TypeVar
 
 from aiohttp import web
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
+from contracts.agent_api import Identifier, Message
 from gateway.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 
 M = TypeVar("M", bound=BaseModel)
+
+
+class ChatStreamBody(BaseModel):
+    """Body of `POST /api/chat/stream` and `POST /api/chat/complete`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    message: Message
+    conversation_id: Identifier | None = None
 
 
 def validation_details(exc: ValidationError) -> list[dict[str, str]]:

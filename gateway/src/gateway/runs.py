@@ -7,7 +7,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Final
+from typing import Final, Protocol
 
 import structlog
 from aiohttp import web
@@ -24,12 +24,12 @@ from contracts.agent_api import (
 from contracts.client import AgentAPIError, EventStream
 from contracts.errors import ErrorCode
 from gateway.admission import charge_tokens
-from gateway.app_state import AGENT, LIMITER, METRICS, OPEN_STREAMS, SETTINGS
+from gateway.app_state import AGENT, LIMITER, METRICS, OPEN_STREAMS, RELAY, SETTINGS
 from gateway.auth import Principal
 from gateway.errors import InvalidRequest, ShuttingDown
 from gateway.identity import upstream_identity
 from gateway.rate_limit import Lease
-from gateway.relay import Relay, RelayConfig, RelayResult, Sink
+from gateway.relay import Relay, RelayResult, Sink
 from gateway.request_body import validation_details
 from gateway.upstream import gateway_error
 
@@ -75,16 +75,6 @@ def refuse_if_closing(app: web.Application) -> None:
         raise ShuttingDown("The server is restarting. Please retry.", retryable=True)
 
 
-def relay_config(app: web.Application) -> RelayConfig:
-    """The relay limits from the settings."""
-    settings = app[SETTINGS]
-    return RelayConfig(
-        heartbeat_s=settings.heartbeat_s,
-        write_timeout_s=settings.write_timeout_s,
-        buffer_events=settings.stream_buffer_events,
-    )
-
-
 @asynccontextmanager
 async def tracked(app: web.Application, relay: Relay, transport: str) -> AsyncIterator[None]:
     """Register a relay for shutdown and count it as an active stream."""
@@ -115,21 +105,55 @@ async def open_upstream(app: web.Application, chat: ChatRequest, request_id: str
     return stream
 
 
+class OpenedSink(Sink, Protocol):
+    """A sink with an opening: what its stream starts with, before the agent says anything."""
+
+    async def open(self) -> None:
+        """Start the stream (headers, opening events)."""
+
+
 async def relay_run(
     app: web.Application,
     *,
     source: EventStream,
-    sink: Sink,
+    sink: OpenedSink,
     principal: Principal,
     lease: Lease,
     transport: str,
     started: float,
     on_relay: Callable[[Relay], None] | None = None,
 ) -> RelayResult:
-    """Relay one run to `sink`, then record its metrics and charge its tokens (however it
-    ended: a stopped, abandoned or failed run is charged what was relayed of it)."""
+    """Open `sink` and relay one run to it, then record its metrics and charge its tokens
+    (however it ended: a stopped, abandoned or failed run is charged what was relayed of it).
+
+    The upstream `source` is this function's from the moment it is called: it is closed here on
+    every ending (the agent sees the client leave), and nowhere else.
+    """
+    try:
+        try:
+            async with asyncio.timeout(app[SETTINGS].write_timeout_s):
+                await sink.open()
+        except TimeoutError:
+            return RelayResult("slow_client")
+        except ConnectionError:
+            return RelayResult("client_gone")
+        return await _relay(app, source, sink, principal, lease, transport, started, on_relay)
+    finally:
+        await source.aclose()
+
+
+async def _relay(
+    app: web.Application,
+    source: EventStream,
+    sink: Sink,
+    principal: Principal,
+    lease: Lease,
+    transport: str,
+    started: float,
+    on_relay: Callable[[Relay], None] | None,
+) -> RelayResult:
     limiter = app[LIMITER]
-    relay = Relay(source, sink, relay_config(app), on_heartbeat=lambda: limiter.renew(lease))
+    relay = Relay(source, sink, app[RELAY], on_heartbeat=lambda: limiter.renew(lease))
     if on_relay is not None:
         on_relay(relay)
     app[OPEN_STREAMS].drained.clear()
@@ -138,7 +162,6 @@ async def relay_run(
         async with tracked(app, relay, transport):
             result = await relay.run()
     finally:
-        await source.aclose()
         ended = result if result is not None else relay.result
         if result is None:  # cancelled: the client left (the handler was cancelled)
             ended.ending = "client_gone"

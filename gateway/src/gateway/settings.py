@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from gateway.auth import JwtConfig
 from gateway.rate_limit import LimitsConfig
+from gateway.relay import RelayConfig
 
 DEV_INTERNAL_SECRET: Final = "dev-internal-secret-change-me-32bytes+"
 """The internal-token key both tiers use in development; refused anywhere else."""
@@ -193,6 +194,14 @@ class GatewaySettings(BaseSettings):
             jwks_url=self.jwt_jwks_url,
             algorithms=tuple(self.jwt_algorithms),
             max_token_bytes=self.jwt_max_token_bytes,
+        )
+
+    def relay_config(self) -> RelayConfig:
+        """The relay limits of every run: heartbeats, write deadline, buffer."""
+        return RelayConfig(
+            heartbeat_s=self.heartbeat_s,
+            write_timeout_s=self.write_timeout_s,
+            buffer_events=self.stream_buffer_events,
         )
 
     def conversation_limits_config(self) -> LimitsConfig:

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import itertools
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable
 
 import aiohttp
 
@@ -38,75 +35,20 @@ def token_factory(settings: GatewaySettings) -> Callable[[str, str, str | None],
 
 
 def agent_client(settings: GatewaySettings, session: aiohttp.ClientSession) -> AgentClient:
-    """The agent client over the app's pooled session: one replica, or all of them in turn."""
-    options: dict[str, Any] = {
-        "token_factory": token_factory(settings),
-        "session": session,
-        "connect_timeout_s": settings.upstream_connect_timeout_s,
-        "read_timeout_s": settings.upstream_sock_read_s,
-        "chat_timeout_s": settings.upstream_request_timeout_s,
-        "max_event_bytes": settings.upstream_max_event_bytes,
-        "health_path": "/ready",
-        "max_connections": settings.upstream_max_connections,
-    }
-    urls = settings.agent_base_urls
-    if len(urls) == 1:
-        return AgentClient(urls[0], **options)
-    return ReplicatedAgentClient(urls, **options)
-
-
-class ReplicatedAgentClient(AgentClient):
-    """An `AgentClient` over several agent replicas: round-robin per call, failover on refusal.
-
-    Every request (a stream's opening included) goes to the next replica in turn. When a replica
-    cannot be connected to, the same request goes to the next one; a request that reached a
-    replica is never sent again, so a stream that started is never replayed elsewhere.
-    """
-
-    def __init__(self, base_urls: Sequence[str], **options: Any) -> None:
-        if not base_urls:
-            raise ValueError("at least one agent URL is required")
-        super().__init__(base_urls[0], **options)
-        self.replicas = tuple(AgentClient(url, **options) for url in base_urls)
-        self._turn = itertools.count()
-
-    async def _send(
-        self,
-        method: str,
-        path: str,
-        headers: dict[str, str],
-        body: bytes | None,
-        limits: aiohttp.ClientTimeout,
-        request_id: str,
-    ) -> aiohttp.ClientResponse:
-        start = next(self._turn)
-        count = len(self.replicas)
-        for attempt in range(count):
-            replica = self.replicas[(start + attempt) % count]
-            try:
-                return await replica._send(method, path, headers, body, limits, request_id)
-            except AgentAPIError as exc:
-                if attempt == count - 1 or not _never_connected(exc):
-                    raise
-        raise AssertionError("unreachable: the last attempt returns or raises")
-
-    async def health(self) -> bool:
-        """True when at least one replica is ready (the gateway can still serve every call)."""
-        answers = await asyncio.gather(*(replica.health() for replica in self.replicas))
-        return any(answers)
-
-    async def aclose(self) -> None:
-        """Close the replicas' clients (a session passed in stays open)."""
-        for replica in self.replicas:
-            await replica.aclose()
-        await super().aclose()
-
-
-def _never_connected(exc: AgentAPIError) -> bool:
-    """Whether the request failed before reaching the replica (refused, unresolvable, no connect
-    within the connect timeout), so sending it to another replica cannot run it twice."""
-    cause = exc.__cause__
-    return isinstance(cause, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError)
+    """The agent client over the app's pooled session: one replica, or all of them in turn
+    (a request no replica could be connected to goes on to the next)."""
+    return AgentClient(
+        settings.agent_base_urls,
+        failover=True,
+        token_factory=token_factory(settings),
+        session=session,
+        connect_timeout_s=settings.upstream_connect_timeout_s,
+        read_timeout_s=settings.upstream_sock_read_s,
+        chat_timeout_s=settings.upstream_request_timeout_s,
+        max_event_bytes=settings.upstream_max_event_bytes,
+        health_path="/ready",
+        max_connections=settings.upstream_max_connections,
+    )
 
 
 def upstream_session(settings: GatewaySettings) -> aiohttp.ClientSession:

@@ -45,6 +45,15 @@ class Deps:
     """Busy conversations shared by replicas (Postgres); None: this process only."""
 
 
+def sql_limits(settings: AgentSettings) -> SqlLimits:
+    """The SQL path's caps from `AGENT_SQL_*`: built here once for every engine."""
+    return SqlLimits(
+        max_rows=settings.sql_max_rows,
+        max_result_bytes=settings.sql_max_result_bytes,
+        timeout_s=settings.sql_timeout_s,
+    )
+
+
 def make_provider(settings: AgentSettings) -> ModelProvider:
     """The configured model provider; an `OpenAIProvider` owns a connection pool (`aclose`)."""
     if settings.provider == "offline":
@@ -93,11 +102,7 @@ async def open_deps(settings: AgentSettings) -> AsyncIterator[Deps]:
             provider=provider,
             sql=SqliteExecutor(
                 settings.demo_db_path,
-                SqlLimits(
-                    max_rows=settings.sql_max_rows,
-                    max_result_bytes=settings.sql_max_result_bytes,
-                    timeout_s=settings.sql_timeout_s,
-                ),
+                sql_limits(settings),
             ),
             documents=SqliteDocumentStore(settings.documents_dir),
             schema=curated_schema(),
@@ -109,7 +114,9 @@ async def open_deps(settings: AgentSettings) -> AsyncIterator[Deps]:
 @asynccontextmanager
 async def _open_postgres_deps(settings: AgentSettings) -> AsyncIterator[Deps]:
     async with AsyncExitStack() as stack:
-        pg = await stack.enter_async_context(open_postgres_backends(settings, DEMO_DOCS_DIR))
+        pg = await stack.enter_async_context(
+            open_postgres_backends(settings, DEMO_DOCS_DIR, sql_limits(settings))
+        )
         provider = make_provider(settings)
         if isinstance(provider, OpenAIProvider):
             stack.push_async_callback(provider.aclose)

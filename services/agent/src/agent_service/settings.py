@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Literal, Self
 
@@ -122,6 +123,9 @@ class AgentSettings(BaseSettings):
     """Result rows shown to the answering model (the rest are counted, not shown)."""
     model_prompt_chars: int = Field(default=24_000, ge=1000, le=1_000_000)
     """Cap on the data (rows or passages) framed into one answering prompt."""
+    today: date | None = None
+    """The date the model writes SQL against ("this month", "last week"); unset: the real date.
+    The demo data ends on 2026-11-15: set `AGENT_TODAY=2026-11-15` to ask it about "now"."""
 
     @model_validator(mode="after")
     def _refuse_openai_without_key(self) -> Self:

@@ -21,7 +21,7 @@ const SUGGESTIONS = [
   "What is the overtime policy?",
   "Show me the overdue jobs",
 ];
-const BUSY_CODES = new Set(["BUSY", "CONVERSATION_BUSY"]);
+const BUSY = "CONVERSATION_BUSY"; // the socket's previous turn, or the conversation elsewhere
 const BUSY_RETRIES = 4; // the previous turn is still closing (just stopped): wait, then resend
 const BUSY_FIRST_DELAY_MS = 250;
 const $ = (id) => document.getElementById(id);
@@ -253,7 +253,7 @@ function onEvent(event) {
     if (event.type === "error") showNotice(event.message || event.error || "Something went wrong.");
     return;
   }
-  if (event.type === "error" && BUSY_CODES.has(event.code) && !turn.started && turn.busyRetries < BUSY_RETRIES) {
+  if (event.type === "error" && event.code === BUSY && !turn.started && turn.busyRetries < BUSY_RETRIES) {
     retryWhenFree(turn);
     return;
   }

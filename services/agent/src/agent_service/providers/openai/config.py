@@ -8,7 +8,6 @@ from typing import Literal
 
 from pydantic import SecretStr
 
-from agent_service.demo.data import DEMO_TODAY
 from agent_service.providers.openai.errors import RetryPolicy
 from agent_service.settings import AgentSettings
 
@@ -62,6 +61,5 @@ def openai_config(settings: AgentSettings) -> OpenAIConfig:
         history_tokens=settings.model_history_tokens,
         prompt_rows=settings.model_prompt_rows,
         prompt_chars=settings.model_prompt_chars,
-        # the SQL path queries the demo database, whose calendar ends on DEMO_TODAY
-        today=DEMO_TODAY,
+        today=settings.today,
     )

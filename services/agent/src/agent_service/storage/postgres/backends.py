@@ -82,7 +82,7 @@ def _pool(dsn: str, settings: AgentSettings, **kwargs: Any) -> AsyncConnectionPo
 
 @asynccontextmanager
 async def open_postgres_backends(
-    settings: AgentSettings, docs_root: Path
+    settings: AgentSettings, docs_root: Path, limits: SqlLimits
 ) -> AsyncIterator[PostgresBackends]:
     """Migrate (and seed) as configured, then open the pools and the stores over them."""
     try:
@@ -92,7 +92,7 @@ async def open_postgres_backends(
             else:
                 report = {"migrations": await migrate(database_dsn(settings))}
             log.info("postgres_ready", **{k: v for k, v in report.items() if v})
-        async with _open_pools(settings) as backends:
+        async with _open_pools(settings, limits) as backends:
             yield backends
     except (PoolTimeout, psycopg.OperationalError) as exc:
         # one line that says what to fix, instead of a driver traceback at start-up
@@ -104,7 +104,9 @@ class DatabaseUnavailable(RuntimeError):
 
 
 @asynccontextmanager
-async def _open_pools(settings: AgentSettings) -> AsyncIterator[PostgresBackends]:
+async def _open_pools(
+    settings: AgentSettings, limits: SqlLimits
+) -> AsyncIterator[PostgresBackends]:
     async with AsyncExitStack() as stack:
         app_pool = _pool(database_dsn(settings), settings)
         # LangGraph's saver needs dict rows and no server-side prepared statements (poolers)
@@ -130,11 +132,7 @@ async def _open_pools(settings: AgentSettings) -> AsyncIterator[PostgresBackends
         yield PostgresBackends(
             sql=PostgresExecutor(
                 sql_pool,
-                SqlLimits(
-                    max_rows=settings.sql_max_rows,
-                    max_result_bytes=settings.sql_max_result_bytes,
-                    timeout_s=settings.sql_timeout_s,
-                ),
+                limits,
             ),
             documents=PostgresDocumentStore(app_pool.connection),
             checkpointer=AsyncPostgresSaver(memory_pool),

@@ -1,0 +1,1 @@
+"""The `/ws/chat` WebSocket: handshake, client messages, and one socket's session."""
