@@ -108,8 +108,8 @@ def _relative(text: str, today: date) -> Period | None:
         if re.search(rf"\b(?:{words}) quarter\b", text):
             year, first = _shift_month(today.year, quarter * 3 + 1, by * 3)
             _, last = _shift_month(today.year, quarter * 3 + 3, by * 3)
-            start, end = _month(year, first), _month(year, last)
-            return Period(start.start, end.end, f"in Q{(first - 1) // 3 + 1} {year}")
+            opening, closing = _month(year, first), _month(year, last)
+            return Period(opening.start, closing.end, f"in Q{(first - 1) // 3 + 1} {year}")
     if re.search(r"\b(this year|year to date|ytd|so far this year)\b", text):
         return Period(f"{today.year}-01-01", today.isoformat(), f"this year ({today.year})")
     if re.search(r"\b(last|previous|past) year\b", text):

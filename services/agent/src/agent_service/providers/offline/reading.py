@@ -143,7 +143,8 @@ class Reading:
         return any(
             (self.statuses, self.specialty, self.segment, self.city, self.technician,
              self.customer, self.person, self.period, self.unassigned, self.overdue,
-             self.group, self.metric not in {None, "list"}, self.order, self.without_jobs)
+             self.group, self.metric not in {None, "list"}, self.order, self.without_jobs,
+             self.move, self.compare)
         )  # fmt: skip
 
 
