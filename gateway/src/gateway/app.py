@@ -26,6 +26,7 @@ from gateway.metrics import GatewayMetrics
 from gateway.middleware import on_response_prepare, request_context
 from gateway.rate_limit import InProcessLimiter, Limiter, LimitsConfig
 from gateway.routes import agui, ai_sdk, complete, conversations, openai_chat, ops, page, sse, ws
+from gateway.routes.api_docs import add_api_docs_routes
 from gateway.routes.dev_auth import add_dev_auth_routes
 from gateway.runs import end_open_streams
 from gateway.settings import GatewaySettings
@@ -76,6 +77,8 @@ def _add_routes(app: web.Application, settings: GatewaySettings) -> None:
     page.add_page_routes(app)
     if settings.dev_auth_enabled:
         add_dev_auth_routes(app)
+    if settings.api_docs_enabled:
+        add_api_docs_routes(app)
 
 
 CleanupCtx = Callable[[web.Application], AsyncIterator[None]]

@@ -13,9 +13,10 @@ import json
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal
+from typing import Final, Literal, NotRequired
 
 from pydantic import BaseModel, ConfigDict, Field
+from typing_extensions import TypedDict
 
 from contracts.agent_api import (
     MAX_MESSAGE_CHARS,
@@ -41,6 +42,91 @@ ERROR_TYPES: Final[dict[int, str]] = {
     429: "rate_limit_error",
 }
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+class CompletionUsage(TypedDict):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class CompletionMessage(TypedDict):
+    role: Literal["assistant"]
+    content: str
+    refusal: None
+
+
+class CompletionChoice(TypedDict):
+    index: int
+    message: CompletionMessage
+    logprobs: None
+    finish_reason: Literal["stop"]
+
+
+class ChatCompletion(TypedDict):
+    """A non-streamed answer; `conversation_id` is this gateway's extension."""
+
+    id: str
+    object: Literal["chat.completion"]
+    created: int
+    model: str
+    choices: list[CompletionChoice]
+    usage: CompletionUsage
+    conversation_id: str
+
+
+class ChunkDelta(TypedDict, total=False):
+    role: Literal["assistant"]
+    content: str
+
+
+class ChunkChoice(TypedDict):
+    index: int
+    delta: ChunkDelta
+    logprobs: None
+    finish_reason: Literal["stop"] | None
+
+
+class ChatCompletionChunk(TypedDict):
+    """One streamed piece; the first carries `conversation_id` (extension), the last `usage`
+    when `stream_options.include_usage` asked for it (with no choices)."""
+
+    id: str
+    object: Literal["chat.completion.chunk"]
+    created: int
+    model: str
+    choices: list[ChunkChoice]
+    usage: NotRequired[CompletionUsage]
+    conversation_id: NotRequired[str]
+
+
+class OpenAIModel(TypedDict):
+    id: str
+    object: Literal["model"]
+    created: int
+    owned_by: str
+
+
+class ModelList(TypedDict):
+    object: Literal["list"]
+    data: list[OpenAIModel]
+
+
+class OpenAIError(TypedDict):
+    message: str
+    type: str
+    code: str
+    param: None
+    request_id: NotRequired[str]
+
+
+class OpenAIErrorBody(TypedDict):
+    """Every refusal of the `/v1` routes, and the chunk that ends a failed stream."""
+
+    error: OpenAIError
+
+
+StreamItem = ChatCompletionChunk | OpenAIErrorBody
 
 
 class ContentPart(BaseModel):
@@ -117,7 +203,7 @@ def conversation_id_of(body: ChatCompletionRequest, header: str | None) -> str:
     return DERIVED_PREFIX + digest[:32]
 
 
-def usage_of(stats: RunStats) -> dict[str, int]:
+def usage_of(stats: RunStats) -> CompletionUsage:
     """OpenAI's `usage` from a run's stats (the answer's token count when the model gave none)."""
     usage = stats.usage
     if usage is not None and usage.total_tokens:
@@ -135,7 +221,7 @@ def new_completion_id() -> str:
 
 def completion(
     answer: str, stats: RunStats, *, model: str, completion_id: str, conversation_id: str
-) -> dict[str, Any]:
+) -> ChatCompletion:
     """A non-streamed `chat.completion` (plus the `conversation_id` extension)."""
     return {
         "id": completion_id,
@@ -155,7 +241,7 @@ def completion(
     }
 
 
-def model_list(model: str) -> dict[str, Any]:
+def model_list(model: str) -> ModelList:
     """`GET /v1/models`: the one model this gateway answers as."""
     return {
         "object": "list",
@@ -165,16 +251,16 @@ def model_list(model: str) -> dict[str, Any]:
 
 def error_body(
     status: int, code: str, message: str, request_id: str | None = None
-) -> dict[str, Any]:
+) -> OpenAIErrorBody:
     """An error in the shape the OpenAI SDKs parse."""
     kind = ERROR_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
-    error: dict[str, Any] = {"message": message, "type": kind, "code": code, "param": None}
+    error: OpenAIError = {"message": message, "type": kind, "code": code, "param": None}
     if request_id is not None:
         error["request_id"] = request_id
     return {"error": error}
 
 
-def gateway_error_body(error: GatewayError, request_id: str | None) -> dict[str, Any]:
+def gateway_error_body(error: GatewayError, request_id: str | None) -> OpenAIErrorBody:
     """A gateway refusal in OpenAI's shape."""
     return error_body(error.status, error.code, error.message, request_id)
 
@@ -195,8 +281,8 @@ class ChunkState:
 
 
 def _chunk(
-    state: ChunkState, delta: dict[str, Any], finish_reason: str | None = None
-) -> dict[str, Any]:
+    state: ChunkState, delta: ChunkDelta, finish_reason: Literal["stop"] | None = None
+) -> ChatCompletionChunk:
     return {
         "id": state.completion_id,
         "object": "chat.completion.chunk",
@@ -206,14 +292,14 @@ def _chunk(
     }
 
 
-def opening_chunks(state: ChunkState) -> list[dict[str, Any]]:
+def opening_chunks(state: ChunkState) -> list[StreamItem]:
     """The first chunk: the assistant's role (and the `conversation_id` extension)."""
     first = _chunk(state, {"role": "assistant", "content": ""})
     first["conversation_id"] = state.conversation_id
     return [first]
 
 
-def to_chunks(event: AgentEvent, state: ChunkState) -> list[dict[str, Any]]:
+def to_chunks(event: AgentEvent, state: ChunkState) -> list[StreamItem]:
     """Map one semantic event to the chunks it becomes; nothing after the run ends."""
     if state.finished:
         return []
@@ -223,7 +309,7 @@ def to_chunks(event: AgentEvent, state: ChunkState) -> list[dict[str, Any]]:
         return [_chunk(state, {"content": event.content})]
     if isinstance(event, CompleteEvent):
         state.finished = True
-        out = [_chunk(state, {}, "stop")]
+        out: list[StreamItem] = [_chunk(state, {}, "stop")]
         if state.include_usage:
             last = _chunk(state, {})
             last["choices"] = []
@@ -237,6 +323,6 @@ def to_chunks(event: AgentEvent, state: ChunkState) -> list[dict[str, Any]]:
     return []
 
 
-def chunk_frame(chunk: dict[str, Any]) -> bytes:
+def chunk_frame(chunk: StreamItem) -> bytes:
     """One chunk as an SSE `data:` frame."""
     return b"data: " + _dumps(chunk).encode() + b"\n\n"

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from aiohttp import web
+from typing import Final
 
-from contracts.agent_api import ChatRequest, ChatResponse
+from aiohttp import web
+from pydantic import TypeAdapter
+from typing_extensions import TypedDict
+
+from contracts.agent_api import ChatRequest, ChatResponse, Route, RunStats, ToolEndEvent
 from contracts.client import AgentAPIError
 from gateway.admission import admit, authenticate, charge_tokens, stream_lease
 from gateway.app_state import AGENT, LIMITER, REQUEST_ID
@@ -12,6 +16,19 @@ from gateway.auth import Principal
 from gateway.request_body import ChatStreamBody, read_json
 from gateway.runs import chat_request, completed_tokens, new_conversation_id, refuse_if_closing
 from gateway.upstream import gateway_error
+
+
+class CompleteAnswer(TypedDict):
+    """The body of a successful `POST /api/chat/complete`."""
+
+    answer: str
+    conversation_id: str
+    route: Route | None
+    stats: RunStats
+    tools: list[ToolEndEvent]
+
+
+ANSWER: Final[TypeAdapter[CompleteAnswer]] = TypeAdapter(CompleteAnswer)
 
 
 async def complete_run(
@@ -39,11 +56,11 @@ async def chat_complete(request: web.Request) -> web.Response:
     conversation_id = body.conversation_id or new_conversation_id()
     chat = chat_request(principal, body.message, conversation_id)
     answer, limit_headers = await complete_run(request, principal, chat)
-    payload = {
+    payload: CompleteAnswer = {
         "answer": answer.answer,
         "conversation_id": answer.stats.conversation_id or conversation_id,
         "route": answer.route,
-        "stats": answer.stats.model_dump(mode="json"),
-        "tools": [tool.model_dump(mode="json") for tool in answer.tools],
+        "stats": answer.stats,
+        "tools": list(answer.tools),
     }
-    return web.json_response(payload, headers=limit_headers)
+    return web.json_response(ANSWER.dump_python(payload, mode="json"), headers=limit_headers)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, Final
+from typing import Final
 
 from aiohttp import web
 
@@ -16,6 +16,7 @@ from gateway.openai_chat import (
     CONVERSATION_HEADER,
     ChatCompletionRequest,
     ChunkState,
+    StreamItem,
     chunk_frame,
     completion,
     conversation_id_of,
@@ -58,7 +59,7 @@ def openai_errors(handler: Handler) -> Handler:
     return wrapped
 
 
-class ChunkSink(ResponseSink[ChunkState, dict[str, Any]]):
+class ChunkSink(ResponseSink[ChunkState, StreamItem]):
     """Writes `chat.completion.chunk`s as SSE `data:` frames."""
 
     __slots__ = ()
@@ -68,7 +69,7 @@ class ChunkSink(ResponseSink[ChunkState, dict[str, Any]]):
     ) -> None:
         super().__init__(request, response, state, to_chunks, opening_chunks(state))
 
-    async def write(self, items: list[dict[str, Any]]) -> None:
+    async def write(self, items: list[StreamItem]) -> None:
         """Write chunks in one write."""
         if items:
             await self.response.write(b"".join(chunk_frame(c) for c in items))
