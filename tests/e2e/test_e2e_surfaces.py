@@ -3,6 +3,12 @@ reads another company's conversation, even when it names the same thread or conv
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
+import re
+import sys
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -85,3 +91,42 @@ async def test_the_same_opening_message_gives_each_company_its_own_conversation(
     assert ids[0] == ids[1]  # derived from the opening, but stored per company and user
     assert len(await history(stack, ALICE, ids[0])) == 2
     assert len(await history(stack, BOB, ids[1])) == 2
+
+
+# --- docs/public-api.md's examples, run as written ---
+
+PUBLIC_API = Path(__file__).resolve().parents[2] / "docs" / "public-api.md"
+
+
+def section(title: str) -> str:
+    return PUBLIC_API.read_text().split(f"## {title}", 1)[1].split("\n## ", 1)[0]
+
+
+async def run(argv: list[str], stdin: str, token: str) -> str:
+    proc = await asyncio.create_subprocess_exec(
+        *argv,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "TOKEN": token},
+    )
+    async with asyncio.timeout(60):
+        out, err = await proc.communicate(stdin.encode())
+    assert proc.returncode == 0, err.decode()
+    return out.decode()
+
+
+async def test_the_documented_examples_work_as_written(stack: Stack) -> None:
+    host = stack.gateway.url.removeprefix("http://")
+    token = stack.gateway.token()
+    agui = section("`POST /api/agui` (AG-UI)")
+    (curl,) = re.findall(r"```sh\n(.*?)```", agui, re.S)
+    out = await run(["bash", "-euo", "pipefail"], curl.replace("localhost:8000", host), token)
+    assert '"type":"RUN_FINISHED"' in out and '"delta":' in out
+    openai_section = section("`POST /v1/chat/completions`")
+    (python,) = re.findall(r"```python\n(.*?)```", openai_section, re.S)
+    out = await run([sys.executable, "-"], python.replace("localhost:8000", host), token)
+    assert "active technicians" in out and "total_tokens=" in out
+    (curl,) = re.findall(r"```sh\n(.*?)```", openai_section, re.S)
+    out = await run(["bash", "-euo", "pipefail"], curl.replace("localhost:8000", host), token)
+    assert json.loads(out)["choices"][0]["message"]["content"]
