@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
-from ag_ui.core import RunAgentInput
+from ag_ui.core import RunAgentInput, TextMessageContentEvent
 from support.gateway_harness import Comment, Step, rag_answer, sql_answer, stats
 
 from contracts.agent_api import (
@@ -16,7 +17,7 @@ from contracts.agent_api import (
     TokenEvent,
     ToolStartEvent,
 )
-from gateway.agui import AguiState, last_user_text, opening_events, to_agui_events
+from gateway.agui import AguiState, encode, last_user_text, opening_events, to_agui_events
 from gateway.errors import InvalidRequest
 
 
@@ -205,3 +206,17 @@ def test_the_question_is_the_last_user_message(
 def test_a_run_without_a_question_is_refused(messages: list[dict[str, Any]]) -> None:
     with pytest.raises(InvalidRequest):
         last_user_text(_input(messages))
+
+
+@pytest.mark.parametrize("delta", ["There", ' "quoted" \\ back', "naïve ✓ \u2028 \n", "</script>"])
+def test_the_hand_written_token_frame_is_the_model_s_own_json(delta: str) -> None:
+    state = _state()
+    to_agui_events(TokenEvent(channel="final", content="x"), state)
+    (event,) = to_agui_events(TokenEvent(channel="final", content=delta), state)
+    fast = encode(event)
+    assert fast.startswith(b"data: ") and fast.endswith(b"\n\n")
+    own = event.model_dump_json(by_alias=True, exclude_none=True)
+    assert json.loads(fast[6:]) == json.loads(own)
+    assert TextMessageContentEvent.model_validate_json(fast[6:]) == TextMessageContentEvent(
+        message_id="m-1", delta=delta
+    )
