@@ -21,9 +21,12 @@ log = structlog.get_logger("gateway.http")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 REQUEST_ID_PATTERN: Final = re.compile(r"[A-Za-z0-9._-]{8,128}")
 EXPOSED_HEADERS: Final = (
-    "X-Request-ID, RateLimit, RateLimit-Policy, Retry-After, x-vercel-ai-ui-message-stream"
+    "X-Request-ID, RateLimit, RateLimit-Policy, Retry-After, x-vercel-ai-ui-message-stream, "
+    "X-Conversation-ID"
 )
-ALLOWED_HEADERS: Final = "Authorization, Content-Type, X-Request-ID, Last-Event-ID"
+ALLOWED_HEADERS: Final = (
+    "Authorization, Content-Type, X-Request-ID, Last-Event-ID, X-Conversation-ID"
+)
 _HTTP_CODES: Final[dict[int, ErrorCode]] = {
     400: ErrorCode.INVALID_REQUEST,
     401: ErrorCode.UNAUTHORIZED,

@@ -2,23 +2,40 @@
 
 from __future__ import annotations
 
-from aiohttp import web
+from typing import Final
 
+from aiohttp import web
+from pydantic import TypeAdapter
+from typing_extensions import TypedDict
+
+from contracts.agent_api import ChatRequest, ChatResponse, Route, RunStats, ToolEndEvent
 from contracts.client import AgentAPIError
 from gateway.admission import admit, authenticate, charge_tokens, stream_lease
 from gateway.app_state import AGENT, LIMITER, REQUEST_ID
+from gateway.auth import Principal
 from gateway.request_body import ChatStreamBody, read_json
 from gateway.runs import chat_request, completed_tokens, new_conversation_id, refuse_if_closing
 from gateway.upstream import gateway_error
 
 
-async def chat_complete(request: web.Request) -> web.Response:
-    """`POST /api/chat/complete`: run a turn to the end and answer with JSON."""
-    refuse_if_closing(request.app)
-    principal = await authenticate(request)
-    body = await read_json(request, ChatStreamBody)
-    conversation_id = body.conversation_id or new_conversation_id()
-    chat = chat_request(principal, body.message, conversation_id)
+class CompleteAnswer(TypedDict):
+    """The body of a successful `POST /api/chat/complete`."""
+
+    answer: str
+    conversation_id: str
+    route: Route | None
+    stats: RunStats
+    tools: list[ToolEndEvent]
+
+
+ANSWER: Final[TypeAdapter[CompleteAnswer]] = TypeAdapter(CompleteAnswer)
+
+
+async def complete_run(
+    request: web.Request, principal: Principal, chat: ChatRequest
+) -> tuple[ChatResponse, dict[str, str]]:
+    """Admit a run, run it to the end and charge its tokens: the answer and the RateLimit
+    headers (every non-streaming chat route's sequence)."""
     app = request.app
     limit_headers = await admit(app, principal)
     # A run is a run however it is delivered: it holds a stream slot and pays its tokens.
@@ -28,11 +45,22 @@ async def chat_complete(request: web.Request) -> web.Response:
         except AgentAPIError as exc:
             raise gateway_error(exc) from exc
         await charge_tokens(app[LIMITER], principal, completed_tokens(answer.stats))
-    payload = {
+    return answer, limit_headers
+
+
+async def chat_complete(request: web.Request) -> web.Response:
+    """`POST /api/chat/complete`: run a turn to the end and answer with JSON."""
+    refuse_if_closing(request.app)
+    principal = await authenticate(request)
+    body = await read_json(request, ChatStreamBody)
+    conversation_id = body.conversation_id or new_conversation_id()
+    chat = chat_request(principal, body.message, conversation_id)
+    answer, limit_headers = await complete_run(request, principal, chat)
+    payload: CompleteAnswer = {
         "answer": answer.answer,
         "conversation_id": answer.stats.conversation_id or conversation_id,
         "route": answer.route,
-        "stats": answer.stats.model_dump(mode="json"),
-        "tools": [tool.model_dump(mode="json") for tool in answer.tools],
+        "stats": answer.stats,
+        "tools": list(answer.tools),
     }
-    return web.json_response(payload, headers=limit_headers)
+    return web.json_response(ANSWER.dump_python(payload, mode="json"), headers=limit_headers)

@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from agent_service.api_docs import DOCS_ROUTES
 from agent_service.deps import Deps, open_deps
 from agent_service.errors import AgentError, Forbidden, NotFound
 from agent_service.graph.builder import AgentGraph, build_graph
@@ -305,7 +306,7 @@ def create_app(settings: AgentSettings | None = None, *, deps: Deps | None = Non
             )
 
     return Starlette(
-        routes=ROUTES,
+        routes=[*ROUTES, *(DOCS_ROUTES if settings.api_docs_enabled else [])],
         lifespan=lifespan,
         # one renderer; Starlette routes exceptions by class, so each root is named
         exception_handlers={

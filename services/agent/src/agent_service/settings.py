@@ -31,6 +31,8 @@ class AgentSettings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_json: bool | None = None
     """JSON logs; defaults to on outside development."""
+    api_docs: bool | None = None
+    """Swagger UI at `/docs`; defaults to off in production."""
 
     # internal tokens: issuer -> key (an HS256 secret, or a PEM public key for ES256/EdDSA)
     internal_issuers: dict[str, SecretStr] = Field(
@@ -171,6 +173,10 @@ class AgentSettings(BaseSettings):
                     f"{MIN_SECRET_BYTES} bytes (RFC 7518 §3.2)"
                 )
         return self
+
+    @property
+    def api_docs_enabled(self) -> bool:
+        return self.api_docs if self.api_docs is not None else self.env != "production"
 
     @property
     def json_logs(self) -> bool:
