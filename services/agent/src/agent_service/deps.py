@@ -10,7 +10,6 @@ from typing import Any
 
 import structlog
 from langgraph.checkpoint.base import BaseCheckpointSaver
-from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
 from agent_service.conversations import ConversationOwnership, ConversationStore
 from agent_service.demo_data import seed_database
@@ -25,6 +24,7 @@ from agent_service.runs import RunRegistry
 from agent_service.settings import AgentSettings
 from agent_service.sql_executor import SqliteExecutor, SqlLimits
 from agent_service.sql_schema import curated_schema
+from agent_service.sqlite_memory import open_memory
 
 log = structlog.get_logger("agent_service.deps")
 
@@ -80,12 +80,11 @@ async def open_deps(settings: AgentSettings) -> AsyncIterator[Deps]:
         if report:
             log.info("demo_data_seeded", data_dir=str(settings.data_dir))
     async with AsyncExitStack() as stack:
+        # one connection for memory and conversations: one writer, no lock between them
         checkpointer = await stack.enter_async_context(
-            AsyncSqliteSaver.from_conn_string(str(settings.memory_db_path))
+            open_memory(settings.memory_db_path, busy_timeout_s=settings.sqlite_busy_timeout_s)
         )
-        await checkpointer.setup()
-        conversations = await ConversationStore.open(settings.memory_db_path)
-        stack.push_async_callback(conversations.close)
+        conversations = await ConversationStore.sharing(checkpointer)
         provider = make_provider(settings)
         if isinstance(provider, OpenAIProvider):
             stack.push_async_callback(provider.aclose)

@@ -21,7 +21,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from agent_service.errors import ConversationBusy, RunFailed
 from agent_service.graph.builder import AgentGraph
-from agent_service.graph.state import RunContext
+from agent_service.graph.state import RunContext, TurnRecord
 from agent_service.memory_pruning import keep_latest_checkpoint
 from agent_service.metrics import AgentMetrics
 from agent_service.provider import TenantContext
@@ -44,7 +44,8 @@ def thread_key(tenant: TenantContext) -> str:
 
 
 class RunRegistry(Protocol):
-    """Conversations with a run in progress: `acquire` raises `ConversationBusy` when taken."""
+    """Conversations with a run in progress: `acquire` raises `ConversationBusy` when still taken
+    after a short bounded wait (a stopped run ending frees it within moments)."""
 
     async def acquire(self, key: str) -> None: ...
 
@@ -57,18 +58,30 @@ class ActiveRuns:
     """Conversations with a run in progress in this process (a second message gets 409).
 
     One replica only; `pg_runs.PgActiveRuns` is the same contract shared through PostgreSQL.
+    A message arriving while the previous run is still ending (a stop) waits up to `wait_s`.
     """
 
-    def __init__(self) -> None:
-        self._keys: set[str] = set()
+    def __init__(self, *, wait_s: float = 0.0) -> None:
+        self._keys: dict[str, asyncio.Event] = {}
+        self._wait_s = wait_s
 
     async def acquire(self, key: str) -> None:
-        if key in self._keys:
-            raise ConversationBusy("a reply is still being written in this conversation")
-        self._keys.add(key)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._wait_s
+        while (freed := self._keys.get(key)) is not None:
+            try:
+                async with asyncio.timeout_at(deadline):
+                    await freed.wait()
+            except TimeoutError:
+                raise ConversationBusy(
+                    "a reply is still being written in this conversation"
+                ) from None
+        self._keys[key] = asyncio.Event()
 
     async def release(self, key: str) -> None:
-        self._keys.discard(key)
+        freed = self._keys.pop(key, None)
+        if freed is not None:
+            freed.set()
 
     def __len__(self) -> int:
         return len(self._keys)
@@ -235,6 +248,13 @@ class Runner:
                 ttft_ms=ttft_ms and round(ttft_ms, 1),
                 duration_ms=round((time.perf_counter() - started) * 1000, 1),
             )
+
+    async def record_question(self, tenant: TenantContext, message: str) -> None:
+        """Store the question in the conversation's memory before its run starts, so a run that
+        is stopped, fails or dies with its process (kill -9) still leaves it in the history."""
+        config: Any = {"configurable": {"thread_id": thread_key(tenant)}}
+        turn: TurnRecord = {"role": "user", "content": message}
+        await self._graph.aupdate_state(config, {"turns": [turn]}, as_node="classify")
 
     async def _prune(self, config: Any) -> None:
         checkpointer = self._graph.checkpointer

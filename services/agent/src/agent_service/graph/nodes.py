@@ -52,10 +52,9 @@ async def classify(state: AgentState, runtime: Runtime[RunContext]) -> AgentStat
             },
         )
     )
-    user_turn: TurnRecord = {"role": "user", "content": state["question"]}
+    # the question is in `turns` already: the run records it first (Runner.record_question)
     return {
         "route": choice.route,
-        "turns": [user_turn],
         "result": None,
         "passages": [],
         "notice": None,
