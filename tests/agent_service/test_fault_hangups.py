@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -203,3 +204,24 @@ async def test_the_message_right_after_a_stop_is_answered_not_refused(
         assert [m["content"] for m in history["messages"] if m["role"] == "user"].count(
             "List all technicians"
         ) == 10
+
+
+async def test_ready_is_503_while_the_store_cannot_write(
+    make_settings: Callable[..., AgentSettings], mint: Mint, data_dir: Path
+) -> None:
+    settings = make_settings(ready_timeout_s=0.3, sqlite_busy_timeout_s=0.5)
+    async with serve_asgi(create_app(settings)) as url:
+        assert (await _call(url, "GET", "/ready"))[0] == 200
+        # another process takes the memory database's write lock and keeps it
+        other = sqlite3.connect(data_dir / "memory.sqlite", isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            status, body = await _call(url, "GET", "/ready")
+            assert (status, body["store"]) == (503, "not_writable")
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        # the lock is back: ready again, and chat works
+        assert (await _call(url, "GET", "/ready"))[0] == 200
+        result = await stream_chat(url, mint(), "How many technicians are active?")
+        assert result.terminal["event"] == "complete"

@@ -103,12 +103,11 @@ class SafeSqliteSaver(AsyncSqliteSaver):
     async def writable(self, timeout_s: float) -> bool:
         """Whether the database takes a write now: `BEGIN IMMEDIATE; ROLLBACK` within `timeout_s`.
 
-        One probe at a time: while an earlier one still waits for the lock, the answer is no."""
-        if self._probe is not None and not self._probe.done():
-            return False
-
-        self._probe = task = asyncio.ensure_future(_take_write_lock(self.conn, self.lock))
-        return await writable(task, timeout_s)
+        One probe at a time: a call while an earlier one still waits for the lock waits for that
+        one (never a pile of probes queued behind a stuck writer)."""
+        if self._probe is None or self._probe.done():
+            self._probe = asyncio.ensure_future(_take_write_lock(self.conn, self.lock))
+        return await writable(self._probe, timeout_s)
 
 
 async def _take_write_lock(conn: aiosqlite.Connection, lock: asyncio.Lock) -> None:
