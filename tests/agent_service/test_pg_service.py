@@ -170,7 +170,7 @@ async def test_busy_on_one_replica_is_409_on_the_other(
         "input": {"message": "List all technicians"},
         "conversation": {"id": "busy", "user_id": "u-carol", "company_id": "acme-hvac"},
     }
-    async with replica(offline_pace_ms=20) as a, replica() as b:
+    async with replica(offline_pace_ms=20) as a, replica(busy_wait_s=0.1) as b:
         async with (
             aiohttp.ClientSession() as session,
             session.post(

@@ -101,13 +101,20 @@ async def _tenant_for_chat(request: Request) -> tuple[State, TenantContext, str]
     )
 
 
+async def _record(st: State, tenant: TenantContext, message: str) -> None:
+    """The question into memory, then counted: history and the list's count agree even when the
+    run is stopped or its process dies (memory first: a failure in between over-counts nothing)."""
+    await st["runner"].record_question(tenant, message)
+    await st["deps"].conversations.record_message(tenant, message)
+
+
 async def chat_stream(request: Request) -> Response:
     """POST /internal/chat/stream: the run as SSE semantic events."""
     st, tenant, message = await _tenant_for_chat(request)
     key = thread_key(tenant)
     await st["active"].acquire(key)
     try:
-        await st["deps"].conversations.record_message(tenant, message)
+        await _record(st, tenant, message)
     except BaseException:
         await st["active"].release(key)
         raise
@@ -122,7 +129,7 @@ async def chat(request: Request) -> Response:
     key = thread_key(tenant)
     await st["active"].acquire(key)
     try:
-        await st["deps"].conversations.record_message(tenant, message)
+        await _record(st, tenant, message)
         response = await _unless_disconnected(request, st["runner"].collect(tenant, message))
     finally:
         await st["active"].release(key)
@@ -226,9 +233,17 @@ async def health(_: Request) -> Response:
 
 
 async def ready(request: Request) -> Response:
+    """Ready only while the conversation store takes a write (a cheap probe, bounded in time)."""
     st = _state(request)
+    writable = await st["deps"].conversations.writable(st["settings"].ready_timeout_s)
     return JSONResponse(
-        {"status": "ready", "provider": st["deps"].provider.name, "active_runs": len(st["active"])}
+        {
+            "status": "ready" if writable else "not_ready",
+            "store": "writable" if writable else "not_writable",
+            "provider": st["deps"].provider.name,
+            "active_runs": len(st["active"]),
+        },
+        status_code=200 if writable else 503,
     )
 
 
@@ -300,7 +315,9 @@ def create_app(settings: AgentSettings | None = None, *, deps: Deps | None = Non
                 deps=d,
                 graph=graph,
                 runner=runner,
-                active=d.active_runs if d.active_runs is not None else InProcessActiveRuns(),
+                active=d.active_runs
+                if d.active_runs is not None
+                else InProcessActiveRuns(wait_s=settings.busy_wait_s),
                 metrics=metrics,
                 issuers={k: v.get_secret_value() for k, v in settings.internal_issuers.items()},
             )

@@ -70,6 +70,12 @@ class AgentSettings(BaseSettings):
     # memory
     history_turns: int = Field(default=20, ge=0, le=200)
     """Previous turns handed to the provider."""
+    sqlite_busy_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    """Embedded memory: longest wait for another process's write lock before a write fails."""
+    ready_timeout_s: float = Field(default=1.0, gt=0, le=30)
+    """`/ready` answers 503 unless the conversation store takes a write within this long."""
+    busy_wait_s: float = Field(default=2.0, ge=0, le=30)
+    """A message to a conversation whose reply is still ending waits this long before 409."""
 
     # --- PostgreSQL (production backends); see docs/deployment-postgres.md -------------------
     database_url: SecretStr | None = None

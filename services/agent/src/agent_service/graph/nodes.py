@@ -11,14 +11,13 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import asdict
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 from langgraph.config import get_stream_writer
 from langgraph.runtime import Runtime
 
 from agent_service.graph.result_table import result_table
-from agent_service.graph.state import AgentState, RunContext, TurnRecord
+from agent_service.graph.state import AgentState, RunContext, TurnRecord, utc_now
 from agent_service.providers.base import (
     AskContext,
     Passage,
@@ -61,10 +60,9 @@ async def classify(state: AgentState, runtime: Runtime[RunContext]) -> AgentStat
             },
         )
     )
-    user_turn: TurnRecord = {"role": "user", "content": state["question"], "at": _now()}
+    # the question is in `turns` already: the run records it first (Runner.record_question)
     return {
         "route": choice.route,
-        "turns": [user_turn],
         "result": None,
         "passages": [],
         "notice": None,
@@ -201,7 +199,7 @@ async def finalize(state: AgentState, runtime: Runtime[RunContext]) -> AgentStat
         "role": "assistant",
         "content": "".join(parts),
         "route": route,
-        "at": _now(),
+        "at": utc_now(),
     }
     if state.get("tools"):
         turn["tools"] = state["tools"]
@@ -258,10 +256,6 @@ def _tool_end(
 
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def _source(p: Passage) -> dict[str, Any]:

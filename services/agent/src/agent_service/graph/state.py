@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, Protocol, TypedDict
 
 from agent_service.providers.base import (
@@ -81,3 +82,8 @@ class RunContext:
     table_max_rows: int = 50
     """Rows of a SQL result sent with its `tool_end` (and kept in the history); 0 sends none."""
     table_max_bytes: int = 8192
+
+
+def utc_now() -> str:
+    """When a turn happened, as stored in memory and shown in history (UTC, to the second)."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
