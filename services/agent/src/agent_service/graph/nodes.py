@@ -1,8 +1,8 @@
 """The workflow's nodes: small async functions that return partial state.
 
-Nodes stream through LangGraph's custom stream writer, as compact tuples the run turns into SSE:
-`("token", channel, text)`, `("event", payload)` for tool and route events, `("meta", stats)` for
-what `complete.stats` reports. The tenant always comes from the run context, never from state.
+Nodes stream through LangGraph's custom stream writer (`runs/events.py`): a `Token` per piece of
+text, contract event models for route and tool events, `RunMeta` for what `complete.stats`
+reports. The tenant always comes from the run context, never from state.
 """
 
 from __future__ import annotations
@@ -10,13 +10,20 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import asdict
-from typing import Any, Literal
+from typing import Literal
 
 from langgraph.config import get_stream_writer
 from langgraph.runtime import Runtime
 
-from agent_service.graph.state import AgentState, RunContext, TurnRecord
+from agent_service.graph.state import (
+    AgentState,
+    Memory,
+    PassageRecord,
+    ResultRecord,
+    RunContext,
+    SourceRecord,
+    TurnRecord,
+)
 from agent_service.providers.base import (
     AskContext,
     Passage,
@@ -25,7 +32,9 @@ from agent_service.providers.base import (
     Turn,
     Unanswerable,
 )
+from agent_service.runs.events import RunMeta, Token
 from agent_service.sql.guard import SqlError
+from contracts.agent_api import RouteDecisionEvent, Source, ToolEndEvent, ToolStartEvent
 
 LAST_RESULT_ROWS = 20
 """Rows of the last result kept in memory for follow-ups ("tell me about the first one")."""
@@ -49,14 +58,8 @@ async def classify(state: AgentState, runtime: Runtime[RunContext]) -> AgentStat
     ctx = runtime.context
     choice = await ctx.provider.classify(_ask(state, ctx))
     get_stream_writer()(
-        (
-            "event",
-            {
-                "event": "route_decision",
-                "route": choice.route,
-                "confidence": round(choice.confidence, 3),
-                "reason": choice.reason,
-            },
+        RouteDecisionEvent(
+            route=choice.route, confidence=round(choice.confidence, 3), reason=choice.reason
         )
     )
     user_turn: TurnRecord = {"role": "user", "content": state["question"]}
@@ -85,25 +88,15 @@ async def sql_agent(state: AgentState, runtime: Runtime[RunContext]) -> AgentSta
     write = get_stream_writer()
     ask = _ask(state, ctx)
     attempts: list[SqlAttempt] = []
-    memory = dict(ask.memory)
+    memory: Memory = {**state.get("memory", {})}
     while len(attempts) < ctx.max_sql_attempts:
         draft = await ctx.provider.draft_sql(ask, ctx.schema, attempts)
         if isinstance(draft, Unanswerable):
             return {"notice": draft.message}
         if draft.note:
-            write(("token", "sql_agent", draft.note))
+            write(Token("sql_agent", draft.note))
         call_id = f"sql-{uuid.uuid4().hex[:12]}"
-        write(
-            (
-                "event",
-                {
-                    "event": "tool_start",
-                    "tool": "sql_query",
-                    "call_id": call_id,
-                    "input": draft.sql,
-                },
-            )
-        )
+        write(ToolStartEvent(tool="sql_query", call_id=call_id, input=draft.sql))
         started = time.perf_counter()
         try:
             result = await ctx.sql.run(ctx.tenant.company_id, draft.sql)
@@ -121,12 +114,7 @@ async def sql_agent(state: AgentState, runtime: Runtime[RunContext]) -> AgentSta
                 started,
             )
         )
-        write(
-            (
-                "meta",
-                {"sql": result.sql, "row_count": result.row_count, "truncated": result.truncated},
-            )
-        )
+        write(RunMeta(sql=result.sql, row_count=result.row_count, truncated=result.truncated))
         memory["provider"] = {**memory.get("provider", {}), **draft.memory}
         memory["last_result"] = {
             "sql": result.sql,
@@ -148,17 +136,7 @@ async def rag_agent(state: AgentState, runtime: Runtime[RunContext]) -> AgentSta
     ctx = runtime.context
     write = get_stream_writer()
     call_id = f"docs-{uuid.uuid4().hex[:12]}"
-    write(
-        (
-            "event",
-            {
-                "event": "tool_start",
-                "tool": "document_search",
-                "call_id": call_id,
-                "input": state["question"],
-            },
-        )
-    )
+    write(ToolStartEvent(tool="document_search", call_id=call_id, input=state["question"]))
     started = time.perf_counter()
     passages = await ctx.documents.search(ctx.tenant.company_id, state["question"], ctx.top_k)
     titles = {p.title for p in passages}
@@ -171,8 +149,8 @@ async def rag_agent(state: AgentState, runtime: Runtime[RunContext]) -> AgentSta
             started,
         )
     )
-    write(("meta", {"sources": [_source(p) for p in passages]}))
-    return {"passages": [asdict(p) for p in passages]}
+    write(RunMeta(sources=tuple(Source(**_source(p)) for p in passages)))
+    return {"passages": [_passage_state(p) for p in passages]}
 
 
 async def finalize(state: AgentState, runtime: Runtime[RunContext]) -> AgentState:
@@ -183,7 +161,7 @@ async def finalize(state: AgentState, runtime: Runtime[RunContext]) -> AgentStat
     route = state.get("route", "general")
     parts: list[str] = []
     async for piece in _answer(state, ctx, ask):
-        write(("token", "final", piece))
+        write(Token("final", piece))
         parts.append(piece)
     turn: TurnRecord = {"role": "assistant", "content": "".join(parts), "route": route}
     result = state.get("result")
@@ -193,7 +171,7 @@ async def finalize(state: AgentState, runtime: Runtime[RunContext]) -> AgentStat
     passages = state.get("passages") or []
     if passages and route == "rag":
         turn["sources"] = [_source(Passage(**p)) for p in passages]
-    memory = {**(state.get("memory") or {}), "last_route": route}
+    memory: Memory = {**state.get("memory", {}), "last_route": route}
     return {"turns": [turn], "memory": memory}
 
 
@@ -212,22 +190,18 @@ def _answer(state: AgentState, ctx: RunContext, ask: AskContext) -> AsyncIterato
 
 
 def _tool_end(
-    tool: str, call_id: str, status: str, summary: str, started: float
-) -> tuple[str, dict[str, Any]]:
-    return (
-        "event",
-        {
-            "event": "tool_end",
-            "tool": tool,
-            "call_id": call_id,
-            "status": status,
-            "summary": summary[:300],
-            "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-        },
+    tool: str, call_id: str, status: Literal["ok", "error"], summary: str, started: float
+) -> ToolEndEvent:
+    return ToolEndEvent(
+        tool=tool,
+        call_id=call_id,
+        status=status,
+        summary=summary[:300],
+        duration_ms=round((time.perf_counter() - started) * 1000, 2),
     )
 
 
-def _source(p: Passage) -> dict[str, Any]:
+def _source(p: Passage) -> SourceRecord:
     return {
         "doc_id": p.doc_id,
         "title": p.title,
@@ -237,7 +211,17 @@ def _source(p: Passage) -> dict[str, Any]:
     }
 
 
-def _result_state(result: QueryResult) -> dict[str, Any]:
+def _passage_state(p: Passage) -> PassageRecord:
+    return {
+        "doc_id": p.doc_id,
+        "title": p.title,
+        "chunk_id": p.chunk_id,
+        "text": p.text,
+        "score": p.score,
+    }
+
+
+def _result_state(result: QueryResult) -> ResultRecord:
     return {
         "sql": result.sql,
         "columns": list(result.columns),
@@ -246,7 +230,7 @@ def _result_state(result: QueryResult) -> dict[str, Any]:
     }
 
 
-def _query_result(result: dict[str, Any]) -> QueryResult:
+def _query_result(result: ResultRecord) -> QueryResult:
     return QueryResult(
         sql=result["sql"],
         columns=tuple(result["columns"]),

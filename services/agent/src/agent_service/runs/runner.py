@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
 import structlog
@@ -24,29 +23,32 @@ from agent_service.graph.builder import AgentGraph
 from agent_service.graph.state import RunContext
 from agent_service.metrics import AgentMetrics
 from agent_service.providers.base import TenantContext
+from agent_service.runs.events import (
+    NodeEvent,
+    RunEvent,
+    RunMeta,
+    StreamItem,
+    TerminalEvent,
+    Token,
+)
 from agent_service.runs.registry import thread_key
+from agent_service.runs.sse import HEARTBEAT, encode_frame
 from agent_service.storage.checkpoints import keep_latest_checkpoint
-from contracts.agent_api import ChatResponse, Route, RunStats, Source, ToolEndEvent
+from contracts.agent_api import (
+    ChatResponse,
+    CompleteEvent,
+    ErrorEvent,
+    Route,
+    RunStats,
+    ToolEndEvent,
+)
 from contracts.errors import RETRYABLE_CODES, ErrorCode
-from contracts.sse import encode_comment, encode_event
 
 log = structlog.get_logger("agent_service.runs.runner")
 
-_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-_HEARTBEAT = encode_comment("heartbeat")
 _END = b""
 CANCEL_GRACE_S = 5.0
 """How long a cancelled run may take to unwind (close model calls) before it is abandoned."""
-
-
-@dataclass(slots=True)
-class RunOutcome:
-    """What a run produced, for the non-streaming endpoint and for logs."""
-
-    answer: list[str] = field(default_factory=list)
-    tools: list[ToolEndEvent] = field(default_factory=list)
-    stats: RunStats | None = None
-    error: tuple[str, str, bool] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +57,64 @@ class RunLimits:
     heartbeat_s: float
     stall_timeout_s: float
     buffer_events: int
+
+
+@dataclass(slots=True)
+class _Tally:
+    """What a run has streamed so far: for `complete.stats`, metrics and the log line."""
+
+    started: float
+    metrics: AgentMetrics
+    tokens: int = 0
+    ttft_ms: float | None = None
+    route: Route | None = None
+    meta: RunMeta = field(default_factory=RunMeta)
+
+    def final_token(self) -> None:
+        self.tokens += 1
+        if self.ttft_ms is None:
+            self.ttft_ms = (time.perf_counter() - self.started) * 1000
+            self.metrics.ttft.observe(self.ttft_ms / 1000)
+
+    def event(self, event: NodeEvent) -> None:
+        if event.event == "route_decision":
+            self.route = event.route
+        elif event.event == "tool_end":
+            self.metrics.tool_calls.labels(event.tool, event.status).inc()
+
+    def stats(self, run_id: str, tenant: TenantContext, ctx: RunContext) -> RunStats:
+        meta, usage = self.meta, ctx.usage
+        return RunStats(
+            run_id=run_id,
+            conversation_id=tenant.conversation_id,
+            route=self.route,
+            tokens=self.tokens,
+            ttft_ms=None if self.ttft_ms is None else round(self.ttft_ms, 2),
+            duration_ms=round((time.perf_counter() - self.started) * 1000, 2),
+            usage=usage.to_usage() if usage.prompt_tokens or usage.completion_tokens else None,
+            sql=meta.sql,
+            row_count=meta.row_count,
+            truncated=meta.truncated,
+            sources=None if meta.sources is None else list(meta.sources),
+        )
+
+
+def _merge_meta(kept: RunMeta, new: RunMeta) -> RunMeta:
+    """Fields a later node reports replace earlier ones; unreported (None) fields are kept."""
+    changes = {k: v for k in new.__slots__ if (v := getattr(new, k)) is not None}
+    return replace(kept, **changes)
+
+
+def _error_event(exc: Exception, run_id: str) -> ErrorEvent:
+    """The terminal event for a run that failed: the one place errors become events."""
+    if isinstance(exc, TimeoutError):
+        code, message = ErrorCode.RUN_TIMEOUT, "the reply took too long and was stopped"
+    elif isinstance(exc, RunFailed):
+        code, message = exc.code, exc.message
+    else:
+        log.exception("run_failed", run_id=run_id)
+        code, message = ErrorCode.INTERNAL, "the agent failed to answer; please try again"
+    return ErrorEvent(code=code.value, message=message, retryable=code in RETRYABLE_CODES)
 
 
 class Runner:
@@ -74,130 +134,69 @@ class Runner:
         self._background: set[asyncio.Task[None]] = set()
         """Releases scheduled by cancelled runs (a reference keeps them from being collected)."""
 
-    async def frames(
+    async def run_events(
         self,
         tenant: TenantContext,
         message: str,
-        outcome: RunOutcome | None = None,
         before_end: Callable[[], Awaitable[None]] | None = None,
-    ) -> AsyncIterator[bytes]:
-        """Yield the SSE frames of one run; exactly one terminal frame, unless cancelled.
+    ) -> AsyncIterator[RunEvent]:
+        """Yield the events of one run in order; exactly one terminal event, unless cancelled.
 
-        `before_end` is awaited just before the terminal frame (the conversation is free again
+        `before_end` is awaited just before the terminal event (the conversation is free again
         by the time a client reads `complete`)."""
         started = time.perf_counter()
         run_id = f"run-{uuid.uuid4().hex}"
         ctx = self._make_context(tenant)
         config: Any = {"configurable": {"thread_id": thread_key(tenant)}, "recursion_limit": 16}
-        seq = 0
-        tokens = 0
-        ttft_ms: float | None = None
-        route: Route | None = None
-        meta: dict[str, Any] = {}
+        tally = _Tally(started, self._metrics)
         metrics = self._metrics
         metrics.runs_started.inc()
         status = "cancelled"
         try:
-            async with asyncio.timeout(self._limits.run_timeout_s):
-                # durability="exit": one checkpoint write per run, not one per step; under
-                # load every write waits its turn on the checkpointer's single connection
-                async for raw in self._graph.astream(
-                    {"question": message},
-                    config,
-                    context=ctx,
-                    stream_mode="custom",
-                    durability="exit",
-                ):
-                    # the tuples our nodes write (graph/nodes.py), typed by langgraph as a dict
-                    chunk = cast(tuple[Any, ...], raw)
-                    kind = chunk[0]
-                    if kind == "token":
-                        channel, content = chunk[1], chunk[2]
-                        if channel == "final":
-                            tokens += 1
-                            if ttft_ms is None:
-                                ttft_ms = (time.perf_counter() - started) * 1000
-                                metrics.ttft.observe(ttft_ms / 1000)
-                            if outcome is not None:
-                                outcome.answer.append(content)
-                        seq += 1
-                        yield (
-                            f"id: {seq}\nevent: token\ndata: "
-                            f'{{"event":"token","channel":"{channel}","content":{_dumps(content)}}}\n\n'
-                        ).encode()
-                    elif kind == "event":
-                        payload = chunk[1]
-                        name = payload["event"]
-                        if name == "route_decision":
-                            route = payload["route"]
-                        elif name == "tool_end":
-                            metrics.tool_calls.labels(payload["tool"], payload["status"]).inc()
-                            if outcome is not None:
-                                outcome.tools.append(ToolEndEvent.model_validate(payload))
-                        seq += 1
-                        yield encode_event(name, _dumps(payload), seq)
-                    elif kind == "meta":
-                        meta.update(chunk[1])
-            stats = RunStats(
-                run_id=run_id,
-                conversation_id=tenant.conversation_id,
-                route=route,
-                tokens=tokens,
-                ttft_ms=None if ttft_ms is None else round(ttft_ms, 2),
-                duration_ms=round((time.perf_counter() - started) * 1000, 2),
-                usage=ctx.usage.to_usage()
-                if ctx.usage.prompt_tokens or ctx.usage.completion_tokens
-                else None,
-                sql=meta.get("sql"),
-                row_count=meta.get("row_count"),
-                truncated=meta.get("truncated"),
-                sources=[Source(**s) for s in meta["sources"]] if "sources" in meta else None,
-            )
-            if outcome is not None:
-                outcome.stats = stats
-            status = "ok"
-            seq += 1
-            await self._prune(config)
+            terminal: TerminalEvent
+            try:
+                async with asyncio.timeout(self._limits.run_timeout_s):
+                    # durability="exit": one checkpoint write per run, not one per step; under
+                    # load every write waits its turn on the checkpointer's single connection
+                    async for raw in self._graph.astream(
+                        {"question": message},
+                        config,
+                        context=ctx,
+                        stream_mode="custom",
+                        durability="exit",
+                    ):
+                        # what our nodes write (graph/nodes.py), typed by langgraph as a dict
+                        item = cast(StreamItem, raw)
+                        if isinstance(item, Token):
+                            if item.channel == "final":
+                                tally.final_token()
+                            yield item
+                        elif isinstance(item, RunMeta):
+                            tally.meta = _merge_meta(tally.meta, item)
+                        else:
+                            tally.event(item)
+                            yield item
+                terminal = CompleteEvent(stats=tally.stats(run_id, tenant, ctx))
+                status = "ok"
+                await self._prune(config)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                terminal = _error_event(exc, run_id)
+                status = "timeout" if terminal.code == ErrorCode.RUN_TIMEOUT else "error"
             if before_end is not None:
                 await before_end()
-            yield encode_event(
-                "complete", '{"event":"complete","stats":' + stats.model_dump_json() + "}", seq
-            )
-        except TimeoutError:
-            status = "timeout"
-            seq += 1
-            if before_end is not None:
-                await before_end()
-            yield self._error_frame(
-                seq, ErrorCode.RUN_TIMEOUT, "the reply took too long and was stopped", outcome
-            )
-        except RunFailed as exc:
-            status = "error"
-            seq += 1
-            if before_end is not None:
-                await before_end()
-            yield self._error_frame(seq, exc.code, exc.message, outcome)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            status = "error"
-            log.exception("run_failed", run_id=run_id)
-            seq += 1
-            if before_end is not None:
-                await before_end()
-            yield self._error_frame(
-                seq, ErrorCode.INTERNAL, "the agent failed to answer; please try again", outcome
-            )
+            yield terminal
         finally:
             metrics.runs_finished.labels(status).inc()
-            metrics.tokens_streamed.inc(tokens)
+            metrics.tokens_streamed.inc(tally.tokens)
             log.info(
                 "run_finished",
                 run_id=run_id,
                 status=status,
-                route=route,
-                tokens=tokens,
-                ttft_ms=ttft_ms and round(ttft_ms, 1),
+                route=tally.route,
+                tokens=tally.tokens,
+                ttft_ms=tally.ttft_ms and round(tally.ttft_ms, 1),
                 duration_ms=round((time.perf_counter() - started) * 1000, 1),
             )
 
@@ -205,14 +204,6 @@ class Runner:
         checkpointer = self._graph.checkpointer
         if isinstance(checkpointer, BaseCheckpointSaver):
             await keep_latest_checkpoint(checkpointer, config["configurable"]["thread_id"])
-
-    @staticmethod
-    def _error_frame(seq: int, code: ErrorCode, message: str, outcome: RunOutcome | None) -> bytes:
-        retryable = code in RETRYABLE_CODES
-        if outcome is not None:
-            outcome.error = (code, message, retryable)
-        payload = {"event": "error", "code": code.value, "message": message, "retryable": retryable}
-        return encode_event("error", _dumps(payload), seq)
 
     async def sse_body(
         self, tenant: TenantContext, message: str, on_done: Callable[[], Awaitable[None]]
@@ -235,8 +226,11 @@ class Runner:
 
         async def produce() -> None:
             ended = False
+            seq = 0
             try:
-                async for frame in self.frames(tenant, message, before_end=release):
+                async for event in self.run_events(tenant, message, before_end=release):
+                    seq += 1
+                    frame = encode_frame(event, seq)
                     if queue.full():
                         # the reader is not keeping up: wait, but not forever
                         await asyncio.wait_for(queue.put(frame), limits.stall_timeout_s)
@@ -269,7 +263,7 @@ class Runner:
                     async with asyncio.timeout(limits.heartbeat_s):
                         frame = await queue.get()
                 except TimeoutError:
-                    yield _HEARTBEAT
+                    yield HEARTBEAT
                     continue
                 if frame is _END:
                     return
@@ -303,18 +297,22 @@ class Runner:
 
     async def collect(self, tenant: TenantContext, message: str) -> ChatResponse:
         """Run to the end and return the answer (the non-streaming endpoint)."""
-        outcome = RunOutcome()
-        async for _ in self.frames(tenant, message, outcome):
-            pass
-        if outcome.error is not None:
-            code, msg, _retryable = outcome.error
-            raise RunFailed(
-                ErrorCode(code), msg, status=504 if code == ErrorCode.RUN_TIMEOUT else 502
-            )
-        assert outcome.stats is not None
-        return ChatResponse(
-            answer="".join(outcome.answer),
-            route=outcome.stats.route,
-            stats=outcome.stats,
-            tools=outcome.tools,
-        )
+        answer: list[str] = []
+        tools: list[ToolEndEvent] = []
+        async for event in self.run_events(tenant, message):
+            if isinstance(event, Token):
+                if event.channel == "final":
+                    answer.append(event.content)
+            elif event.event == "tool_end":
+                tools.append(event)
+            elif event.event == "complete":
+                stats = event.stats
+                return ChatResponse(
+                    answer="".join(answer), route=stats.route, stats=stats, tools=tools
+                )
+            elif event.event == "error":
+                code = ErrorCode(event.code)
+                raise RunFailed(
+                    code, event.message, status=504 if code == ErrorCode.RUN_TIMEOUT else 502
+                )
+        raise AssertionError("a run ends with a terminal event unless cancelled")
