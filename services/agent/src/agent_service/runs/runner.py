@@ -211,6 +211,23 @@ class Runner:
         """The response body: frames through a bounded queue, with heartbeats and batching."""
         limits = self._limits
         queue: asyncio.Queue[bytes] = asyncio.Queue(limits.buffer_events)
+        loop = asyncio.get_running_loop()
+        last_frame = loop.time()
+        heartbeat: asyncio.TimerHandle
+
+        def beat() -> None:
+            # One timer per quiet period of the stream, not one per read: a comment goes out
+            # when nothing was queued for `heartbeat_s`.
+            nonlocal heartbeat, last_frame
+            quiet_for = loop.time() - last_frame
+            if quiet_for >= limits.heartbeat_s:
+                if not queue.full():
+                    queue.put_nowait(HEARTBEAT)
+                last_frame += quiet_for
+                quiet_for = 0.0
+            heartbeat = loop.call_later(limits.heartbeat_s - quiet_for, beat)
+
+        heartbeat = loop.call_later(limits.heartbeat_s, beat)
 
         released = False
 
@@ -225,6 +242,7 @@ class Runner:
                 log.exception("run_release_failed", conversation_id=tenant.conversation_id)
 
         async def produce() -> None:
+            nonlocal last_frame
             ended = False
             seq = 0
             try:
@@ -236,6 +254,7 @@ class Runner:
                         await asyncio.wait_for(queue.put(frame), limits.stall_timeout_s)
                     else:
                         queue.put_nowait(frame)
+                    last_frame = loop.time()
                 # the reader is still reading: the end marker waits for room like any frame,
                 # so a complete stream never loses a frame
                 await asyncio.wait_for(queue.put(_END), limits.stall_timeout_s)
@@ -259,12 +278,7 @@ class Runner:
         self._metrics.active_streams.inc()
         try:
             while True:
-                try:
-                    async with asyncio.timeout(limits.heartbeat_s):
-                        frame = await queue.get()
-                except TimeoutError:
-                    yield HEARTBEAT
-                    continue
+                frame = await queue.get()
                 if frame is _END:
                     return
                 if queue.empty():
@@ -279,6 +293,7 @@ class Runner:
                     batch.append(item)
                 yield b"".join(batch)
         finally:
+            heartbeat.cancel()
             if not producer.done():
                 producer.cancel()
                 # Wait for the run to unwind, shielded: Starlette's cancel scope re-cancels this
