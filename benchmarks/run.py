@@ -117,6 +117,9 @@ def main(argv: list[str] | None = None) -> int:
         help="comma-separated S2 stream counts instead of the mode's (e.g. 50 for a quick A/B)",
     )
     parser.add_argument(
+        "--s1-requests", type=int, help="S1's short requests instead of the mode's (finer CPU ms)"
+    )
+    parser.add_argument(
         "--from-json", type=Path, help="only render the report again from this results file"
     )
     args = parser.parse_args(argv)
@@ -134,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.s2_concurrency:
         levels = tuple(int(n) for n in args.s2_concurrency.split(","))
         config = dataclasses.replace(config, s2_concurrency=levels)
+    if args.s1_requests:
+        config = dataclasses.replace(config, s1_requests=args.s1_requests)
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         workdir = args.workdir or Path(tmp)
         results = asyncio.run(run(config, workdir, only))
