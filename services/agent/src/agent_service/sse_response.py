@@ -5,7 +5,9 @@ listener as two tasks in an anyio task group; finishing each response then costs
 scope delivery, which retries on every loop turn until the listener is gone. Here the request's
 own task writes the body and a plain asyncio task waits for `http.disconnect`: when the client
 leaves first it cancels the writer once, so the body's `finally` (which stops the run and its
-model call) runs at the next await, as before.
+model call) runs at the next await, as before. A `FinalBytes` chunk goes out with the end of the
+body in one write: the client reads the terminal event and the body's end together, so it can
+return the connection to its pool instead of closing it (and opening a new one next time).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from collections.abc import AsyncIterator, Mapping
 
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
+
+from agent_service.runs.sse import FinalBytes
 
 
 class EventStreamResponse(Response):
@@ -50,10 +54,14 @@ class EventStreamResponse(Response):
         watcher = asyncio.create_task(watch())
         try:
             await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+            last = b""
             async for chunk in self.stream:
+                if type(chunk) is FinalBytes:
+                    last = chunk  # the body ends right after it: its finally runs in this loop
+                    continue
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             finished = True
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            await send({"type": "http.response.body", "body": last, "more_body": False})
         except asyncio.CancelledError:
             if not left:
                 raise
@@ -63,3 +71,6 @@ class EventStreamResponse(Response):
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
+            aclose = getattr(self.stream, "aclose", None)
+            if aclose is not None:
+                await aclose()  # a no-op once the body ended; else its cleanup stops the run

@@ -32,7 +32,7 @@ from agent_service.runs.events import (
     Token,
 )
 from agent_service.runs.registry import thread_key
-from agent_service.runs.sse import HEARTBEAT, encode_frame
+from agent_service.runs.sse import HEARTBEAT, FinalBytes, encode_frame
 from agent_service.storage.checkpoints import keep_latest_checkpoint
 from contracts.agent_api import (
     ChatResponse,
@@ -257,7 +257,12 @@ class Runner:
                     last_frame = loop.time()
                 # the reader is still reading: the end marker waits for room like any frame,
                 # so a complete stream never loses a frame
-                await asyncio.wait_for(queue.put(_END), limits.stall_timeout_s)
+                if queue.full():
+                    await asyncio.wait_for(queue.put(_END), limits.stall_timeout_s)
+                else:
+                    # no await between the terminal frame and the end: the reader takes both at
+                    # once and the terminal leaves in the response's last write
+                    queue.put_nowait(_END)
                 ended = True
             except TimeoutError:
                 log.warning("stream_stalled", conversation_id=tenant.conversation_id)
@@ -288,7 +293,7 @@ class Runner:
                 while not queue.empty():
                     item = queue.get_nowait()
                     if item is _END:
-                        yield b"".join(batch)
+                        yield FinalBytes(b"".join(batch))
                         return
                     batch.append(item)
                 yield b"".join(batch)

@@ -16,6 +16,11 @@ _dumps: Final = json.JSONEncoder(ensure_ascii=False).encode
 HEARTBEAT: Final = encode_comment("heartbeat")
 
 
+class FinalBytes(bytes):
+    """The last bytes of a stream: the response sends them with its end (one write, so a client
+    sees the terminal event and the end of the body together and can reuse the connection)."""
+
+
 def encode_frame(event: RunEvent, seq: int) -> bytes:
     """One event as an SSE frame with id `seq`: `id: N\\nevent: X\\ndata: {json}\\n\\n`."""
     if isinstance(event, Token):
