@@ -1,8 +1,10 @@
-"""A run: one question through the graph, as an ordered stream of SSE frames.
+"""A run: one question through the graph, as typed events (`run_events`), as SSE frames for the
+streaming endpoint (`sse_body`), or folded into one answer (`collect`).
 
-The graph runs in a producer task feeding a bounded queue; the response drains the queue, batching
-whatever is ready into one write, and sends a comment heartbeat when nothing came for a while.
-Cancelling the response (the client went away) cancels the producer and so the run.
+For SSE the events run in a producer task feeding a bounded queue; the response drains the queue,
+batching whatever is ready into one write, and one timer per stream queues a comment heartbeat
+when nothing came for a while. Cancelling the response (the client went away) cancels the producer
+and so the run.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from typing import Any, cast
 
 import structlog
@@ -24,7 +26,6 @@ from agent_service.graph.state import RunContext
 from agent_service.metrics import AgentMetrics
 from agent_service.providers.base import TenantContext
 from agent_service.runs.events import (
-    NodeEvent,
     RunEvent,
     RunMeta,
     StreamItem,
@@ -33,16 +34,14 @@ from agent_service.runs.events import (
 )
 from agent_service.runs.registry import thread_key
 from agent_service.runs.sse import HEARTBEAT, FinalBytes, encode_frame
+from agent_service.runs.tally import RunTally, error_event, merge_meta
 from agent_service.storage.checkpoints import keep_latest_checkpoint
 from contracts.agent_api import (
     ChatResponse,
     CompleteEvent,
-    ErrorEvent,
-    Route,
-    RunStats,
     ToolEndEvent,
 )
-from contracts.errors import RETRYABLE_CODES, ErrorCode
+from contracts.errors import ErrorCode
 
 log = structlog.get_logger("agent_service.runs.runner")
 
@@ -57,64 +56,6 @@ class RunLimits:
     heartbeat_s: float
     stall_timeout_s: float
     buffer_events: int
-
-
-@dataclass(slots=True)
-class _Tally:
-    """What a run has streamed so far: for `complete.stats`, metrics and the log line."""
-
-    started: float
-    metrics: AgentMetrics
-    tokens: int = 0
-    ttft_ms: float | None = None
-    route: Route | None = None
-    meta: RunMeta = field(default_factory=RunMeta)
-
-    def final_token(self) -> None:
-        self.tokens += 1
-        if self.ttft_ms is None:
-            self.ttft_ms = (time.perf_counter() - self.started) * 1000
-            self.metrics.ttft.observe(self.ttft_ms / 1000)
-
-    def event(self, event: NodeEvent) -> None:
-        if event.event == "route_decision":
-            self.route = event.route
-        elif event.event == "tool_end":
-            self.metrics.tool_calls.labels(event.tool, event.status).inc()
-
-    def stats(self, run_id: str, tenant: TenantContext, ctx: RunContext) -> RunStats:
-        meta, usage = self.meta, ctx.usage
-        return RunStats(
-            run_id=run_id,
-            conversation_id=tenant.conversation_id,
-            route=self.route,
-            tokens=self.tokens,
-            ttft_ms=None if self.ttft_ms is None else round(self.ttft_ms, 2),
-            duration_ms=round((time.perf_counter() - self.started) * 1000, 2),
-            usage=usage.to_usage() if usage.prompt_tokens or usage.completion_tokens else None,
-            sql=meta.sql,
-            row_count=meta.row_count,
-            truncated=meta.truncated,
-            sources=None if meta.sources is None else list(meta.sources),
-        )
-
-
-def _merge_meta(kept: RunMeta, new: RunMeta) -> RunMeta:
-    """Fields a later node reports replace earlier ones; unreported (None) fields are kept."""
-    changes = {k: v for k in new.__slots__ if (v := getattr(new, k)) is not None}
-    return replace(kept, **changes)
-
-
-def _error_event(exc: Exception, run_id: str) -> ErrorEvent:
-    """The terminal event for a run that failed: the one place errors become events."""
-    if isinstance(exc, TimeoutError):
-        code, message = ErrorCode.RUN_TIMEOUT, "the reply took too long and was stopped"
-    elif isinstance(exc, RunFailed):
-        code, message = exc.code, exc.message
-    else:
-        log.exception("run_failed", run_id=run_id)
-        code, message = ErrorCode.INTERNAL, "the agent failed to answer; please try again"
-    return ErrorEvent(code=code.value, message=message, retryable=code in RETRYABLE_CODES)
 
 
 class Runner:
@@ -148,7 +89,7 @@ class Runner:
         run_id = f"run-{uuid.uuid4().hex}"
         ctx = self._make_context(tenant)
         config: Any = {"configurable": {"thread_id": thread_key(tenant)}, "recursion_limit": 16}
-        tally = _Tally(started, self._metrics)
+        tally = RunTally(started, self._metrics)
         metrics = self._metrics
         metrics.runs_started.inc()
         status = "cancelled"
@@ -172,7 +113,7 @@ class Runner:
                                 tally.final_token()
                             yield item
                         elif isinstance(item, RunMeta):
-                            tally.meta = _merge_meta(tally.meta, item)
+                            tally.meta = merge_meta(tally.meta, item)
                         else:
                             tally.event(item)
                             yield item
@@ -182,7 +123,7 @@ class Runner:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                terminal = _error_event(exc, run_id)
+                terminal = error_event(exc, run_id)
                 status = "timeout" if terminal.code == ErrorCode.RUN_TIMEOUT else "error"
             if before_end is not None:
                 await before_end()
