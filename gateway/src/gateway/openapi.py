@@ -249,18 +249,24 @@ def _paths() -> dict[str, Any]:
                 tag="development",
             )
         },
-        "/healthz": {
-            "get": _operation(
-                "Liveness", {"200": {"description": "alive"}}, secured=False, tag="operations"
-            )
+        **{
+            path: {
+                "get": _operation(
+                    "Liveness", {"200": {"description": "alive"}}, secured=False, tag="operations"
+                )
+            }
+            for path in ("/health", "/healthz")
         },
-        "/readyz": {
-            "get": _operation(
-                "Readiness (the agent answers)",
-                {"200": {"description": "ready"}, "503": {"description": "not ready"}},
-                secured=False,
-                tag="operations",
-            )
+        **{
+            path: {
+                "get": _operation(
+                    "Readiness (the agent answers)",
+                    {"200": {"description": "ready"}, "503": {"description": "not ready"}},
+                    secured=False,
+                    tag="operations",
+                )
+            }
+            for path in ("/ready", "/readyz")
         },
         "/metrics": {
             "get": _operation(
