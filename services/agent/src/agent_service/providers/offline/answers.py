@@ -45,7 +45,8 @@ def _bullets(lines: Sequence[str], total: int, truncated: bool, max_listed: int)
     if truncated:
         text += f"\n…and more: the result was cut off at {total} rows, so narrow the question."
     elif more > 0:
-        text += f"\n…and {more} more."
+        # "…and 15 more" would read as a second count next to the total the heading states.
+        text += f"\n…and the rest of the {number(total)}."
     return text
 
 

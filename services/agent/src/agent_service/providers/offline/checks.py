@@ -32,7 +32,7 @@ def unknown_words_message(words: tuple[str, ...]) -> str:
     plural = len(words) > 1
     return (
         f"I can't answer that exactly: I don't understand {_quoted(words)} in this question,"
-        f" and I'd rather not answer a different question than the one you asked. "
+        f" and I'd rather say so than answer a different question. "
         + ("Those words don't" if plural else "That word doesn't")
         + f" match anything in the data I can read. {CAN_DO}"
     )

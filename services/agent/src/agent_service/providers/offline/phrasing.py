@@ -65,7 +65,7 @@ def noun_phrase(spec: Spec, *, plural: bool = True) -> str:
 
 def _technicians_phrase(spec: Spec, plural: bool) -> str:
     words = []
-    if spec.tech_status in {"active", "inactive"}:
+    if spec.tech_status in {"active", "inactive", "current"}:
         words.append(spec.tech_status)
     words.append("technicians" if plural else "technician")
     if spec.tech_status == "on_leave":

@@ -127,7 +127,9 @@ def status_filters(
     tech: str | None = None
     jobs: list[str] = []
     for status in statuses:
-        if status in {"on_leave", "inactive"} or (status == "active" and subject != "jobs"):
+        if status in {"on_leave", "inactive", "current"} or (
+            status == "active" and subject != "jobs"
+        ):
             tech = status
         elif status == "active":
             jobs.append("in_progress")

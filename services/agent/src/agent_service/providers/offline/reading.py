@@ -35,7 +35,7 @@ SPECIALTIES: Final = (
 )  # fmt: skip
 _STATUS_WORDS: Final = (
     (r"on[ _-]?leave|away on leave", "on_leave"),
-    (r"inactive|former|no longer (?:with us|active|employed)", "inactive"),
+    (r"inactive|former|gone|quit|no longer (?:with us|active|employed)", "inactive"),
     (r"in[ _-]?progress|ongoing|underway|being worked on", "in_progress"),
     (r"cancell?ed|cancell?ations?", "cancelled"),
     (r"completed?|finish(?:ed)?|done|closed", "completed"),
@@ -49,6 +49,7 @@ ORDINALS: Final[dict[str, int]] = {
 }  # fmt: skip
 _SUBJECT_WORDS: Final[tuple[tuple[Subject, str], ...]] = (
     ("technicians", "technicians?|techs?|employees?|staff|workers?|team members?|hires?|hired"
+     "|plumbers?|electricians?"
      "|specialt(?:y|ies)|hourly rates?|wages?"),
     ("customers", "customers?|clients?|accounts?"),
     ("jobs", "jobs?|work orders?|appointments?|visits?|service calls?|tasks?|revenue"
@@ -226,6 +227,15 @@ def read_question(question: str, today: date, max_top_n: int = 50) -> Reading:
         or re.search(_SCHEDULED_AS_VERB, text)
     ):
         values["subject"] = "jobs"  # "what's scheduled next week?", "anything overdue?"
+    if values.get("subject") is None and {"on_leave", "inactive"} & set(values["statuses"]):
+        values["subject"] = "technicians"  # "who's on leave?": only technicians take leave
+    if (
+        values.get("order") == "hired_on"
+        and not values.get("descending", True)
+        and not values["statuses"]
+        and has(text, r"with us|here|still|currently|current|remaining")
+    ):
+        values["statuses"] = ("current",)  # "with us the longest": not someone who has left
     values["averaged"] = has(text, r"average|avg|mean|typical|typically")
     values["self_ref"] = has(text, _SELF)
     values["loose_period"] = values["period"] is None and has(text, _LOOSE_PERIOD)

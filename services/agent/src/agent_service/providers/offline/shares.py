@@ -9,7 +9,12 @@ from typing import Any, Final
 
 from agent_service.providers.offline.phrasing import noun_phrase, specialty_words
 from agent_service.providers.offline.question import Spec
-from agent_service.providers.offline.sql import build_sql, like_literal, text_literal
+from agent_service.providers.offline.sql import (
+    build_sql,
+    like_literal,
+    specialty_condition,
+    text_literal,
+)
 from agent_service.providers.offline.values import number
 
 _STATUSES: Final = frozenset(
@@ -60,7 +65,7 @@ def _condition(spec: Spec, today_iso: str) -> str:
     if spec.subject == "technicians":
         if spec.tech_status:
             return f"t.status IN ({_statuses((spec.tech_status,))})"
-        return f"t.specialty LIKE {like_literal(spec.specialty or '')}"
+        return specialty_condition(spec.specialty or "")
     if spec.segment:
         return f"c.segment = {text_literal(spec.segment)}"
     return f"c.city LIKE {like_literal(spec.city or '')}"
