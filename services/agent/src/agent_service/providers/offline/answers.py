@@ -161,7 +161,8 @@ def _list_line(spec: Spec, row: dict[str, Any]) -> str:
         if row.get("completed_on")
         else f"{status}, scheduled {readable_date(row.get('scheduled_on'))}"
     )
-    technician = plain(row.get("technician")) if row.get("technician") else "no technician yet"
+    # "unassigned", not "no technician": "no …" reads as a count of zero next to the real count
+    technician = plain(row.get("technician")) if row.get("technician") else "unassigned"
     revenue = f", {money(row.get('revenue'))}" if row.get("revenue") else ""
     return (
         f"- #{plain(row.get('job_id'))} {plain(row.get('title'))} for {plain(row.get('customer'))}"

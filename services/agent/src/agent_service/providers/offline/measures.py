@@ -31,7 +31,7 @@ _NUMBER_WORDS: Final[dict[str, int]] = {
 _NUMBER: Final = r"(\d{1,2}|" + "|".join(_NUMBER_WORDS) + ")"
 _REVENUE: Final = (
     "revenue|earn(?:ed|ings|s)?|income|sales|billed|made|make|bring in|brought in|money"
-    "|job values?|average value|ticket size|average ticket"
+    "|job values?|average value|ticket size|average ticket|tickets?"
 )
 _RANKED: Final = "top|best|most|highest|biggest|largest|busiest|least|lowest|fewest|worst|bottom"
 _RANKABLE: Final = (

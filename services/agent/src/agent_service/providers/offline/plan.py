@@ -165,6 +165,18 @@ def _by_name(name: str, memory: Mapping[str, Any]) -> Plan:
     )
 
 
+def _one_person(memory: Mapping[str, Any]) -> str | None:
+    """The one technician the last answer named ("who is our newest hire?"), if exactly one."""
+    last = _last_result(memory)
+    if last is None or len(last[1]) != 1:
+        return None
+    columns, rows = last
+    if "name" in columns and "technician_id" in columns:
+        name = rows[0][columns.index("name")]
+        return name if isinstance(name, str) and name.strip() else None
+    return None
+
+
 def _keeping(plan: Plan | Unanswerable, previous: Spec | None) -> Plan | Unanswerable:
     return replace(plan, context=previous) if isinstance(plan, Plan) else plan
 
@@ -198,6 +210,14 @@ def plan_question(
     if reading.unknown:
         return Unanswerable(unknown_words_message(reading.unknown))
     previous = Spec.from_json(remembered(memory).get("spec"), max_top_n)
+    if reading.pronoun and not (reading.person or reading.about or reading.technician):
+        person = _one_person(memory)
+        if person is None:
+            return Unanswerable(
+                "I can't tell who “they” are: the last answer didn't name exactly one person."
+                " Please say the name, for example “what is Victor Chen's hourly rate?”."
+            )
+        reading = replace(reading, person=person, subject=reading.subject or "technicians")
     try:
         if reading.ordinal is not None and not (
             reading.person or reading.customer or reading.technician

@@ -19,6 +19,7 @@ from agent_service.providers.offline.measures import (
     read_measure,
     read_ranking,
 )
+from agent_service.providers.offline.guessed_names import guess_names
 from agent_service.providers.offline.names import find_names, place_names
 from agent_service.providers.offline.period import Period, find_period
 from agent_service.providers.offline.period_moves import asks_to_compare, period_move, two_periods
@@ -49,7 +50,7 @@ ORDINALS: Final[dict[str, int]] = {
 }  # fmt: skip
 _SUBJECT_WORDS: Final[tuple[tuple[Subject, str], ...]] = (
     ("technicians", "technicians?|techs?|employees?|staff|workers?|team members?|hires?|hired"
-     "|plumbers?|electricians?"
+     "|plumbers?|electricians?|guys|crew|folks"
      "|specialt(?:y|ies)|hourly rates?|wages?"),
     ("customers", "customers?|clients?|accounts?"),
     ("jobs", "jobs?|work orders?|appointments?|visits?|service calls?|tasks?|revenue"
@@ -73,7 +74,7 @@ _LOOSE_PERIOD: Final = (
 )
 _UNASSIGNED: Final = (
     "unassigned|not assigned|without (?:a |any )?(?:technician|tech)"
-    "|no (?:technician|tech) assigned|nobody assigned"
+    "|no (?:technician|tech) assigned|(?:nobody|no one|noone) (?:is |was )?assigned"
 )
 _SCHEDULED_AS_VERB: Final = (
     r"\bscheduled\s+(?:for|in|on|during|between|next|this|last|today|tomorrow|yesterday|"
@@ -130,6 +131,8 @@ class Reading:
     """The question asks for a comparison ("how does that compare to last month?")."""
     move: tuple[int, str | None] | None = None
     """A follow-up moving the previous period: (steps, unit), e.g. (-1, "month")."""
+    pronoun: bool = False
+    """The question points at one person of the previous answer ("what's their rate?")."""
     averaged: bool = False
     """The question asks for an average ("average", "typical")."""
     self_ref: bool = False
@@ -218,7 +221,9 @@ def read_question(question: str, today: date, max_top_n: int = 50) -> Reading:
     values["compares"] = asks_to_compare(text)
     values["move"] = None if values["period"] else period_move(text)
     values["hired"] = values.get("order") == "hired_on" or has(text, _HIRING)
-    place_names(original, values)
+    found_names = [name for _, name in find_names(original)]
+    guessed = guess_names(text, found_names)
+    place_names(original, values, guessed)
     _references(text, values)
     if values.get("subject") is None and (
         set(values["statuses"]) & _JOB_STATUSES
@@ -236,8 +241,13 @@ def read_question(question: str, today: date, max_top_n: int = 50) -> Reading:
         and has(text, r"with us|here|still|currently|current|remaining")
     ):
         values["statuses"] = ("current",)  # "with us the longest": not someone who has left
+    if values.get("metric") in {None, "list"} and has(
+        text, r"(?:\w+'s|their|his|her) (?:hourly |pay )?rate|(?:rate|rates) (?:of pay|for \w+)"
+    ):
+        values.update(subject="technicians", metric="rate_avg")  # "Quinn Morgan's rate?"
+    values["pronoun"] = has(text, r"their|his|her|he|she|him|that person|this person")
     values["averaged"] = has(text, r"average|avg|mean|typical|typically")
     values["self_ref"] = has(text, _SELF)
     values["loose_period"] = values["period"] is None and has(text, _LOOSE_PERIOD)
-    values["unknown"] = tuple(unknown_words(text, [name for _, name in find_names(original)]))
+    values["unknown"] = tuple(unknown_words(text, found_names + [n for _, n in guessed]))
     return Reading(**{k: v for k, v in values.items() if v is not None and k in _READING_FIELDS})

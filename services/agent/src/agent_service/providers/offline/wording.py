@@ -29,6 +29,7 @@ _SYNONYMS: Final[tuple[tuple[str, str], ...]] = (
      "completed"),
     # Texting shorthand for the words the reader knows.
     (r"\brn\b", "currently"),
+    (r"\bavg\b\.?", "average"),
     (r"\b(?:tmrw|tmrow|tmr|tmw|2moro|2morrow|tomorow|tommorow|tommorrow)\b", "tomorrow"),
     (r"\bhead ?counts?\b", "number"),
     # "this week (mon to sun)": the week already runs Monday to Sunday.
