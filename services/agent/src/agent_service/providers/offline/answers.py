@@ -16,7 +16,7 @@ from agent_service.providers.base import QueryResult
 from agent_service.providers.offline.comparisons import comparison_answer
 from agent_service.providers.offline.phrasing import measure_phrase, noun_phrase, specialty_words
 from agent_service.providers.offline.question import Spec
-from agent_service.providers.offline.shares import share_answer
+from agent_service.providers.offline.shares import revenue_share_answer, share_answer
 from agent_service.providers.offline.sql import ranks_jobs_by_revenue
 from agent_service.providers.offline.values import cell, label, money, number, plain, readable_date
 
@@ -212,6 +212,8 @@ def answer_for_spec(spec: Spec, result: QueryResult, max_listed: int = 10) -> st
         return comparison_answer(spec, result)
     if spec.metric == "share" and result.rows:
         return share_answer(spec, _row(result, 0))
+    if spec.metric == "revenue_share" and result.rows:
+        return revenue_share_answer(spec, _row(result, 0))
     if spec.group is not None and (spec.subject == "jobs" or spec.group in _COUNT_GROUPS):
         return _group_answer(spec, result, max_listed)
     if spec.metric == "list":

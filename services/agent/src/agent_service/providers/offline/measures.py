@@ -20,6 +20,7 @@ Metric = Literal[
     "duration_avg",
     "cancel_rate",
     "share",
+    "revenue_share",
 ]
 Group = Literal["month", "status", "specialty", "technician", "customer", "segment", "city"]
 Order = Literal["", "value", "hourly_rate", "hired_on"]
@@ -110,7 +111,11 @@ def read_measure(text: str, values: dict[str, Any]) -> None:
     if has(text, r"cancell?ation rate|percent(?:age)? (?:of )?(?:jobs )?cancell?ed"):
         values.update(subject="jobs", metric="cancel_rate")
     elif has(text, _SHARE):
-        values["metric"] = "share"
+        # "what percent of revenue comes from commercial customers": a share of money, not rows
+        revenue = has(text, _REVENUE)
+        values.update(metric="revenue_share" if revenue else "share")
+        if revenue:
+            values["subject"] = "jobs"
     elif has(text, _TENURE):
         values.update(subject="technicians", metric="list", order="hired_on", descending=False)
     elif has(text, _HOURLY) and not has(text, _RANKED):

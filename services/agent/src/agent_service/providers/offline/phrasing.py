@@ -177,4 +177,5 @@ _METRIC_NOTES: Final[dict[str, str]] = {
     "duration_avg": "Measuring how long {} took",
     "cancel_rate": "Working out how many {} were cancelled",
     "share": "Working out the share of {}",
+    "revenue_share": "Working out the share of revenue from {}",
 }

@@ -24,7 +24,7 @@ from agent_service.providers.offline.question import (
 )
 from agent_service.providers.offline.reading import Reading, read_question
 from agent_service.providers.offline.refusals import refusal_for
-from agent_service.providers.offline.shares import share_note, share_sql
+from agent_service.providers.offline.shares import revenue_share_sql, share_note, share_sql
 from agent_service.providers.offline.sql import DetailKind, build_sql, detail_sql, name_lookup_sql
 
 MEMORY_KEY: Final = "offline"
@@ -187,11 +187,15 @@ def statement_for(spec: Spec, today_iso: str) -> str:
         return comparison_sql(spec, today_iso)
     if spec.metric == "share":
         return share_sql(spec, today_iso)
+    if spec.metric == "revenue_share":
+        return revenue_share_sql(spec, today_iso)
     return build_sql(spec, today_iso)
 
 
 def _spec_plan(spec: Spec, today: date) -> Plan:
-    note = share_note(spec) if spec.metric == "share" and spec.compare is None else draft_note(spec)
+    note = draft_note(spec)
+    if spec.metric in {"share", "revenue_share"} and spec.compare is None:
+        note = share_note(spec)
     return Plan(statement_for(spec, today.isoformat()), note, "spec", spec)
 
 

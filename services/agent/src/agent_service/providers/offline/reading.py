@@ -131,6 +131,8 @@ class Reading:
     """The question asks for a comparison ("how does that compare to last month?")."""
     move: tuple[int, str | None] | None = None
     """A follow-up moving the previous period: (steps, unit), e.g. (-1, "month")."""
+    every_status: bool = False
+    """The question asks for everyone or everything ("in total", "altogether")."""
     pronoun: bool = False
     """The question points at one person of the previous answer ("what's their rate?")."""
     averaged: bool = False
@@ -201,7 +203,9 @@ def _references(text: str, values: dict[str, Any]) -> None:
         values["ordinal"] = int(word) if word.isdigit() else ORDINALS[word]
     elif (found := re.search(r"(?:#|\bnumber\s+)(\d{1,2})\b", text)) and not values.get("metric"):
         values["ordinal"] = int(found[1])
-    values["them"] = has(text, r"them|those|these|they|ones|that list|the same")
+    values["them"] = has(
+        text, r"them|those|these|they|ones|that list|the same|(?:of|from) (?:that|it|this)"
+    )
     values["follow_up"] = bool(_FOLLOW_UP_START.match(text) or values["them"])
 
 
@@ -245,6 +249,9 @@ def read_question(question: str, today: date, max_top_n: int = 50) -> Reading:
         text, r"(?:\w+'s|their|his|her) (?:hourly |pay )?rate|(?:rate|rates) (?:of pay|for \w+)"
     ):
         values.update(subject="technicians", metric="rate_avg")  # "Quinn Morgan's rate?"
+    values["every_status"] = has(
+        text, r"in total|altogether|all together|overall|all of them|everyone|everybody|all in all"
+    )
     values["pronoun"] = has(text, r"their|his|her|he|she|him|that person|this person")
     values["averaged"] = has(text, r"average|avg|mean|typical|typically")
     values["self_ref"] = has(text, _SELF)
