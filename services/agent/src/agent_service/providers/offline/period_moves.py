@@ -51,7 +51,8 @@ def two_periods(text: str, today: date) -> tuple[Period, Period] | None:
     for found in _SPLIT.finditer(text):
         before, after = text[: found.start()], text[found.end() :]
         # "sept vs oct": a bare month next to the "vs" is a period, as "in sept" would be.
-        first = find_period(before, today) or find_period("in " + before[-12:].strip(), today)
+        last_word = (before.split() or [""])[-1]
+        first = find_period(before, today) or find_period(f"in {last_word}", today)
         second = find_period(after, today) or find_period("in " + after.strip(), today)
         if first and second and (first.start, first.end) != (second.start, second.end):
             return first, second

@@ -189,7 +189,10 @@ def _implied_subject(previous: Subject, reading: Reading) -> Subject:
 
 def merge_follow_up(previous: Spec, reading: Reading) -> Spec:
     """Re-apply the previous spec with what the follow-up changes ("and how many are on leave?")."""
-    revenue_share = reading.metric == "share" and previous.metric in {"revenue_sum", "revenue_share"}
+    revenue_share = reading.metric == "share" and previous.metric in {
+        "revenue_sum",
+        "revenue_share",
+    }
     subject = (
         "jobs" if revenue_share else reading.subject or _implied_subject(previous.subject, reading)
     )

@@ -10,6 +10,7 @@ from dataclasses import dataclass, fields
 from datetime import date
 from typing import Any, Final
 
+from agent_service.providers.offline.guessed_names import guess_names
 from agent_service.providers.offline.measures import (
     Group,
     Metric,
@@ -19,7 +20,6 @@ from agent_service.providers.offline.measures import (
     read_measure,
     read_ranking,
 )
-from agent_service.providers.offline.guessed_names import guess_names
 from agent_service.providers.offline.names import find_names, place_names
 from agent_service.providers.offline.period import Period, find_period
 from agent_service.providers.offline.period_moves import asks_to_compare, period_move, two_periods
