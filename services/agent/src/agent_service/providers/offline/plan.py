@@ -35,6 +35,7 @@ EXAMPLES: Final = (
     "Top 5 technicians by completed jobs this year",
 )
 HELP: Final = (
+    "I can't tell what to count or list in that question, so I won't guess. "
     "I can answer questions about your technicians, customers, jobs and revenue, for example: "
     + ", ".join(f"“{q}”" for q in EXAMPLES)
     + "."
