@@ -60,9 +60,12 @@ def seed_demo(settings: AgentSettings, *, force: bool = False) -> dict[str, Any]
     if force or not settings.demo_db_path.exists():
         settings.demo_db_path.parent.mkdir(parents=True, exist_ok=True)
         report["database"] = seed_database(settings.demo_db_path)
+    store = SqliteDocumentStore(settings.documents_dir)
     if force or not settings.documents_dir.exists():
-        store = SqliteDocumentStore(settings.documents_dir)
         report["documents"] = seed_documents(store, DEMO_DOCS_DIR)
+    elif upgraded := store.upgrade_all():
+        # stores written in an older chunk format, re-chunked from their own text
+        report["documents_rechunked"] = upgraded
     return report
 
 
