@@ -9,6 +9,7 @@ company. `pytest -s` prints recall@1/3/5 per engine and company, and the misses.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -21,6 +22,7 @@ from support.retrieval_questions import COMPANIES, Section, questions
 
 from agent_service.demo.data import DEMO_DOCS_DIR
 from agent_service.providers.base import Passage
+from agent_service.providers.offline.citations import answer_from_passages_text
 from agent_service.storage.postgres.documents import PostgresDocumentStore, seed_postgres_documents
 from agent_service.storage.postgres.migrate import migrate
 from agent_service.storage.sqlite.documents import SqliteDocumentStore, seed_documents
@@ -131,3 +133,28 @@ def test_sections_exist_in_the_documents() -> None:
         for doc_id, heading in sections:
             text = Path(DEMO_DOCS_DIR / company / f"{doc_id}.md").read_text(encoding="utf-8")
             assert f"## {heading}\n" in text, (company, doc_id, heading)
+
+
+REQUIRED_QUOTE_ACCURACY = 0.9
+
+
+def section_text(company: str, doc_id: str, heading: str) -> str:
+    text = (DEMO_DOCS_DIR / company / f"{doc_id}.md").read_text(encoding="utf-8")
+    return " ".join(text.split(f"## {heading}\n", 1)[1].split("\n## ", 1)[0].split())
+
+
+async def test_the_offline_answer_quotes_a_sentence_of_the_answering_section(
+    sqlite_store: SqliteDocumentStore,
+) -> None:
+    """The first sentence the offline answer quotes comes from a section that answers the
+    question (not the first sentence of the best chunk), for at least 90 % of the table."""
+    wrong: list[str] = []
+    table = questions()
+    for company, question, sections in table:
+        answer = answer_from_passages_text(question, await sqlite_store.search(company, question))
+        quoted = re.search(r"^- (.*) \[\d+\]$", answer, re.MULTILINE)
+        if quoted is None or not any(
+            quoted.group(1) in section_text(company, doc_id, heading) for doc_id, heading in sections
+        ):
+            wrong.append(f"{company}: {question!r} -> {answer.splitlines()[:2]}")
+    assert 1 - len(wrong) / len(table) >= REQUIRED_QUOTE_ACCURACY, "\n".join(wrong)

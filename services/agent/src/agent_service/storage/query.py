@@ -45,8 +45,13 @@ INTENTS: Final = (
     Intent(
         "overtime threshold",
         r"kicks?\s+in|start(?:s|ing)?\s+(?:to\s+)?count\w*|counts?\s+as|by\s+the\s+(?:day|week)"
-        r"|daily|weekly|\d+\s*-?\s*hours?\s+(?:day|shift|week)|stay(?:ing)?\s+late",
+        r"|daily|weekly|\d+\s*-?\s*hours?\s+(?:day|shift|week)",
         "overtime applies beyond hours",
+    ),
+    Intent(
+        "working late",
+        r"(?:stay|staying|work|working)\s+late|extra\s+hours|long\s+(?:day|shift)s?",
+        "overtime",
     ),
     Intent(
         "pay rate",
@@ -68,7 +73,7 @@ INTENTS: Final = (
     # time off
     Intent(
         "time off",
-        r"vacation|days?\s+off|weeks?\s+off|time\s+off|holidays?|pto",
+        r"vacation|days?\s+off|weeks?\s+off|time\s+off|pto",
         "pto paid time off vacation",
     ),
     Intent(
@@ -79,7 +84,7 @@ INTENTS: Final = (
     Intent(
         "busy season",
         r"january|february|march|april|may|june|july|august|september|october|november"
-        r"|december|christmas|thanksgiving|summer|winter|peak|busy",
+        r"|december|christmas|thanksgiving|peak|busy",
         "requests approved season peak off same day",
     ),
     Intent(
@@ -103,7 +108,7 @@ INTENTS: Final = (
         "accident",
         r"accidents?|hurt|injur\w*|incidents?|near\s+miss|got\s+cut|fell|crash\w*|damage\w*"
         r"|slipped|tripped|twisted|sprain\w*|burn(?:ed|t)|broke|bleeding|hospital|ambulance",
-        "report injury injuries near miss reporting",
+        "report injury injuries near miss incident reporting",
     ),
     Intent("carbon monoxide", r"co|carbon|fumes|gas\s+leak", "carbon monoxide co monitor"),
     Intent(
@@ -135,7 +140,7 @@ INTENTS: Final = (
     # expenses and tools
     Intent(
         "mileage",
-        r"driv\w*|cars?|trucks?|vehicles?|miles?|gas\s+money|fuel",
+        r"driv\w*|cars?|trucks?|vehicles?|miles?|mileage|gas\s+money|fuel",
         "mileage per mile personal vehicle",
     ),
     Intent("receipts", r"proof|receipts?|spent|spend\w*", "receipts required expense"),
@@ -156,6 +161,11 @@ INTENTS: Final = (
         r"credit\s+cards?|own\s+cards?|my\s+card|supply\s+house",
         "personal cards company account parts",
     ),
+    Intent(
+        "deadline",
+        r"turn\w*\s+in|hand\w*\s+in|deadline|due|how\s+long\s+do\s+i\s+have|submit\w*",
+        "submit within days",
+    ),
     Intent("tolls", r"tolls?|bridge|parking", "parking tolls"),
     Intent("license", r"licen[cs]e\w*|continuing\s+education|renewals?", "license renewals"),
     # on call
@@ -166,7 +176,8 @@ INTENTS: Final = (
     ),
     Intent(
         "on-call pay",
-        r"(?:pay|paid|money|compensat\w*)\b.{0,30}\bon\W?call|on\W?call\b.{0,30}\b(?:pay|paid|money)"
+        r"(?:pay|paid|money|extra|compensat\w*)\b.{0,30}\bon\W?call"
+        r"|on\W?call\b.{0,30}\b(?:pay|paid|money|extra)"
         r"|standby|stand\s+by",
         "stipend",
     ),
@@ -183,12 +194,20 @@ ABBREVIATIONS: Final = {"ot": "overtime", "pto": "paid time off", "ppe": "protec
 """Shorthand people type, spelled out before the intents are read."""
 
 
+def spelled_out(question: str) -> str:
+    """`question` lower-cased, its shorthand spelled out."""
+    return " ".join(ABBREVIATIONS.get(w.strip("?.,!"), w) for w in question.lower().split())
+
+
+def intent_words(question: str) -> str:
+    """The policy words of every intent `question` shows ('' if none)."""
+    text = spelled_out(question)
+    return " ".join(intent.words for intent in INTENTS if intent.matches(text))
+
+
 def expand_query(question: str) -> str:
-    """`question` followed by the policy words of every intent it shows."""
-    words = question.lower().split()
-    text = " ".join(ABBREVIATIONS.get(word.strip("?.,!"), word) for word in words)
-    added = [intent.words for intent in INTENTS if intent.matches(text)]
-    return " ".join([text, *added])
+    """`question` (shorthand spelled out) followed by the policy words of its intents."""
+    return f"{spelled_out(question)} {intent_words(question)}".strip()
 
 
 def fts_query(text: str) -> str:
