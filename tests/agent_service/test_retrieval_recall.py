@@ -154,7 +154,8 @@ async def test_the_offline_answer_quotes_a_sentence_of_the_answering_section(
         answer = answer_from_passages_text(question, await sqlite_store.search(company, question))
         quoted = re.search(r"^- (.*) \[\d+\]$", answer, re.MULTILINE)
         if quoted is None or not any(
-            quoted.group(1) in section_text(company, doc_id, heading) for doc_id, heading in sections
+            quoted.group(1) in section_text(company, doc_id, heading)
+            for doc_id, heading in sections
         ):
             wrong.append(f"{company}: {question!r} -> {answer.splitlines()[:2]}")
     assert 1 - len(wrong) / len(table) >= REQUIRED_QUOTE_ACCURACY, "\n".join(wrong)

@@ -65,11 +65,13 @@ async def classify(state: AgentState, runtime: Runtime[RunContext]) -> AgentStat
         "turns": [user_turn],
         "result": None,
         "passages": [],
-        "notice": None,
+        "notice": choice.refusal or None,
     }
 
 
 def route_after_classify(state: AgentState) -> Literal["sql_agent", "rag_agent", "finalize"]:
+    if state.get("notice"):
+        return "finalize"  # refused: nothing is read
     match state.get("route"):
         case "sql":
             return "sql_agent"

@@ -56,6 +56,7 @@ from agent_service.providers.openai.prompts import (
     sql_messages,
 )
 from agent_service.providers.openai.stream import stream_text
+from agent_service.providers.refusals import refusal_message
 from contracts.errors import ErrorCode
 
 log = structlog.get_logger("agent_service.providers.openai.provider")
@@ -135,7 +136,17 @@ class OpenAIProvider:
         _meter(ask.usage, raw)
         if not isinstance(parsed, RouteDecision):
             raise _bad("classify", f"no valid route decision: {out.get('parsing_error')!r}")
-        return RouteChoice(route=parsed.route, confidence=parsed.confidence, reason=parsed.reason)
+        kind = parsed.refusal_kind()
+        if kind is not None:
+            # a fixed reply naming the reason; the contract's route for it is `general`
+            return RouteChoice(
+                route="general",
+                confidence=parsed.confidence,
+                reason=parsed.reason,
+                refusal=refusal_message(kind, parsed.reason),
+            )
+        route = parsed.route if parsed.route != "refuse" else "general"
+        return RouteChoice(route=route, confidence=parsed.confidence, reason=parsed.reason)
 
     async def draft_sql(
         self,
