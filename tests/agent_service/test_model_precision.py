@@ -42,9 +42,7 @@ def refuse(kind: str, reason: str = "a refused request", *, route: str = "refuse
     return Rule(
         name=f"classify-refuse-{kind}",
         match=Match(tool=CLASSIFY_TOOL),
-        reply=Reply.json(
-            {"route": route, "confidence": 0.95, "reason": reason, "refusal": kind}
-        ),
+        reply=Reply.json({"route": route, "confidence": 0.95, "reason": reason, "refusal": kind}),
     )
 
 
@@ -122,9 +120,7 @@ async def test_the_sql_writer_declining_is_said_plainly_not_replaced_by_a_query(
     data_dir: Path, mint: Mint
 ) -> None:
     """The SQL step may still find a part it cannot answer: its sentence is the reply."""
-    decline = (
-        "I can't forecast next month's revenue; I can show revenue for past months instead."
-    )
+    decline = "I can't forecast next month's revenue; I can show revenue for past months instead."
     rules = script(
         route("sql"),
         Rule(name="sql-decline", match=Match(tool=SQL_TOOL), reply=Reply.text(decline)),
