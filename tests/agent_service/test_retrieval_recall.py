@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -18,33 +18,21 @@ from typing import Any
 import psycopg
 import pytest
 from support.pg_database import dsn_for, fresh_database
-from support.retrieval_questions import COMPANIES, Section, questions
+from support.retrieval_questions import (
+    COMPANIES,
+    KS,
+    REQUIRED_RECALL_AT_3,
+    Search,
+    first_hit,
+    questions,
+    recall,
+)
 
 from agent_service.demo.data import DEMO_DOCS_DIR
-from agent_service.providers.base import Passage
 from agent_service.providers.offline.citations import answer_from_passages_text
 from agent_service.storage.postgres.documents import PostgresDocumentStore, seed_postgres_documents
 from agent_service.storage.postgres.migrate import migrate
 from agent_service.storage.sqlite.documents import SqliteDocumentStore, seed_documents
-
-Search = Callable[[str, str, int], Awaitable[list[Passage]]]
-KS = (1, 3, 5)
-REQUIRED_RECALL_AT_3 = 0.95
-
-
-def answers(passage: Passage, sections: tuple[Section, ...]) -> bool:
-    """Whether `passage` is (or holds) one of `sections`."""
-    return any(
-        passage.doc_id == doc_id and f"## {heading}" in passage.text for doc_id, heading in sections
-    )
-
-
-async def first_hit(
-    search: Search, company: str, question: str, sections: tuple[Section, ...]
-) -> int | None:
-    """The 1-based rank of the first answering passage among the top 5, or None."""
-    passages = await search(company, question, max(KS))
-    return next((rank for rank, p in enumerate(passages, 1) if answers(p, sections)), None)
 
 
 async def measure(search: Search) -> dict[str, list[tuple[str, int | None]]]:
@@ -53,10 +41,6 @@ async def measure(search: Search) -> dict[str, list[tuple[str, int | None]]]:
     for company, question, sections in questions():
         found[company].append((question, await first_hit(search, company, question, sections)))
     return found
-
-
-def recall(ranks: list[int | None], k: int) -> float:
-    return sum(1 for r in ranks if r is not None and r <= k) / len(ranks)
 
 
 def report(engine: str, found: dict[str, list[tuple[str, int | None]]]) -> str:

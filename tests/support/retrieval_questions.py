@@ -8,7 +8,10 @@ about one company's particular rules. An entry lists every section that answers 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Final
+
+from agent_service.providers.base import Passage
 
 Section = tuple[str, str]
 """(doc id, section heading)."""
@@ -133,3 +136,28 @@ def questions() -> list[tuple[str, str, tuple[Section, ...]]]:
         for question, sections in own.items()
     ]
     return table
+
+
+Search = Callable[[str, str, int], Awaitable[list[Passage]]]
+KS: Final = (1, 3, 5)
+REQUIRED_RECALL_AT_3: Final = 0.95
+
+
+def answers(passage: Passage, sections: tuple[Section, ...]) -> bool:
+    """Whether `passage` is (or holds) one of `sections`."""
+    return any(
+        passage.doc_id == doc_id and f"## {heading}" in passage.text for doc_id, heading in sections
+    )
+
+
+async def first_hit(
+    search: Search, company: str, question: str, sections: tuple[Section, ...]
+) -> int | None:
+    """The 1-based rank of the first answering passage among the top 5, or None."""
+    passages = await search(company, question, max(KS))
+    return next((rank for rank, p in enumerate(passages, 1) if answers(p, sections)), None)
+
+
+def recall(ranks: list[int | None], k: int) -> float:
+    """The share of `ranks` at or above `k`."""
+    return sum(1 for r in ranks if r is not None and r <= k) / len(ranks)

@@ -123,6 +123,16 @@ class AgentSettings(BaseSettings):
     model_prompt_chars: int = Field(default=24_000, ge=1000, le=1_000_000)
     """Cap on the data (rows or passages) framed into one answering prompt."""
 
+    # --- hybrid retrieval (optional); see docs/retrieval.md -------------------------------------
+    embeddings_base_url: str | None = None
+    """An OpenAI-compatible `/v1/embeddings` endpoint; set, SQLite document stores also keep
+    chunk vectors (sqlite-vec) and fuse vector search with BM25. Unset: BM25 only."""
+    embeddings_model: str = Field(default="text-embedding-3-small", min_length=1)
+    embeddings_dimensions: int = Field(default=256, ge=8, le=4096)
+    embeddings_api_key: SecretStr | None = None
+    """Defaults to `openai_api_key`; local servers usually accept anything."""
+    embeddings_timeout_s: float = Field(default=10.0, gt=0, le=120)
+
     @model_validator(mode="after")
     def _refuse_openai_without_key(self) -> Self:
         if (

@@ -9,9 +9,11 @@ from __future__ import annotations
 import asyncio
 import re
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Final
+
+import structlog
 
 from agent_service.providers.base import Passage
 from agent_service.storage.chunks import (
@@ -21,8 +23,12 @@ from agent_service.storage.chunks import (
     chunk_text,
     first_heading,
 )
-from agent_service.storage.query import MAX_QUERY_TERMS, fts_query, search_query
+from agent_service.storage.embeddings import CANDIDATES, Hybrid, reciprocal_rank_fusion
+from agent_service.storage.query import MAX_QUERY_TERMS, expand_query, fts_query, search_query
+from agent_service.storage.sqlite.vectors import SqliteVectorIndex
 from contracts.agent_api import ID_PATTERN, MAX_ID_CHARS
+
+log = structlog.get_logger("agent_service.storage.sqlite.documents")
 
 _ID_RE: Final = re.compile(ID_PATTERN)
 _DOC_ID_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$")
@@ -68,9 +74,12 @@ __all__ = [
 class SqliteDocumentStore:
     """BM25 retrieval over each company's own documents, in `<root>/<company_id>.sqlite3`."""
 
-    def __init__(self, root: Path, chunking: ChunkLimits | None = None) -> None:
+    def __init__(
+        self, root: Path, chunking: ChunkLimits | None = None, hybrid: Hybrid | None = None
+    ) -> None:
         self._root = Path(root)
         self._chunking = chunking or ChunkLimits()
+        self._hybrid = hybrid
 
     def ingest(self, company_id: str, doc_id: str, title: str, text: str) -> int:
         """Store (or replace) one document for `company_id`; return how many chunks it became."""
@@ -80,9 +89,21 @@ class SqliteDocumentStore:
         conn = self._open_for_write(company_id)
         try:
             with conn:
-                return self._replace(conn, doc_id, title, text)
+                count = self._replace(conn, doc_id, title, text)
+                texts = conn.execute(
+                    "SELECT chunk_id, text FROM chunks WHERE doc_id = ? ORDER BY rowid", (doc_id,)
+                ).fetchall()
         finally:
             conn.close()
+        if self._hybrid is not None:
+            try:
+                vectors = self._hybrid.embedder.embed_documents([f"{title}\n{t}" for _, t in texts])
+            except Exception as exc:  # optional: the document is still found by BM25
+                log.warning("embeddings_failed", error=type(exc).__name__, detail=str(exc)[:200])
+                self._vectors(company_id).delete(doc_id)
+            else:
+                self._vectors(company_id).replace(doc_id, [c for c, _ in texts], vectors)
+        return count
 
     def _replace(self, conn: sqlite3.Connection, doc_id: str, title: str, text: str) -> int:
         chunks = chunk_sections(text, self._chunking, title)
@@ -110,8 +131,48 @@ class SqliteDocumentStore:
         return total
 
     async def search(self, company_id: str, query: str, k: int = 4) -> list[Passage]:
-        """The `k` best passages of `company_id`'s documents for `query` (free text, any chars)."""
-        return await asyncio.to_thread(self._search, company_id, query, k)
+        """The `k` best passages of `company_id`'s documents for `query` (free text, any chars);
+        with embeddings configured, BM25's and the vectors' candidates fused by rank."""
+        if self._hybrid is None:
+            return await asyncio.to_thread(self._search, company_id, query, k)
+        k = max(1, min(int(k), MAX_K))
+        lexical = await asyncio.to_thread(self._search, company_id, query, max(k, CANDIDATES))
+        try:
+            # the question with its intent's policy words, as BM25 gets it
+            vector = await self._hybrid.embedder.aembed_query(expand_query(query))
+        except Exception as exc:  # the endpoint is optional: BM25 alone still answers
+            log.warning("embeddings_failed", error=type(exc).__name__, detail=str(exc)[:200])
+            return lexical[:k]
+        index = self._vectors(company_id)
+        nearest = await asyncio.to_thread(index.nearest, vector, max(k, CANDIDATES))
+        fused = reciprocal_rank_fusion([p.chunk_id for p in lexical], nearest)[:k]
+        found = {p.chunk_id: p for p in lexical}
+        missing = [chunk_id for chunk_id, _ in fused if chunk_id not in found]
+        if missing:
+            found |= await asyncio.to_thread(self._passages, company_id, missing)
+        return [
+            replace(found[chunk_id], score=score) for chunk_id, score in fused if chunk_id in found
+        ]
+
+    def _passages(self, company_id: str, chunk_ids: list[str]) -> dict[str, Passage]:
+        conn = self._open_existing(company_id)
+        if conn is None:
+            return {}
+        try:
+            marks = ", ".join("?" * len(chunk_ids))
+            rows = conn.execute(
+                f"SELECT chunk_id, doc_id, title, text FROM chunks WHERE chunk_id IN ({marks})",
+                chunk_ids,
+            ).fetchall()
+        finally:
+            conn.close()
+        return {c: Passage(doc_id=d, title=t, chunk_id=c, text=x, score=0.0) for c, d, t, x in rows}
+
+    def _vectors(self, company_id: str) -> SqliteVectorIndex:
+        assert self._hybrid is not None
+        # a folder of their own: `<root>/*.sqlite3` are the FTS5 stores, one per company
+        path = self._root / "vectors" / self._path(company_id).name
+        return SqliteVectorIndex(path, self._hybrid.model, self._hybrid.dimensions)
 
     def list_documents(self, company_id: str) -> list[DocumentInfo]:
         """The documents stored for `company_id`, by doc id."""
@@ -135,6 +196,8 @@ class SqliteDocumentStore:
             with conn:
                 conn.execute("DELETE FROM chunks WHERE doc_id = ?", (doc_id,))
                 deleted = conn.execute("DELETE FROM documents WHERE doc_id = ?", (doc_id,))
+            if self._hybrid is not None:
+                self._vectors(company_id).delete(doc_id)
             return deleted.rowcount > 0
         finally:
             conn.close()
