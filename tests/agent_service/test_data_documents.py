@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
 
 from agent_service.demo.data import DEMO_DOCS_DIR
+from agent_service.storage.chunks import chunk_sections
 from agent_service.storage.sqlite.documents import (
     ChunkLimits,
     SqliteDocumentStore,
@@ -159,23 +161,71 @@ async def test_k_is_clamped(store: SqliteDocumentStore) -> None:
     assert len(await store.search("t1", "shared", k=1000)) == 50
 
 
-def test_chunks_follow_headings_and_paragraphs() -> None:
+def test_each_section_is_a_chunk_that_keeps_its_heading() -> None:
     text = (DEMO_DOCS / "acme-hvac" / "overtime.md").read_text()
-    chunks = chunk_text(text, ChunkLimits())
-    assert len(chunks) >= 2
-    assert all(len(c) <= 900 for c in chunks)
-    assert all(len(c) >= 300 for c in chunks[:-1])
-    assert "".join(chunks).replace("\n", "").replace(" ", "") == text.replace("\n", "").replace(
-        " ", ""
-    )  # nothing lost, nothing invented
-    assert chunks[1].startswith("##")  # cut at a heading once the first chunk was big enough
+    chunks = chunk_sections(text, ChunkLimits(), "Acme Heating & Cooling: Overtime Policy")
+    assert [c.heading for c in chunks] == ["When overtime applies", "Rate", "Approval", "Limits"]
+    assert all(c.text.startswith(f"## {c.heading}\n\n") for c in chunks)
+    assert all(len(c.text) <= 900 for c in chunks)
+    body = "".join(c.text for c in chunks).replace("\n", "").replace(" ", "")
+    assert body == text.split("\n", 1)[1].replace("\n", "").replace(" ", "")  # nothing lost
+
+
+def test_a_long_section_is_cut_and_every_piece_repeats_its_heading() -> None:
+    text = "## Rules\n\n" + "\n\n".join(f"Paragraph {i} " + "word " * 30 for i in range(10))
+    chunks = chunk_sections(text, ChunkLimits(max_chars=400))
+    assert len(chunks) > 2
+    assert all(c.heading == "Rules" and c.text.startswith("## Rules\n\n") for c in chunks)
+    assert all(len(c.text) <= 400 for c in chunks)
+    assert sum(c.text.count("Paragraph") for c in chunks) == 10
 
 
 def test_long_paragraphs_are_cut_at_word_boundaries() -> None:
-    chunks = chunk_text("word " * 1000, ChunkLimits(min_chars=100, max_chars=200))
+    chunks = chunk_text("word " * 1000, ChunkLimits(max_chars=200))
     assert all(len(c) <= 200 for c in chunks)
     assert all(not c.startswith(" ") and "wor d" not in c for c in chunks)
     assert sum(c.count("word") for c in chunks) == 1000
+
+
+def test_a_store_of_the_old_chunk_format_is_rechunked_on_open(tmp_path: Path) -> None:
+    """A store written before section chunks (format 1: no heading column, sections packed
+    together) is rebuilt from its own chunks the first time it is opened."""
+    root = tmp_path / "docs"
+    root.mkdir()
+    conn = sqlite3.connect(root / "t1.sqlite3")
+    conn.executescript(
+        "CREATE TABLE documents (doc_id TEXT PRIMARY KEY, title TEXT NOT NULL,"
+        " chunk_count INTEGER NOT NULL);"
+        "CREATE VIRTUAL TABLE chunks USING fts5(chunk_id UNINDEXED, doc_id UNINDEXED, title, text);"
+    )
+    old = ["# Time Off\n\n## Paid time off\n\nTwenty days.", "## Requesting\n\nAsk ahead."]
+    with conn:
+        conn.execute("INSERT INTO documents VALUES ('pto', 'Time Off', 2)")
+        conn.executemany(
+            "INSERT INTO chunks VALUES (?, 'pto', 'Time Off', ?)",
+            [(f"pto#{i}", text) for i, text in enumerate(old)],
+        )
+    conn.close()
+    store = SqliteDocumentStore(root)
+    assert not store.is_current("t1")
+    assert store.upgrade_all() == ["t1"]
+    assert store.is_current("t1") and store.upgrade_all() == []
+    assert [d.chunk_count for d in store.list_documents("t1")] == [2]
+
+
+async def test_an_old_store_is_upgraded_by_a_search(tmp_path: Path) -> None:
+    root = tmp_path / "docs"
+    root.mkdir()
+    conn = sqlite3.connect(root / "t1.sqlite3")
+    conn.executescript(
+        "CREATE TABLE documents (doc_id TEXT PRIMARY KEY, title TEXT, chunk_count INTEGER);"
+        "CREATE VIRTUAL TABLE chunks USING fts5(chunk_id UNINDEXED, doc_id UNINDEXED, title, text);"
+        "INSERT INTO documents VALUES ('pto', 'Time Off', 1);"
+        "INSERT INTO chunks VALUES ('pto#0', 'pto', 'Time Off', '## Leave\n\nTwelve weeks.');"
+    )
+    conn.close()
+    found = await SqliteDocumentStore(root).search("t1", "how long can my family leave be")
+    assert [p.text for p in found] == ["## Leave\n\nTwelve weeks."]
 
 
 def test_ingest_directory_takes_titles_from_headings(
@@ -186,6 +236,6 @@ def test_ingest_directory_takes_titles_from_headings(
     (folder / "pto.md").write_text("Intro line\n\n# Paid Time Off\n\nTwenty days.")
     (folder / "plain.md").write_text("No heading here.")
     (folder / "ignored.txt").write_text("# Not markdown")
-    assert store.ingest_directory("t1", folder) == 2
+    assert store.ingest_directory("t1", folder) == 3  # the intro is a section of its own
     titles = {d.doc_id: d.title for d in store.list_documents("t1")}
     assert titles == {"plain": "plain", "pto": "Paid Time Off"}

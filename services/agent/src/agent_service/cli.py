@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
 import sys
 from pathlib import Path
@@ -123,6 +124,7 @@ def _migrate(_: argparse.Namespace) -> int:
 
 
 def _ingest(args: argparse.Namespace) -> int:
+    from agent_service.storage.embeddings import hybrid_for
     from agent_service.storage.sqlite.documents import SqliteDocumentStore
 
     settings = _settings()
@@ -131,7 +133,10 @@ def _ingest(args: argparse.Namespace) -> int:
         sys.exit(f"agent-service ingest: {path} does not exist")
     if settings.database_url is not None:
         return _ingest_postgres(settings, args.company, path)
-    store = SqliteDocumentStore(settings.documents_dir)
+    hybrid = hybrid_for(settings)
+    store = SqliteDocumentStore(settings.documents_dir, hybrid=hybrid)
+    if hybrid is not None:
+        atexit.register(hybrid.close)
     if path.is_dir():
         chunks = store.ingest_directory(args.company, path)
     else:

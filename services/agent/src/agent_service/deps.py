@@ -20,6 +20,7 @@ from agent_service.runs.registry import RunRegistry
 from agent_service.settings import AgentSettings
 from agent_service.sql.executor import SqliteExecutor, SqlLimits
 from agent_service.sql.schema import curated_schema
+from agent_service.storage.embeddings import hybrid_for
 from agent_service.storage.postgres.backends import open_postgres_backends
 from agent_service.storage.sqlite.conversations import (
     ConversationOwnership,
@@ -69,9 +70,18 @@ def seed_demo(settings: AgentSettings, *, force: bool = False) -> dict[str, Any]
     if force or not settings.demo_db_path.exists():
         settings.demo_db_path.parent.mkdir(parents=True, exist_ok=True)
         report["database"] = seed_database(settings.demo_db_path)
-    if force or not settings.documents_dir.exists():
-        store = SqliteDocumentStore(settings.documents_dir)
-        report["documents"] = seed_documents(store, DEMO_DOCS_DIR)
+    hybrid = hybrid_for(settings)
+    store = SqliteDocumentStore(settings.documents_dir, hybrid=hybrid)
+    vectors_missing = hybrid is not None and not (settings.documents_dir / "vectors").exists()
+    try:
+        if force or not settings.documents_dir.exists() or vectors_missing:
+            report["documents"] = seed_documents(store, DEMO_DOCS_DIR)
+        elif upgraded := store.upgrade_all():
+            # stores written in an older chunk format, re-chunked from their own text
+            report["documents_rechunked"] = upgraded
+    finally:
+        if hybrid is not None:
+            hybrid.close()
     return report
 
 
@@ -97,13 +107,16 @@ async def open_deps(settings: AgentSettings) -> AsyncIterator[Deps]:
         provider = make_provider(settings)
         if isinstance(provider, OpenAIProvider):
             stack.push_async_callback(provider.aclose)
+        hybrid = hybrid_for(settings)
+        if hybrid is not None:
+            stack.push_async_callback(hybrid.aclose)
         yield Deps(
             provider=provider,
             sql=SqliteExecutor(
                 settings.demo_db_path,
                 sql_limits(settings),
             ),
-            documents=SqliteDocumentStore(settings.documents_dir),
+            documents=SqliteDocumentStore(settings.documents_dir, hybrid=hybrid),
             schema=curated_schema(),
             checkpointer=checkpointer,
             conversations=conversations,

@@ -138,6 +138,16 @@ class AgentSettings(BaseSettings):
     """The date the model writes SQL against ("this month", "last week"); unset: the real date.
     The demo data ends on 2026-11-15: set `AGENT_TODAY=2026-11-15` to ask it about "now"."""
 
+    # --- hybrid retrieval (optional); see docs/retrieval.md -------------------------------------
+    embeddings_base_url: str | None = None
+    """An OpenAI-compatible `/v1/embeddings` endpoint; set, SQLite document stores also keep
+    chunk vectors (sqlite-vec) and fuse vector search with BM25. Unset: BM25 only."""
+    embeddings_model: str = Field(default="text-embedding-3-small", min_length=1)
+    embeddings_dimensions: int = Field(default=256, ge=8, le=4096)
+    embeddings_api_key: SecretStr | None = None
+    """Defaults to `openai_api_key`; local servers usually accept anything."""
+    embeddings_timeout_s: float = Field(default=10.0, gt=0, le=120)
+
     @model_validator(mode="after")
     def _refuse_openai_without_key(self) -> Self:
         if (

@@ -1,4 +1,5 @@
-"""The Starlette app: `/v1/chat/completions`, `/v1/models`, and the `/_fake/*` control endpoints."""
+"""The Starlette app: `/v1/chat/completions`, `/v1/embeddings`, `/v1/models`, and the `/_fake/*`
+control endpoints."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from starlette.types import Receive, Scope, Send
 
 from fake_openai.completion import build_completion
 from fake_openai.delivery import Delivery, deliver
+from fake_openai.embeddings import embeddings_response
 from fake_openai.knobs import Pace
 from fake_openai.record import FakeState, RecordedRequest, public_headers
 from fake_openai.request import ChatRequest, RequestError, parse_chat_request
@@ -170,6 +172,32 @@ def create_app(script: Script | None = None, *, settings: FakeSettings | None = 
         )
         return response
 
+    async def embeddings(request: Request) -> Response:
+        # deterministic vectors (embeddings.py); recorded like chat requests, never scripted
+        seq = state.next_seq()
+        raw = b""
+        try:
+            raw = await _read_body(request, settings.max_body_bytes)
+            response: Response = JSONResponse(
+                embeddings_response(_loose_json(raw), settings.models[0])
+            )
+        except RequestError as exc:
+            response = _error(exc.status, exc.message, code=exc.code, param=exc.param)
+        except ClientDisconnect:
+            return Response(status_code=400)
+        state.record_request(
+            RecordedRequest(
+                seq=seq,
+                time=time.time(),
+                method=request.method,
+                path=request.url.path,
+                headers=public_headers(request.scope["headers"]),
+                body=_loose_json(raw),
+                rule=None,
+            )
+        )
+        return response
+
     async def models(_: Request) -> Response:
         return JSONResponse(
             {
@@ -218,6 +246,7 @@ def create_app(script: Script | None = None, *, settings: FakeSettings | None = 
     app = Starlette(
         routes=[
             Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+            Route("/v1/embeddings", embeddings, methods=["POST"]),
             Route("/v1/models", models, methods=["GET"]),
             Route("/_fake/requests", get_requests, methods=["GET"]),
             Route("/_fake/disconnects", get_disconnects, methods=["GET"]),

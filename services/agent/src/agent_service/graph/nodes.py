@@ -75,12 +75,14 @@ async def classify(state: AgentState, runtime: Runtime[RunContext]) -> AgentStat
         "route": choice.route,
         "result": None,
         "passages": [],
-        "notice": None,
+        "notice": choice.refusal or None,
         "tools": [],
     }
 
 
 def route_after_classify(state: AgentState) -> Literal["sql_agent", "rag_agent", "finalize"]:
+    if state.get("notice"):
+        return "finalize"  # refused: nothing is read
     match state.get("route"):
         case "sql":
             return "sql_agent"

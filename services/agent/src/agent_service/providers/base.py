@@ -36,6 +36,9 @@ class RouteChoice:
     route: Route
     confidence: float
     reason: str
+    refusal: str = ""
+    """Set: the request is refused (read-only access, another company, a forecast, ...); this is
+    the whole reply, streamed as it is, and no data is read."""
 
 
 @dataclass(frozen=True, slots=True)

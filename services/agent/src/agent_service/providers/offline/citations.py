@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from agent_service.providers.base import Passage
+from agent_service.storage.query import intent_words, spelled_out
 
 MAX_SENTENCE_CHARS: Final = 400
 NO_PASSAGES: Final = (
@@ -29,6 +30,12 @@ _STOPWORD_TEXT: Final = """
 """
 _STOPWORDS: Final = frozenset(_STOPWORD_TEXT.split())
 _SENTENCE_END: Final = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9“\"(])")
+INTENT_WEIGHT: Final = 0.5
+"""How much a policy word of the question's intent ("kick in" -> "applies", "beyond") counts in
+a sentence, against 1 (and more for rare ones) for a word of the question itself."""
+RANK_BONUS: Final = (2.0, 1.0, 0.5)
+"""Added to a sentence's score by the retrieval rank of its passage (first, second, third): the
+retriever already weighed headings and titles, so among equal sentences the best section wins."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +97,8 @@ def answer_from_passages_text(
     more), best first, each cited by the number of its passage."""
     if not passages:
         return NO_PASSAGES
-    wanted = terms(question)
+    wanted = terms(spelled_out(question))
+    hinted = terms(intent_words(question)) - wanted
     units: list[tuple[int, int, str, set[str], set[str]]] = []
     for number, passage in enumerate(passages, start=1):
         title_terms = terms(passage.title)
@@ -106,7 +114,12 @@ def answer_from_passages_text(
     candidates: list[_Candidate] = []
     for number, position, sentence, found, title_terms in units:
         overlap = sum(weight[term] for term in found & wanted)
-        score = overlap + 0.25 * len(wanted & title_terms) if overlap else 0.0
+        overlap += INTENT_WEIGHT * len(found & hinted)
+        if overlap:
+            bonus = RANK_BONUS[number - 1] if number <= len(RANK_BONUS) else 0.0
+            score = overlap + bonus + 0.25 * len(wanted & title_terms)
+        else:
+            score = 0.0
         candidates.append(_Candidate(score, number, position, sentence[:MAX_SENTENCE_CHARS]))
     best = max((c.score for c in candidates), default=0.0)
     if best <= 0:

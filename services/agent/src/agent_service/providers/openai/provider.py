@@ -59,6 +59,7 @@ from agent_service.providers.openai.prompts import (
 )
 from agent_service.providers.openai.routing_call import ToolCallParse
 from agent_service.providers.openai.stream import stream_text
+from agent_service.providers.refusals import refusal_message
 from contracts.errors import ErrorCode
 
 log = structlog.get_logger("agent_service.providers.openai.provider")
@@ -138,20 +139,28 @@ class OpenAIProvider:
     async def classify(self, ask: AskContext) -> RouteChoice:
         """One structured-output call; the reply is parsed, never streamed."""
         messages = classify_messages(ask.question, self._history(ask))
+        parsed: object
         if self._route_call is not None:
             lean = self._route_call
-            decision = await self._call("classify", lambda: lean.ainvoke(messages, ask.usage))
-            if not isinstance(decision, RouteDecision):
-                raise _bad("classify", f"no valid route decision: {decision!r}")
-            return RouteChoice(
-                route=decision.route, confidence=decision.confidence, reason=decision.reason
-            )
-        out = await self._call("classify", lambda: self._classifier.ainvoke(messages))
-        raw, parsed = out.get("raw"), out.get("parsed")
-        _meter(ask.usage, raw)
+            parsed = await self._call("classify", lambda: lean.ainvoke(messages, ask.usage))
+            error: object = parsed
+        else:
+            out = await self._call("classify", lambda: self._classifier.ainvoke(messages))
+            _meter(ask.usage, out.get("raw"))
+            parsed, error = out.get("parsed"), out.get("parsing_error")
         if not isinstance(parsed, RouteDecision):
-            raise _bad("classify", f"no valid route decision: {out.get('parsing_error')!r}")
-        return RouteChoice(route=parsed.route, confidence=parsed.confidence, reason=parsed.reason)
+            raise _bad("classify", f"no valid route decision: {error!r}")
+        kind = parsed.refusal_kind()
+        if kind is not None:
+            # a fixed reply naming the reason; the contract's route for it is `general`
+            return RouteChoice(
+                route="general",
+                confidence=parsed.confidence,
+                reason=parsed.reason,
+                refusal=refusal_message(kind, parsed.reason),
+            )
+        route = parsed.route if parsed.route != "refuse" else "general"
+        return RouteChoice(route=route, confidence=parsed.confidence, reason=parsed.reason)
 
     async def draft_sql(
         self,

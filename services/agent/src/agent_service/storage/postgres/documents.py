@@ -18,12 +18,13 @@ import psycopg
 from psycopg import sql
 
 from agent_service.providers.base import Passage
+from agent_service.storage.chunks import CHUNK_FORMAT, ChunkLimits, chunk_sections
+from agent_service.storage.query import search_query
 from agent_service.storage.sqlite.documents import (
+    HEADING_WEIGHT,
     MAX_K,
-    ChunkLimits,
+    TITLE_WEIGHT,
     DocumentInfo,
-    chunk_text,
-    fts_query,
 )
 from contracts.agent_api import ID_PATTERN, MAX_ID_CHARS
 
@@ -31,11 +32,14 @@ _ID_RE: Final = re.compile(ID_PATTERN)
 _DOC_ID_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$")
 _HEADING_RE: Final = re.compile(r"^\s{0,3}#{1,6}\s+(.*?)\s*#*\s*$", re.MULTILINE)
 
+# ts_rank's weights are {D, C, B, A} in [0, 1]: body (D) 1, title (B) 2, heading (A) 3, scaled
+# by the heading's weight, the same proportions as the FTS5 store's bm25() column weights
+_WEIGHTS: Final = (1.0 / HEADING_WEIGHT, 0.0, TITLE_WEIGHT / HEADING_WEIGHT, 1.0)
 _SEARCH: Final = """
-SELECT chunk_id, doc_id, title, body, ts_rank(search, query) AS rank
+SELECT chunk_id, doc_id, title, body, ts_rank(%(weights)s::float4[], search, query) AS rank
 FROM document_chunks, websearch_to_tsquery('english', %(query)s) AS query
 WHERE company_id = %(company)s AND search @@ query
-ORDER BY rank DESC, chunk_id
+ORDER BY rank DESC, doc_id, split_part(chunk_id, '#', 2)::integer
 LIMIT %(k)s
 """
 
@@ -85,26 +89,52 @@ class PostgresDocumentStore:
         if not _DOC_ID_RE.fullmatch(doc_id):
             raise ValueError("doc_id must be 1-128 letters, digits or _ . : @ -")
         title = title.strip() or doc_id
-        chunks = chunk_text(text, self._chunking)
         async with self._connect() as conn, tenant_transaction(conn, company_id):
-            await conn.execute(
-                "DELETE FROM documents WHERE company_id = %s AND doc_id = %s", (company_id, doc_id)
+            return await self._replace(conn, company_id, doc_id, title, text)
+
+    async def _replace(
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        company_id: str,
+        doc_id: str,
+        title: str,
+        text: str,
+    ) -> int:
+        chunks = chunk_sections(text, self._chunking, title)
+        await conn.execute(
+            "DELETE FROM documents WHERE company_id = %s AND doc_id = %s", (company_id, doc_id)
+        )
+        await conn.execute(
+            "INSERT INTO documents (company_id, doc_id, title, chunk_count, chunk_format)"
+            " VALUES (%s, %s, %s, %s, %s)",
+            (company_id, doc_id, title, len(chunks), CHUNK_FORMAT),
+        )
+        async with conn.cursor() as cur:
+            await cur.executemany(
+                "INSERT INTO document_chunks (company_id, chunk_id, doc_id, title, heading, body)"
+                " VALUES (%s, %s, %s, %s, %s, %s)",
+                [
+                    (company_id, f"{doc_id}#{i}", doc_id, title, chunk.heading, chunk.text)
+                    for i, chunk in enumerate(chunks)
+                ],
             )
-            await conn.execute(
-                "INSERT INTO documents (company_id, doc_id, title, chunk_count)"
-                " VALUES (%s, %s, %s, %s)",
-                (company_id, doc_id, title, len(chunks)),
-            )
-            async with conn.cursor() as cur:
-                await cur.executemany(
-                    "INSERT INTO document_chunks (company_id, chunk_id, doc_id, title, body)"
-                    " VALUES (%s, %s, %s, %s, %s)",
-                    [
-                        (company_id, f"{doc_id}#{i}", doc_id, title, chunk)
-                        for i, chunk in enumerate(chunks)
-                    ],
-                )
         return len(chunks)
+
+    async def rechunk(self, company_id: str) -> int:
+        """Re-chunk `company_id`'s documents written in an older chunk format from their own
+        chunks (which hold every line of the document, in order); how many were re-chunked."""
+        async with self._connect() as conn, tenant_transaction(conn, company_id):
+            cursor = await conn.execute(
+                "SELECT d.doc_id, d.title,"
+                " string_agg(c.body, E'\\n\\n' ORDER BY split_part(c.chunk_id, '#', 2)::integer)"
+                " FROM documents d JOIN document_chunks c USING (company_id, doc_id)"
+                " WHERE d.company_id = %s AND d.chunk_format <> %s GROUP BY d.doc_id, d.title",
+                (company_id, CHUNK_FORMAT),
+            )
+            stale = await cursor.fetchall()
+            for doc_id, title, text in stale:
+                await self._replace(conn, company_id, doc_id, title, text)
+        return len(stale)
 
     async def ingest_directory(self, company_id: str, path: Path) -> int:
         """Ingest every `*.md` file under `path` (doc id = file stem, title = first heading)."""
@@ -116,13 +146,14 @@ class PostgresDocumentStore:
     async def search(self, company_id: str, query: str, k: int = 4) -> list[Passage]:
         """The `k` best passages of `company_id`'s documents for `query` (free text, any chars)."""
         k = max(1, min(int(k), MAX_K))
-        # the same sanitiser as the FTS5 store: quoted \w+ terms joined by OR, which
-        # websearch_to_tsquery reads as phrases and alternatives, never as operators
-        match = fts_query(query)
+        # the same query as the FTS5 store (question + intent words, as quoted \w+ terms joined
+        # by OR), which websearch_to_tsquery reads as phrases and alternatives, never operators
+        match = search_query(query)
         if not match:
             return []
+        params = {"weights": list(_WEIGHTS), "query": match, "company": company_id, "k": k}
         async with self._connect() as conn, tenant_transaction(conn, company_id, read_only=True):
-            cursor = await conn.execute(_SEARCH, {"query": match, "company": company_id, "k": k})
+            cursor = await conn.execute(_SEARCH, params)
             rows = await cursor.fetchall()
         return [
             Passage(doc_id=doc_id, title=title, chunk_id=chunk_id, text=body, score=float(rank))

@@ -88,4 +88,18 @@ async def seed_postgres(
     store = PostgresDocumentStore.for_connection(conn)
     if force or not await store.has_any_document(COMPANY_IDS):
         report["documents"] = await seed_postgres_documents(store, docs_root)
+    else:
+        rechunked = {
+            c: n for c in await _companies_with_documents(conn) if (n := await store.rechunk(c))
+        }
+        if rechunked:
+            report["documents_rechunked"] = rechunked
     return report
+
+
+async def _companies_with_documents(conn: psycopg.AsyncConnection[Any]) -> list[str]:
+    """The demo companies, and every other company whose documents this role may see (all of
+    them for the owner with BYPASSRLS or a superuser; row-level security hides them otherwise)."""
+    cursor = await conn.execute("SELECT DISTINCT company_id FROM documents")
+    seen = {str(company) for (company,) in await cursor.fetchall()}
+    return sorted(seen | set(COMPANY_IDS))
