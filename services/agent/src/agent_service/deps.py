@@ -89,16 +89,21 @@ async def open_deps(settings: AgentSettings) -> AsyncIterator[Deps]:
         provider = make_provider(settings)
         if isinstance(provider, OpenAIProvider):
             stack.push_async_callback(provider.aclose)
+        sql = SqliteExecutor(
+            settings.demo_db_path,
+            SqlLimits(
+                max_rows=settings.sql_max_rows,
+                max_result_bytes=settings.sql_max_result_bytes,
+                timeout_s=settings.sql_timeout_s,
+                max_expanded_nodes=settings.sql_max_expanded_nodes,
+                engine_workers=settings.sql_engine_workers,
+                engine_memory_bytes=settings.sql_engine_memory_mb * 1024 * 1024,
+            ),
+        )
+        stack.callback(sql.close)
         yield Deps(
             provider=provider,
-            sql=SqliteExecutor(
-                settings.demo_db_path,
-                SqlLimits(
-                    max_rows=settings.sql_max_rows,
-                    max_result_bytes=settings.sql_max_result_bytes,
-                    timeout_s=settings.sql_timeout_s,
-                ),
-            ),
+            sql=sql,
             documents=SqliteDocumentStore(settings.documents_dir),
             schema=curated_schema(),
             checkpointer=checkpointer,

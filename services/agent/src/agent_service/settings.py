@@ -57,6 +57,12 @@ class AgentSettings(BaseSettings):
     sql_max_result_bytes: int = Field(default=256 * 1024, ge=1024)
     sql_timeout_s: float = Field(default=2.0, gt=0, le=60)
     sql_max_attempts: int = Field(default=3, ge=1, le=5)
+    sql_max_expanded_nodes: int = Field(default=20_000, ge=100, le=1_000_000)
+    """Largest syntax tree a query may have once its WITH queries and subqueries are inlined."""
+    sql_engine_workers: int = Field(default=2, ge=1, le=32)
+    """SQLite: worker processes that run model SQL (at most this many queries at once)."""
+    sql_engine_memory_mb: int = Field(default=256, ge=16, le=8192)
+    """SQLite: memory one query may take in its worker before the worker is stopped."""
 
     # retrieval
     rag_top_k: int = Field(default=4, ge=1, le=20)

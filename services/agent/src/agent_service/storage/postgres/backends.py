@@ -134,6 +134,7 @@ async def _open_pools(settings: AgentSettings) -> AsyncIterator[PostgresBackends
                     max_rows=settings.sql_max_rows,
                     max_result_bytes=settings.sql_max_result_bytes,
                     timeout_s=settings.sql_timeout_s,
+                    max_expanded_nodes=settings.sql_max_expanded_nodes,
                 ),
             ),
             documents=PostgresDocumentStore(app_pool.connection),
