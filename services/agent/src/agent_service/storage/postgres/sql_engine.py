@@ -7,6 +7,8 @@ against `max_result_bytes` and stopping at the row or byte cap, then ROLLBACK.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import re
 from collections.abc import AsyncIterator
@@ -40,6 +42,9 @@ __all__ = [
 
 _ID_RE: Final = re.compile(ID_PATTERN)
 _CURSOR_NAME: Final = "agent_sql"
+_GRACE_S: Final = 1.0
+"""Past `statement_timeout`, how long the client waits before it drops the connection: a backend
+checks for cancellation while executing but not everywhere while planning."""
 _WORK_MEM: Final = "4MB"
 """Per sort or hash: larger ones spill to disk instead of growing the backend (and a server-wide
 raise for other workloads does not reach model SQL)."""
@@ -151,23 +156,21 @@ async def run_confined_pg(
     try:
         async with connect() as conn:
             try:
-                await conn.execute("BEGIN READ ONLY")
-                await conn.execute(
-                    sql.SQL("SET LOCAL app.tenant_id = {}")
-                    .format(sql.Literal(tenant_id))
-                    .as_string(conn)
-                )
-                await conn.execute(f"SET LOCAL statement_timeout = {timeout_ms}")
-                await conn.execute(f"SET LOCAL work_mem = '{_WORK_MEM}'")
-                # A named (server-side) cursor: DECLARE takes one SELECT through the extended
-                # protocol (no stacked statements), and FETCH transfers only the rows we keep.
-                async with conn.cursor(name=_CURSOR_NAME) as cursor:
-                    await cursor.execute(statement.encode())
-                    columns = tuple(d.name for d in cursor.description or ())
-                    await _fetch_into(cursor, budget)
+                async with asyncio.timeout(limits.timeout_s + _GRACE_S):
+                    columns = await _run(conn, tenant_id, statement, timeout_ms, budget)
+            except TimeoutError:
+                # The server did not stop in time (planning a query bomb): cancel it and close
+                # the connection, which the pool then replaces.
+                with contextlib.suppress(psycopg.Error, TimeoutError):
+                    await conn.cancel_safe(timeout=_GRACE_S)
+                await conn.close()
+                raise pg_errors.QueryCanceled("client deadline") from None
             finally:
                 if not conn.closed:
                     await conn.execute("ROLLBACK")
+                    # Session state must not outlive the query on a pooled connection: advisory
+                    # locks, prepared statements, temp objects, session settings.
+                    await conn.execute("DISCARD ALL")
     except pg_errors.QueryCanceled:
         raise SqlTimeout(
             f"the query ran longer than {limits.timeout_s:g} s and was stopped"
@@ -177,6 +180,28 @@ async def run_confined_pg(
     except psycopg.Error as error:
         raise _engine_error(error) from None
     return QueryResult(sql=statement, columns=columns, rows=budget.rows, truncated=budget.truncated)
+
+
+async def _run(
+    conn: psycopg.AsyncConnection[Any],
+    tenant_id: str,
+    statement: str,
+    timeout_ms: int,
+    budget: ResultBudget,
+) -> tuple[str, ...]:
+    await conn.execute("BEGIN READ ONLY")
+    await conn.execute(
+        sql.SQL("SET LOCAL app.tenant_id = {}").format(sql.Literal(tenant_id)).as_string(conn)
+    )
+    await conn.execute(f"SET LOCAL statement_timeout = {timeout_ms}")
+    await conn.execute(f"SET LOCAL work_mem = '{_WORK_MEM}'")
+    # A named (server-side) cursor: DECLARE takes one SELECT through the extended protocol (no
+    # stacked statements), and FETCH transfers only the rows we keep.
+    async with conn.cursor(name=_CURSOR_NAME) as cursor:
+        await cursor.execute(statement.encode())
+        columns = tuple(d.name for d in cursor.description or ())
+        await _fetch_into(cursor, budget)
+    return columns
 
 
 async def _fetch_into(cursor: psycopg.AsyncServerCursor[Any], budget: ResultBudget) -> None:
