@@ -26,6 +26,7 @@ TENANT_PARAM: Final = "tenant_id"
 
 _ID_RE: Final = re.compile(ID_PATTERN)
 _FUNC_NAME_RE: Final = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*\(")
+_UNENCODABLE_RE: Final = re.compile(r"[\x00\ud800-\udfff]")
 
 # Statement and clause types that are never a plain read (sqlglot also turns anything it cannot
 # parse into exp.Command, which lands here too).
@@ -129,6 +130,8 @@ def guard_sql(
         raise SqlRejected("the query is empty")
     if len(text) > limits.max_sql_chars:
         raise SqlRejected(f"the query is longer than {limits.max_sql_chars} characters")
+    if _UNENCODABLE_RE.search(text):
+        raise SqlRejected("the query contains NUL or unpaired surrogate characters")
     try:
         tree = _parse_one(text, dialect)
         _check_tree(tree, dialect, limits)
