@@ -87,7 +87,8 @@ async def test_a_guard_refusal_is_fed_back_and_the_corrected_query_answers(
 
 def _cte_bomb(levels: int) -> str:
     chain = [f"a{i} AS (SELECT t || t AS t FROM a{i - 1})" for i in range(1, levels + 1)]
-    return f"WITH a0 AS (SELECT '{'x' * 32}' AS t), {', '.join(chain)} SELECT length(t) FROM a{levels}"
+    head = f"a0 AS (SELECT '{'x' * 32}' AS t)"
+    return f"WITH {head}, {', '.join(chain)} SELECT length(t) FROM a{levels}"
 
 
 @pytest.mark.parametrize(

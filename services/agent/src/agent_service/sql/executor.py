@@ -324,7 +324,7 @@ class _Authorizer:
         if action == sqlite3.SQLITE_READ:
             if db == "temp" and (arg1 in TENANT_TABLES or arg1 in self._inner.values()):
                 return sqlite3.SQLITE_OK  # a column of a tenant view
-            if db == "main" and arg1 in TENANT_TABLES and src == self._inner[arg1]:
+            if db == "main" and arg1 is not None and src == self._inner.get(arg1, ""):
                 return sqlite3.SQLITE_OK  # the base table, reached only through its tenant view
             if db is None:
                 # Only a recursive CTE reading itself arrives without a database name.

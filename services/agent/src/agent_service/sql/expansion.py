@@ -54,7 +54,9 @@ def _measure(scope: Scope, sizes: dict[int, _Size], cap: int) -> _Size:
         weights[id(node)] = weight
         total = min(total + weight, cap + 1)
     if isinstance(scope.expression, exp.SetOperation):
-        parts = [sizes[id(p)] for p in (scope.expression.left, scope.expression.right) if id(p) in sizes]
+        parts = [
+            sizes[id(p)] for p in (scope.expression.left, scope.expression.right) if id(p) in sizes
+        ]
         column = max((p.column for p in parts), default=total)
     elif isinstance(scope.expression, exp.Select):
         column = max(
@@ -82,7 +84,9 @@ def _weight(scope: Scope, node: exp.Expr, sizes: dict[int, _Size]) -> int:
         return 1 + _column_weight(scope, node, sizes)
     if isinstance(node, exp.Star):
         return 1 + sum(
-            sizes[id(s.expression)].total for s in _selected_scopes(scope) if id(s.expression) in sizes
+            sizes[id(s.expression)].total
+            for s in _selected_scopes(scope)
+            if id(s.expression) in sizes
         )
     return 1
 

@@ -8,7 +8,6 @@ against `max_result_bytes` and stopping at the row or byte cap, then ROLLBACK.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import re
 from collections.abc import AsyncIterator
@@ -97,6 +96,10 @@ class PostgresExecutor(GuardedExecutor):
         super().__init__(limits)
         self._connect = connection_source(pool_or_dsn)
 
+    async def run_unguarded(self, tenant_id: str, sql: str) -> QueryResult:
+        """The engine step alone on the raw statement: no guard, no rewrite, no sqlglot."""
+        return await run_confined_pg(self._connect, tenant_id, sql, self._limits)
+
     async def _execute(self, tenant_id: str, guarded: GuardedQuery) -> QueryResult:
         statement = prepare_statement(guarded.rewritten, tenant_id)
         return await run_confined_pg(self._connect, tenant_id, statement, self._limits)
@@ -154,23 +157,19 @@ async def run_confined_pg(
     timeout_ms = max(1, round(limits.timeout_s * 1000))
     budget = ResultBudget(limits.max_rows, limits.max_result_bytes)
     try:
-        async with connect() as conn:
-            try:
-                async with asyncio.timeout(limits.timeout_s + _GRACE_S):
-                    columns = await _run(conn, tenant_id, statement, timeout_ms, budget)
-            except TimeoutError:
-                # The server did not stop in time (planning a query bomb): cancel it and close
-                # the connection, which the pool then replaces.
-                with contextlib.suppress(psycopg.Error, TimeoutError):
-                    await conn.cancel_safe(timeout=_GRACE_S)
-                await conn.close()
-                raise pg_errors.QueryCanceled("client deadline") from None
-            finally:
-                if not conn.closed:
-                    await conn.execute("ROLLBACK")
-                    # Session state must not outlive the query on a pooled connection: advisory
-                    # locks, prepared statements, temp objects, session settings.
-                    await conn.execute("DISCARD ALL")
+        # The server checks statement_timeout while executing, not everywhere while planning:
+        # past the deadline and a grace the caller gets its answer, and the query is cancelled
+        # in the background (psycopg waits for the server before it gives the connection up).
+        task = asyncio.ensure_future(_confined(connect, tenant_id, statement, timeout_ms, budget))
+        try:
+            columns = await asyncio.wait_for(asyncio.shield(task), limits.timeout_s + _GRACE_S)
+        except (TimeoutError, asyncio.CancelledError) as stop:
+            task.cancel()
+            _ABANDONED.add(task)
+            task.add_done_callback(_forget)
+            if isinstance(stop, asyncio.CancelledError):
+                raise
+            raise pg_errors.QueryCanceled("client deadline") from None
     except pg_errors.QueryCanceled:
         raise SqlTimeout(
             f"the query ran longer than {limits.timeout_s:g} s and was stopped"
@@ -180,6 +179,34 @@ async def run_confined_pg(
     except psycopg.Error as error:
         raise _engine_error(error) from None
     return QueryResult(sql=statement, columns=columns, rows=budget.rows, truncated=budget.truncated)
+
+
+_ABANDONED: Final[set[asyncio.Task[tuple[str, ...]]]] = set()
+"""Queries past the client deadline, still being cancelled (held so they are not collected)."""
+
+
+def _forget(task: asyncio.Task[tuple[str, ...]]) -> None:
+    _ABANDONED.discard(task)
+    if not task.cancelled():
+        task.exception()  # retrieved: it was reported as a timeout already
+
+
+async def _confined(
+    connect: ConnectionSource,
+    tenant_id: str,
+    statement: str,
+    timeout_ms: int,
+    budget: ResultBudget,
+) -> tuple[str, ...]:
+    async with connect() as conn:
+        try:
+            return await _run(conn, tenant_id, statement, timeout_ms, budget)
+        finally:
+            if not conn.closed:
+                await conn.execute("ROLLBACK")
+                # Session state must not outlive the query on a pooled connection: advisory
+                # locks, prepared statements, temp objects, session settings.
+                await conn.execute("DISCARD ALL")
 
 
 async def _run(
