@@ -160,8 +160,17 @@ async def run_confined_pg(
         # The server checks statement_timeout while executing, not everywhere while planning:
         # past the deadline and a grace the caller gets its answer, and the query is cancelled
         # in the background (psycopg waits for the server before it gives the connection up).
-        task = asyncio.ensure_future(_confined(connect, tenant_id, statement, timeout_ms, budget))
+        # The deadline starts once a connection is held (the pool bounds the wait for one).
+        connected = asyncio.Event()
+        task = asyncio.ensure_future(
+            _confined(connect, tenant_id, statement, timeout_ms, budget, connected)
+        )
         try:
+            held = asyncio.ensure_future(connected.wait())
+            try:
+                await asyncio.wait({task, held}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                held.cancel()
             columns = await asyncio.wait_for(asyncio.shield(task), limits.timeout_s + _GRACE_S)
         except (TimeoutError, asyncio.CancelledError) as stop:
             task.cancel()
@@ -197,8 +206,10 @@ async def _confined(
     statement: str,
     timeout_ms: int,
     budget: ResultBudget,
+    connected: asyncio.Event,
 ) -> tuple[str, ...]:
     async with connect() as conn:
+        connected.set()
         try:
             return await _run(conn, tenant_id, statement, timeout_ms, budget)
         finally:
