@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 import psycopg
 import pytest
+from psycopg_pool import AsyncConnectionPool
 from support.pg_database import dsn_for, fresh_database
 
 from agent_service.demo.data import COMPANIES, DEMO_DOCS_DIR, TRAP_VALUES, seed_database
@@ -197,6 +198,28 @@ async def test_advisory_locks_are_refused_to_the_reader_and_never_survive(
     with psycopg.connect(dsn_for(pg_database)) as owner:
         held = owner.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")
         assert held.fetchone() == (0,)
+
+
+@pytest.mark.postgres
+async def test_a_pooled_connection_is_reset_and_stays_usable(pg_database: str) -> None:
+    # DISCARD ALL after each query once dropped psycopg's auto-prepared statements under it
+    # ("prepared statement _pg3_4 does not exist" from the sixth query on a connection).
+    async with AsyncConnectionPool(
+        dsn_for(pg_database, "agent_sql_reader"),
+        min_size=1,
+        max_size=1,
+        kwargs={"autocommit": True},  # as the service opens it
+        open=False,
+    ) as pool:
+        executor = PostgresExecutor(pool, SqlLimits())
+        for _ in range(8):
+            result = await executor.run(TENANT, "SELECT count(*) FROM jobs")
+            assert result.rows[0][0] > 0
+        async with pool.connection() as conn:
+            row = await (
+                await conn.execute("SELECT current_setting('app.tenant_id', true)")
+            ).fetchone()
+        assert row in ((None,), ("",))  # nothing of the last query is left on the session
 
 
 # -- item 1: query bombs stop at the deadline and within memory, whatever the guard let through --

@@ -214,10 +214,12 @@ async def _confined(
             return await _run(conn, tenant_id, statement, timeout_ms, budget)
         finally:
             if not conn.closed:
-                await conn.execute("ROLLBACK")
+                await conn.execute("ROLLBACK", prepare=False)
                 # Session state must not outlive the query on a pooled connection: advisory
-                # locks, prepared statements, temp objects, session settings.
-                await conn.execute("DISCARD ALL")
+                # locks, prepared statements, temp objects, session settings. Nothing here is
+                # prepared server-side (prepare=False), so psycopg's cache never names a
+                # statement this has deallocated.
+                await conn.execute("DISCARD ALL", prepare=False)
 
 
 async def _run(
@@ -227,12 +229,13 @@ async def _run(
     timeout_ms: int,
     budget: ResultBudget,
 ) -> tuple[str, ...]:
-    await conn.execute("BEGIN READ ONLY")
+    await conn.execute("BEGIN READ ONLY", prepare=False)
     await conn.execute(
-        sql.SQL("SET LOCAL app.tenant_id = {}").format(sql.Literal(tenant_id)).as_string(conn)
+        sql.SQL("SET LOCAL app.tenant_id = {}").format(sql.Literal(tenant_id)).as_string(conn),
+        prepare=False,
     )
-    await conn.execute(f"SET LOCAL statement_timeout = {timeout_ms}")
-    await conn.execute(f"SET LOCAL work_mem = '{_WORK_MEM}'")
+    await conn.execute(f"SET LOCAL statement_timeout = {timeout_ms}", prepare=False)
+    await conn.execute(f"SET LOCAL work_mem = '{_WORK_MEM}'", prepare=False)
     # A named (server-side) cursor: DECLARE takes one SELECT through the extended protocol (no
     # stacked statements), and FETCH transfers only the rows we keep.
     async with conn.cursor(name=_CURSOR_NAME) as cursor:
