@@ -35,8 +35,9 @@ def validation_details(exc: ValidationError) -> list[dict[str, str]]:
 async def read_json(request: web.Request, model: type[M], *, max_bytes: int | None = None) -> M:
     """The body parsed as `model`; refuses non-JSON, oversized (over `max_bytes` if given, else
     the app's `client_max_size`) and invalid bodies."""
-    if request.content_type not in ("application/json", "text/plain", ""):
-        # text/plain: fetch() with a string body and no header sends it.
+    if request.content_type != "application/json":
+        # Not even text/plain: a JSON body under a "simple" content type is a cross-site form
+        # post that skips the CORS preflight; application/json always gets one.
         raise UnsupportedMediaType("Send the body as application/json.")
     # A clone shares the body stream; only its size limit differs.
     reader = request if max_bytes is None else request.clone(client_max_size=max_bytes)

@@ -64,6 +64,8 @@ class GatewaySettings(BaseSettings):
     jwt_tenant_claim: str = "company_id"
     jwt_leeway_s: Annotated[int, Field(ge=0, le=300)] = 30
     jwt_max_token_bytes: Annotated[int, Field(ge=256)] = 8192
+    jwt_max_lifetime_s: Annotated[int, Field(ge=60)] = 86_400
+    """Longest user-token life accepted (`exp - iat`); longer-lived tokens are refused."""
     dev_token_ttl_s: Annotated[int, Field(ge=60)] = 3600
 
     # rate limits
@@ -194,6 +196,7 @@ class GatewaySettings(BaseSettings):
             jwks_url=self.jwt_jwks_url,
             algorithms=tuple(self.jwt_algorithms),
             max_token_bytes=self.jwt_max_token_bytes,
+            max_lifetime_s=self.jwt_max_lifetime_s,
         )
 
     def relay_config(self) -> RelayConfig:
