@@ -99,6 +99,9 @@ def agent_settings(config: TopologyConfig, port: int) -> dict[str, str]:
 def gateway_settings(config: TopologyConfig, port: int) -> dict[str, str]:
     """The environment of one gateway replica (the same names docker-compose.yml sets)."""
     return {
+        # Development keys on loopback (the tests mint dev tokens); docker-compose.yml runs
+        # production with the operator's keys.
+        "GATEWAY_ENV": "development",
         "GATEWAY_HOST": config.host,
         "GATEWAY_PORT": str(port),
         "GATEWAY_AGENT_URLS": ",".join(config.agent_urls),

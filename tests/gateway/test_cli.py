@@ -36,14 +36,21 @@ def free_port() -> int:
 async def test_sigterm_ends_open_streams_with_shutting_down(upstream: FakeUpstream) -> None:
     upstream.script = [TokenEvent(channel="final", content="Working"), Hang()]
     port = free_port()
-    env = {**os.environ, "GATEWAY_AGENT_URL": upstream.url, "GATEWAY_PORT": str(port)}
+    env = {
+        **os.environ,
+        "GATEWAY_ENV": "development",
+        "GATEWAY_AGENT_URL": upstream.url,
+        "GATEWAY_PORT": str(port),
+    }
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "gateway.cli", "serve", env=env, stderr=asyncio.subprocess.PIPE
     )
     try:
         base = f"http://127.0.0.1:{port}"
         token = mint_dev_token(
-            GatewaySettings().jwt_config(), user_id="u-alice", company_id="acme-hvac"
+            GatewaySettings(env="development").jwt_config(),
+            user_id="u-alice",
+            company_id="acme-hvac",
         )
         async with aiohttp.ClientSession() as s:
             async with asyncio.timeout(30):

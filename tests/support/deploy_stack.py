@@ -80,7 +80,10 @@ def unique(prefix: str) -> str:
 def user_token(user_id: str, company_id: str = COMPANY) -> str:
     """A development user token, as `/auth/dev-token` would mint, for any user id."""
     return mint_dev_token(
-        GatewaySettings().jwt_config(), user_id=user_id, company_id=company_id, ttl_s=900
+        GatewaySettings(env="development").jwt_config(),
+        user_id=user_id,
+        company_id=company_id,
+        ttl_s=900,
     )
 
 

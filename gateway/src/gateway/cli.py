@@ -10,6 +10,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from gateway.app import create_app
+from gateway.auth import mint_dev_token
 from gateway.logs import configure_logging
 from gateway.settings import GatewaySettings
 
@@ -21,7 +22,16 @@ def main(argv: list[str] | None = None) -> int:
     serve = sub.add_parser("serve", help="run the gateway")
     serve.add_argument("--host", help="listen address (default GATEWAY_HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, help="listen port (default GATEWAY_PORT or 8000)")
+    mint = sub.add_parser(
+        "mint-token",
+        help="print a user token signed with GATEWAY_JWT_HS256_SECRET (HS256 deployments only)",
+    )
+    mint.add_argument("--user", required=True, help="the token's sub (user id)")
+    mint.add_argument("--company", required=True, help="the token's company (tenant claim)")
+    mint.add_argument("--ttl", type=int, help="lifetime in s (default GATEWAY_DEV_TOKEN_TTL_S)")
     args = parser.parse_args(argv)
+    if args.command == "mint-token":
+        return _mint_token(args.user, args.company, args.ttl)
     overrides: dict[str, object] = {}
     if args.host:
         overrides["host"] = args.host
@@ -46,6 +56,24 @@ def main(argv: list[str] | None = None) -> int:
         access_log=None,
         print=None,
     )
+    return 0
+
+
+def _mint_token(user_id: str, company_id: str, ttl_s: int | None) -> int:
+    """Print a user token: how an operator signs in on an HS256 deployment without dev auth."""
+    try:
+        settings = GatewaySettings()
+        config = settings.jwt_config()
+        token = mint_dev_token(
+            config,
+            user_id=user_id,
+            company_id=company_id,
+            ttl_s=min(ttl_s or settings.dev_token_ttl_s, config.max_lifetime_s),
+        )
+    except (ValidationError, ValueError) as exc:
+        print(f"gateway: cannot mint a token: {exc}", file=sys.stderr)  # noqa: T201
+        return 2
+    print(token)  # noqa: T201
     return 0
 
 

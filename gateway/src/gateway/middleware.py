@@ -14,7 +14,7 @@ from aiohttp import web
 
 from contracts.errors import ErrorCode
 from gateway.app_state import METRICS, REQUEST_ID, SETTINGS
-from gateway.errors import GatewayError
+from gateway.errors import Forbidden, GatewayError
 
 log = structlog.get_logger("gateway.http")
 
@@ -96,6 +96,7 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
 async def _respond(request: web.Request, handler: Handler) -> web.StreamResponse:
     """The handler's response; every refusal or failure as a `GatewayError`."""
     try:
+        refuse_foreign_host(request)
         if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
             return _preflight(request)
         return await handler(request)
@@ -108,6 +109,25 @@ async def _respond(request: web.Request, handler: Handler) -> web.StreamResponse
     except Exception as exc:
         log.exception("unhandled_error", path=request.path)
         raise GatewayError("Something went wrong on our side.") from exc
+
+
+def host_name(host: str) -> str:
+    """The name of a `Host` header without its port (`[::1]:8000` → `[::1]`), lower-cased."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        end = host.find("]")
+        return host[: end + 1] if end != -1 else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def refuse_foreign_host(request: web.Request) -> None:
+    """In development, refuse a `Host` off the allow-list: a DNS-rebinding page resolves its own
+    name to 127.0.0.1 and would otherwise talk to (and mint tokens from) a developer's gateway."""
+    settings = request.app[SETTINGS]
+    if not settings.is_development:
+        return
+    if host_name(request.headers.get("Host", "")) not in settings.dev_allowed_hosts:
+        raise Forbidden("This host name is not allowed (GATEWAY_DEV_ALLOWED_HOSTS).")
 
 
 def _http_error(exc: web.HTTPException) -> GatewayError:

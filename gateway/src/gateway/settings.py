@@ -23,6 +23,9 @@ DEV_CORS_ORIGINS: Final = (
     "http://127.0.0.1:5173",
 )
 
+DEV_ALLOWED_HOSTS: Final = ("localhost", "127.0.0.1", "[::1]")
+LOOPBACK_HOSTS: Final = frozenset({"127.0.0.1", "::1", "localhost"})
+
 CommaList = Annotated[list[str], NoDecode]
 
 
@@ -31,7 +34,9 @@ class GatewaySettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore", frozen=True)
 
-    env: Literal["development", "production"] = "development"
+    env: Literal["development", "production"] = "production"
+    """Production unless told otherwise: development trusts keys committed to this repository,
+    so only `make run` (scripts/stack.py) asks for it, and it binds loopback only."""
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=0, le=65535)] = 8000
     log_level: str = "INFO"
@@ -114,8 +119,13 @@ class GatewaySettings(BaseSettings):
     shutdown_timeout_s: Annotated[float, Field(ge=0)] = 10.0
     dev_auth: bool | None = None
     """`/auth/dev-users` and `/auth/dev-token`; development only (refused elsewhere)."""
+    dev_allowed_hosts: CommaList = list(DEV_ALLOWED_HOSTS)
+    """In development, the `Host` names (port ignored) requests may carry; any other is refused
+    with 421, so a DNS-rebinding page cannot reach a developer's gateway (or mint dev tokens)."""
 
-    @field_validator("jwt_algorithms", "cors_origins", "agent_urls", mode="before")
+    @field_validator(
+        "jwt_algorithms", "cors_origins", "agent_urls", "dev_allowed_hosts", mode="before"
+    )
     @classmethod
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):
@@ -135,6 +145,11 @@ class GatewaySettings(BaseSettings):
         if "*" in self.cors_origins:
             raise ValueError("GATEWAY_CORS_ORIGINS must list origins; '*' is not allowed")
         if self.env == "development":
+            if self.host not in LOOPBACK_HOSTS:
+                raise ValueError(
+                    f"refusing to start in development on {self.host!r}: development mode "
+                    "trusts public keys and binds loopback only (127.0.0.1, ::1, localhost)"
+                )
             return self
         if "cors_origins" not in self.model_fields_set:
             # The localhost defaults are for development; production lists its origins.
