@@ -45,12 +45,25 @@ def request_id_of(header: str | None) -> str:
 
 def error_response(error: GatewayError, request_id: str | None) -> web.Response:
     """The JSON response of a refused request."""
-    return web.Response(
+    response = web.Response(
         status=error.status,
         text=error.body(request_id).model_dump_json(exclude_none=True),
         content_type="application/json",
         headers=error.headers,
     )
+    return response
+
+
+async def _send_and_close(request: web.Request, response: web.Response) -> None:
+    """Send `response`, then close the connection: the rest of a slow body may still be on its
+    way, and aiohttp would otherwise linger reading it for seconds."""
+    try:
+        await response.prepare(request)
+        await response.write_eof()
+    except ConnectionError:
+        pass
+    if request.transport is not None:
+        request.transport.close()  # flushes what is buffered, then closes
 
 
 def _route_name(request: web.Request) -> str:
@@ -74,7 +87,11 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     except GatewayError as error:
         # The one place a refusal becomes a response.
         status = error.status
-        return error_response(error, request_id)
+        response = error_response(error, request_id)
+        if request.body_exists and not request.content.is_eof():
+            # Refused before (or while) its body was read: close rather than linger reading it.
+            await _send_and_close(request, response)
+        return response
     except web.HTTPException as exc:  # a redirect (refusals are GatewayErrors by now)
         status = exc.status
         raise

@@ -98,6 +98,9 @@ class GatewaySettings(BaseSettings):
     """A client that does not take a write within this long is cut off."""
     stream_buffer_events: Annotated[int, Field(ge=1)] = 64
     """Events buffered between the agent and a slow client before the agent is slowed down."""
+    body_read_timeout_s: Annotated[float, Field(gt=0)] = 10.0
+    """A request body must arrive whole within this long (408 and the connection closed after);
+    the caller is authenticated and admitted before it is read."""
     client_max_size: Annotated[int, Field(ge=1024)] = 64 * 1024
     """Largest accepted request body, in bytes (413 above)."""
     ai_sdk_max_body_bytes: Annotated[int, Field(ge=1024, le=64 * 1024 * 1024)] = 2 * 1024 * 1024

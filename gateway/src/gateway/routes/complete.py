@@ -16,11 +16,12 @@ async def chat_complete(request: web.Request) -> web.Response:
     """`POST /api/chat/complete`: run a turn to the end and answer with JSON."""
     refuse_if_closing(request.app)
     principal = await authenticate(request)
+    app = request.app
+    # Admitted before the body is read: a refused or slow sender costs no more than its headers.
+    limit_headers = await admit(app, principal)
     body = await read_json(request, ChatStreamBody)
     conversation_id = body.conversation_id or new_conversation_id()
     chat = chat_request(principal, body.message, conversation_id)
-    app = request.app
-    limit_headers = await admit(app, principal)
     # A run is a run however it is delivered: it holds a stream slot and pays its tokens.
     async with stream_lease(app, principal):
         try:
