@@ -88,6 +88,9 @@ class GatewaySettings(BaseSettings):
     limit_company_window_s: Annotated[int, Field(ge=1)] = 60
     limit_company_tokens: Annotated[int, Field(ge=1)] = 200_000
     limit_company_token_window_s: Annotated[int, Field(ge=1)] = 3600
+    limit_run_reserve_tokens: Annotated[int, Field(ge=0)] = 2000
+    """What a run the client cut short is charged at least (plus ~4 characters a token of its
+    message): its prompt, the routing call and the model's work, whose usage never arrives."""
     limit_user_streams: Annotated[int, Field(ge=1)] = 3
     limit_lease_ttl_s: Annotated[float, Field(gt=0)] = 60.0
 

@@ -21,7 +21,7 @@ from contracts.sse import encode_comment
 from gateway.admission import stream_lease
 from gateway.app_state import LIMIT_HEADERS, REQUEST_ID, SETTINGS
 from gateway.auth import Principal
-from gateway.runs import open_upstream, relay_run
+from gateway.runs import open_upstream, relay_run, run_reservation
 
 HEARTBEAT: Final = encode_comment("ping")
 """A comment line: ignored by SSE clients, keeps proxies open, detects dead clients."""
@@ -134,6 +134,7 @@ async def serve_stream(
             lease=lease,
             transport=transport,
             started=started,
+            reserve_tokens=run_reservation(app, chat),
         )
         if result.ending in ("slow_client", "client_gone"):
             abort_connection(request)

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 
 from contracts.client import AgentAPIError
 from gateway.admission import admit, authenticate, charge_tokens, stream_lease
 from gateway.app_state import AGENT, LIMITER, REQUEST_ID
 from gateway.request_body import ChatStreamBody, read_json
-from gateway.runs import chat_request, completed_tokens, new_conversation_id, refuse_if_closing
+from gateway.runs import (
+    chat_request,
+    completed_tokens,
+    new_conversation_id,
+    refuse_if_closing,
+    run_reservation,
+)
 from gateway.upstream import gateway_error
 
 
@@ -28,6 +36,10 @@ async def chat_complete(request: web.Request) -> web.Response:
             answer = await app[AGENT].chat(chat, request_id=request[REQUEST_ID])
         except AgentAPIError as exc:
             raise gateway_error(exc) from exc
+        except asyncio.CancelledError:
+            # The client hung up mid-run: the model was asked, so the run is not free.
+            await charge_tokens(app[LIMITER], principal, run_reservation(app, chat))
+            raise
         await charge_tokens(app[LIMITER], principal, completed_tokens(answer.stats))
     payload = {
         "answer": answer.answer,
