@@ -69,7 +69,9 @@ def _add_routes(app: web.Application, settings: GatewaySettings) -> None:
     router.add_get("/ws/chat", ws.chat_ws)
     router.add_get("/healthz", ops.healthz)
     router.add_get("/readyz", ops.readyz)
-    router.add_get("/metrics", ops.metrics)
+    if settings.metrics_token is not None or settings.is_development:
+        # Public gateways do not publish their internals to anyone: a token, or loopback dev.
+        router.add_get("/metrics", ops.metrics)
     page.add_page_routes(app)
     if settings.dev_auth_enabled:
         add_dev_auth_routes(app)

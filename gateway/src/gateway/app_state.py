@@ -33,6 +33,8 @@ class OpenStreams:
     sockets: set[web.WebSocketResponse] = field(default_factory=set)
     sockets_per_user: dict[tuple[str, str], int] = field(default_factory=dict)
     """Authenticated sockets per (company, user) on this replica, for `ws_max_per_user`."""
+    unauthenticated_per_ip: dict[str, int] = field(default_factory=dict)
+    """Sockets per peer address still waiting for `auth` (`ws_max_unauthenticated_per_ip`)."""
     closing: bool = False
     drained: asyncio.Event = field(default_factory=asyncio.Event)
     """Set whenever no relay is open."""

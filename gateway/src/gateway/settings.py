@@ -114,6 +114,9 @@ class GatewaySettings(BaseSettings):
     ws_max_per_user: Annotated[int, Field(ge=1)] = 5
     """Open /ws/chat sockets per user, counted per replica (close 1008 above)."""
     ws_auth_timeout_s: Annotated[float, Field(gt=0)] = 10.0
+    ws_max_unauthenticated_per_ip: Annotated[int, Field(ge=1)] = 16
+    """/ws/chat sockets one peer address may hold while they wait for `auth` (429 at the
+    upgrade above), per replica. Behind a proxy the peer is the proxy: raise it there."""
     ws_protocol_heartbeat_s: Annotated[float, Field(gt=0)] = 30.0
     """WebSocket ping-frame interval; a peer that misses the pong is closed."""
     ws_query_token: bool | None = None
@@ -123,6 +126,9 @@ class GatewaySettings(BaseSettings):
     outside development)."""
     cors_allow_credentials: bool = False
     shutdown_timeout_s: Annotated[float, Field(ge=0)] = 10.0
+    metrics_token: SecretStr | None = None
+    """`GET /metrics` needs `Authorization: Bearer <this>`; unset: /metrics is served only in
+    development (loopback), and not at all in production."""
     dev_auth: bool | None = None
     """`/auth/dev-users` and `/auth/dev-token`; development only (refused elsewhere)."""
     dev_allowed_hosts: CommaList = list(DEV_ALLOWED_HOSTS)
@@ -148,6 +154,8 @@ class GatewaySettings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_unsafe(self) -> GatewaySettings:
+        if self.metrics_token is not None and len(self.metrics_token.get_secret_value()) < 16:
+            raise ValueError("GATEWAY_METRICS_TOKEN must be at least 16 characters")
         if "*" in self.cors_origins:
             raise ValueError("GATEWAY_CORS_ORIGINS must list origins; '*' is not allowed")
         if self.env == "development":
