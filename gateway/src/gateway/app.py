@@ -15,6 +15,7 @@ from gateway.app_state import (
     LIMITER,
     METRICS,
     OPEN_STREAMS,
+    READ_FALLBACK_LIMITER,
     RELAY,
     SETTINGS,
     VERIFIER,
@@ -106,6 +107,9 @@ def _limiter_ctx(given: Limiter | None) -> CleanupCtx:
         )
         app[CONVERSATION_LIMITER] = conversations
         owned = [conversations]
+        if settings.redis_url:
+            # Reads keep working through a Redis outage, under this replica's own limits.
+            app[READ_FALLBACK_LIMITER] = InProcessLimiter(settings.conversation_limits_config())
         if given is not None:
             app[LIMITER] = given
         else:

@@ -48,6 +48,8 @@ METRICS: Final = web.AppKey("metrics", GatewayMetrics)
 AGENT: Final = web.AppKey("agent", AgentClient)
 LIMITER: Final = web.AppKey("limiter", Limiter)
 CONVERSATION_LIMITER: Final = web.AppKey("conversation_limiter", Limiter)
+READ_FALLBACK_LIMITER: Final = web.AppKey("read_fallback_limiter", Limiter)
+"""In-process limits for conversation reads while the shared (Redis) limiter is unavailable."""
 """The request windows of the conversation list, history and delete routes."""
 VERIFIER: Final = web.AppKey("verifier", TokenVerifier)
 RELAY: Final = web.AppKey("relay", RelayConfig)
