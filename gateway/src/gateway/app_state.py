@@ -36,6 +36,8 @@ class OpenStreams:
     unauthenticated_per_ip: dict[str, int] = field(default_factory=dict)
     """Sockets per peer address still waiting for `auth` (`ws_max_unauthenticated_per_ip`)."""
     closing: bool = False
+    draining: bool = False
+    """SIGTERM came and `drain_s` runs: new requests get 503, open streams carry on."""
     drained: asyncio.Event = field(default_factory=asyncio.Event)
     """Set whenever no relay is open."""
 

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import signal
 import sys
 
 import uvloop
 from aiohttp import web
+from aiohttp.web_runner import GracefulExit
 from pydantic import ValidationError
 
 from gateway.app import create_app
+from gateway.app_state import OPEN_STREAMS, SETTINGS
 from gateway.auth import mint_dev_token
 from gateway.logs import configure_logging
 from gateway.settings import GatewaySettings
@@ -46,8 +50,11 @@ def main(argv: list[str] | None = None) -> int:
     # handler_cancellation: a client that disconnects cancels its handler, and with it the
     # upstream run, instead of the run going on until the next write fails.
     # uvloop: the benchmark measured 17 → 12.5 µs of gateway CPU per relayed token
+    app = create_app(settings)
+    if settings.drain_s > 0:
+        app.on_startup.append(drain_on_sigterm)
     web.run_app(
-        create_app(settings),
+        app,
         loop=uvloop.new_event_loop(),
         host=settings.host,
         port=settings.port,
@@ -57,6 +64,23 @@ def main(argv: list[str] | None = None) -> int:
         print=None,
     )
     return 0
+
+
+async def drain_on_sigterm(app: web.Application) -> None:
+    """Replace run_app's SIGTERM handler (installed just before startup): answer 503 for
+    `drain_s`, then shut down as usual (open streams end with SHUTTING_DOWN)."""
+    loop = asyncio.get_running_loop()
+
+    def exit_now() -> None:
+        raise GracefulExit  # a SystemExit: leaves run_app's loop like its own handler does
+
+    def begin() -> None:
+        if app[OPEN_STREAMS].draining:
+            return
+        app[OPEN_STREAMS].draining = True
+        loop.call_later(app[SETTINGS].drain_s, exit_now)
+
+    loop.add_signal_handler(signal.SIGTERM, begin)
 
 
 def _mint_token(user_id: str, company_id: str, ttl_s: int | None) -> int:

@@ -13,8 +13,8 @@ import structlog
 from aiohttp import web
 
 from contracts.errors import ErrorCode
-from gateway.app_state import METRICS, REQUEST_ID, SETTINGS
-from gateway.errors import Forbidden, GatewayError
+from gateway.app_state import METRICS, OPEN_STREAMS, REQUEST_ID, SETTINGS
+from gateway.errors import Forbidden, GatewayError, ShuttingDown
 
 log = structlog.get_logger("gateway.http")
 
@@ -114,6 +114,7 @@ async def _respond(request: web.Request, handler: Handler) -> web.StreamResponse
     """The handler's response; every refusal or failure as a `GatewayError`."""
     try:
         refuse_foreign_host(request)
+        refuse_while_draining(request)
         if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
             return _preflight(request)
         return await handler(request)
@@ -145,6 +146,16 @@ def refuse_foreign_host(request: web.Request) -> None:
         return
     if host_name(request.headers.get("Host", "")) not in settings.dev_allowed_hosts:
         raise Forbidden("This host name is not allowed (GATEWAY_DEV_ALLOWED_HOSTS).")
+
+
+OPS_PATHS: Final = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+def refuse_while_draining(request: web.Request) -> None:
+    """After SIGTERM with a drain period: every new request but the operational ones gets a
+    retryable 503, so clients retry on another replica while this one's streams finish."""
+    if request.app[OPEN_STREAMS].draining and request.path not in OPS_PATHS:
+        raise ShuttingDown("The server is restarting. Please retry.", retryable=True)
 
 
 def _http_error(exc: web.HTTPException) -> GatewayError:

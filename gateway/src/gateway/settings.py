@@ -126,6 +126,10 @@ class GatewaySettings(BaseSettings):
     outside development)."""
     cors_allow_credentials: bool = False
     shutdown_timeout_s: Annotated[float, Field(ge=0)] = 10.0
+    drain_s: Annotated[float, Field(ge=0, le=300)] = 0.0
+    """After SIGTERM, keep listening this long answering new requests (and /readyz) with 503
+    while open streams go on, so a load balancer sees the replica leave; 0: stop listening at
+    once (new connections are refused at TCP level)."""
     metrics_token: SecretStr | None = None
     """`GET /metrics` needs `Authorization: Bearer <this>`; unset: /metrics is served only in
     development (loopback), and not at all in production."""

@@ -19,7 +19,8 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def readyz(request: web.Request) -> web.Response:
     """`GET /readyz`: 200 when the agent's /ready answers and we are not shutting down, else 503."""
-    if request.app[OPEN_STREAMS].closing:
+    streams = request.app[OPEN_STREAMS]
+    if streams.closing or streams.draining:
         return web.json_response({"status": "shutting_down"}, status=503)
     if not await request.app[AGENT].health():
         return web.json_response({"status": "upstream_unavailable"}, status=503)
