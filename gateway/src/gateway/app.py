@@ -110,6 +110,7 @@ def _limiter_ctx(given: Limiter | None) -> CleanupCtx:
         if settings.redis_url:
             # Reads keep working through a Redis outage, under this replica's own limits.
             app[READ_FALLBACK_LIMITER] = InProcessLimiter(settings.conversation_limits_config())
+            owned.append(app[READ_FALLBACK_LIMITER])
         if given is not None:
             app[LIMITER] = given
         else:
