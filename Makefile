@@ -5,7 +5,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 
-.PHONY: run test setup seed token lint fmt typecheck schemas check clean bench eval
+.PHONY: run test setup seed token lint fmt typecheck schemas check clean bench eval screenshots
 
 $(UV):
 	@echo "uv not found: installing it into .tools/ (from PyPI)"
@@ -50,6 +50,10 @@ typecheck: setup
 
 schemas: setup
 	$(UV) run python -m contracts.schema_export
+
+# the README's screenshots of the chat page (light and dark, desktop and phone) into docs/img/
+screenshots: setup
+	$(UV) run python scripts/screenshots.py $(SCREENSHOT_ARGS)
 
 check: lint typecheck test
 

@@ -1,7 +1,9 @@
 """Start the whole stack on embedded defaults: the agent service, then the gateway.
 
 `make run` calls this. It seeds the demo data (the agent service does it on first start), waits
-until each tier answers its health check, prints where to go, and stops both on Ctrl-C.
+until each tier answers its health check, prints where to go, and stops both on Ctrl-C, SIGTERM
+or SIGHUP (a process manager, `timeout`, a closed terminal, a CI step). When a child dies on its
+own, the other is stopped too and this exits with a non-zero code.
 """
 
 from __future__ import annotations
@@ -16,6 +18,20 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
+STOP_TIMEOUT_S = 10.0
+"""How long each child gets to stop after SIGTERM before it is killed."""
+
+
+class Stopped(Exception):
+    """A stop signal arrived: SIGTERM or SIGHUP (SIGINT stays KeyboardInterrupt)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _raise_stopped(signum: int, _frame: object) -> None:
+    raise Stopped(signum)
 
 
 def wait_healthy(name: str, url: str, proc: subprocess.Popen[bytes], timeout_s: float = 60) -> None:
@@ -44,6 +60,8 @@ def main() -> int:
     gateway_port = env.setdefault("GATEWAY_PORT", "8000")
     env.setdefault("GATEWAY_AGENT_URL", f"http://127.0.0.1:{agent_port}")
     procs: list[subprocess.Popen[bytes]] = []
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _raise_stopped)
     try:
         agent = subprocess.Popen([str(BIN / "agent-service"), "serve"], env=env)
         procs.append(agent)
@@ -66,18 +84,28 @@ def main() -> int:
         )
         while all(p.poll() is None for p in procs):
             time.sleep(0.5)
-        return 1
+        dead = next(p for p in procs if p.poll() is not None)
+        name = "agent service" if dead is procs[0] else "gateway"
+        print(f"{name} exited with code {dead.returncode}; stopping the stack", file=sys.stderr)  # noqa: T201
+        return dead.returncode or 1
     except KeyboardInterrupt:
         return 0
+    except Stopped as stop:
+        print(f"{stop}: stopping the stack", file=sys.stderr)  # noqa: T201
+        return 0  # a requested stop that went cleanly
     finally:
+        # a second signal while stopping must not leave a child behind
+        for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+            signal.signal(signum, signal.SIG_IGN)
         for p in procs:
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)
         for p in procs:
             try:
-                p.wait(timeout=10)
+                p.wait(timeout=STOP_TIMEOUT_S)
             except subprocess.TimeoutExpired:
                 p.kill()
+                p.wait()
 
 
 if __name__ == "__main__":

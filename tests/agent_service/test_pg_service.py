@@ -21,7 +21,7 @@ from support.sse_client import stream_chat
 
 from agent_service.app import create_app
 from agent_service.deps import open_deps
-from agent_service.errors import ConversationBusy, RunFailed
+from agent_service.errors import ConversationBusy, StoreUnavailable
 from agent_service.settings import AgentSettings
 from agent_service.sql.executor import SqlLimits
 from agent_service.storage.postgres.active_runs import PostgresActiveRuns
@@ -170,7 +170,7 @@ async def test_busy_on_one_replica_is_409_on_the_other(
         "input": {"message": "List all technicians"},
         "conversation": {"id": "busy", "user_id": "u-carol", "company_id": "acme-hvac"},
     }
-    async with replica(offline_pace_ms=20) as a, replica() as b:
+    async with replica(offline_pace_ms=20) as a, replica(busy_wait_s=0.1) as b:
         async with (
             aiohttp.ClientSession() as session,
             session.post(
@@ -309,10 +309,10 @@ async def test_a_database_that_is_down_is_a_503_not_a_500() -> None:
     await dead.open(wait=False)
     try:
         store = PostgresConversationStore(dead)
-        with pytest.raises(RunFailed) as caught:
+        with pytest.raises(StoreUnavailable) as caught:
             await store.list("acme-hvac", "u-alice")
         assert (caught.value.status, caught.value.code) == (503, "UPSTREAM_UNAVAILABLE")
-        with pytest.raises(RunFailed):
+        with pytest.raises(StoreUnavailable):
             await PostgresActiveRuns(dead, lease_s=1).acquire("acme-hvac/u/down")
     finally:
         await dead.close()

@@ -279,10 +279,12 @@ async def test_non_streaming_chat_matches_the_stream(agent_url: str, mint: Mint)
 
 async def test_operational_endpoints(agent_url: str) -> None:
     async with aiohttp.ClientSession() as s:
-        async with s.get(f"{agent_url}/health") as r:
-            assert (await r.json())["status"] == "ok"
-        async with s.get(f"{agent_url}/ready") as r:
-            assert (await r.json())["provider"] == "offline"
+        for path in ("/health", "/healthz"):
+            async with s.get(f"{agent_url}{path}") as r:
+                assert (await r.json())["status"] == "ok"
+        for path in ("/ready", "/readyz"):
+            async with s.get(f"{agent_url}{path}") as r:
+                assert (await r.json())["provider"] == "offline"
         async with s.get(f"{agent_url}/metrics") as r:
             assert "agent_runs_started_total" in await r.text()
         async with s.get(f"{agent_url}/openapi.json") as r:

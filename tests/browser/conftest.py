@@ -8,7 +8,6 @@ browser context (empty storage) through `open_chat`. Screenshots go to artifacts
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -49,7 +48,6 @@ CHROMIUM_ARGS: Final = [
 ]
 REPO: Final = Path(__file__).resolve().parents[2]
 SCREENSHOTS: Final = REPO / "artifacts" / "screenshots"
-DOCS_SCREENSHOT: Final = REPO / "docs" / "img" / "chat.png"
 PACE_MS: Final = 20
 """Offline provider delay between answer tokens: slow enough to watch an answer grow."""
 XSS: Final = '<img src=x onerror="window.__xss=1">'
@@ -238,18 +236,25 @@ class ChatPage:
     async def running(self) -> bool:
         return await self.page.get_attribute("#app", "data-running") == "true"
 
+    async def signed_in_user(self) -> str:
+        """The user the header shows: the picker's choice, or the name in the pill."""
+        if await self.page.is_visible("#switcher"):
+            return str(
+                await self.page.evaluate(
+                    "() => { const s = document.querySelector('#user-select');"
+                    " return s.options[s.selectedIndex].text; }"
+                )
+            )
+        return await self.page.inner_text("#identity-user")
+
     async def conversation_titles(self) -> list[str]:
         return await self.page.locator("#conversation-list .conversation-title").all_inner_texts()
 
-    async def screenshot(self, name: str, *, for_docs: bool = False) -> Path:
-        """Save a screenshot as a test artefact; `for_docs` also refreshes docs/img/chat.png
-        when CHAT_PAGE_DOCS_SCREENSHOT=1 (so ordinary runs leave the tree clean)."""
+    async def screenshot(self, name: str) -> Path:
+        """Save a screenshot as a test artefact (the README's come from `make screenshots`)."""
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         path = SCREENSHOTS / f"{name}.png"
         await self.page.screenshot(path=str(path), animations="disabled")
-        if for_docs and os.environ.get("CHAT_PAGE_DOCS_SCREENSHOT") == "1":
-            DOCS_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, DOCS_SCREENSHOT)
         return path
 
     def assert_clean(self) -> None:

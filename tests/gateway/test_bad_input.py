@@ -126,7 +126,10 @@ async def _first_error(ws: aiohttp.ClientWebSocketResponse, message: Any) -> dic
     return await receive_json(ws)
 
 
-@pytest.mark.parametrize("path", ["/api/chat/stream", "/api/chat/complete", "/api/chat"])
+@pytest.mark.parametrize(
+    "path",
+    ["/api/chat/stream", "/api/chat/complete", "/api/chat", "/api/agui", "/v1/chat/completions"],
+)
 @pytest.mark.parametrize(
     "content_type",
     ["text/plain", "text/plain;charset=utf-8", None, "application/x-www-form-urlencoded"],

@@ -9,7 +9,13 @@ import time
 import pytest
 from support.gateway_harness import FakeUpstream, Gateway, gateway_settings, running_gateway
 
-ROUTES = ["/api/chat/stream", "/api/chat/complete", "/api/chat"]
+ROUTES = [
+    "/api/chat/stream",
+    "/api/chat/complete",
+    "/api/chat",
+    "/api/agui",
+    "/v1/chat/completions",
+]
 
 
 async def send_head(

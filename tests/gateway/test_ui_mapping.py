@@ -12,6 +12,7 @@ from contracts.agent_api import (
     AgentEvent,
     CompleteEvent,
     ErrorEvent,
+    ResultTable,
     RouteDecisionEvent,
     Source,
     TokenEvent,
@@ -128,6 +129,38 @@ TABLE: list[tuple[str | None, AgentEvent, list[dict[str, Any]]]] = [
                 "status": "ok",
                 "summary": "4 rows",
                 "duration_ms": 12.5,
+            }
+        ],
+    ),
+    (
+        "querying_data",
+        ToolEndEvent(
+            tool="sql_query",
+            call_id="c4",
+            status="ok",
+            summary="3 rows",
+            duration_ms=4.0,
+            input="SELECT status, count(*) FROM jobs GROUP BY status",
+            table=ResultTable(
+                columns=["status", "jobs"],
+                rows=[["open", 4], ["done", 12.5], [None, True]],
+                row_count=3,
+            ),
+        ),
+        [
+            {
+                "type": "tool_end",
+                "call_id": "c4",
+                "tool": "sql_query",
+                "status": "ok",
+                "summary": "3 rows",
+                "duration_ms": 4.0,
+                "table": {
+                    "columns": ["status", "jobs"],
+                    "rows": [["open", 4], ["done", 12.5], [None, True]],
+                    "row_count": 3,
+                    "capped": False,
+                },
             }
         ],
     ),

@@ -73,6 +73,22 @@ class ToolStartEvent(_Strict):
     """A short, safe-to-show description of what the tool was given (the SQL, the search query)."""
 
 
+Cell = bool | int | float | str | None
+"""One value of a result row as it travels: numbers stay numbers; dates, decimals and text are
+strings (text cut to a documented length by the producer)."""
+
+
+class ResultTable(_Strict):
+    """The rows a data tool returned, capped for the event stream (what the user may see anyway:
+    the run's own tenant-scoped result). `row_count` is how many the query returned; `rows` may hold
+    fewer (`capped`)."""
+
+    columns: list[str]
+    rows: list[list[Cell]]
+    row_count: int
+    capped: bool = False
+
+
 class ToolEndEvent(_Strict):
     event: Literal["tool_end"] = "tool_end"
     tool: str
@@ -80,6 +96,10 @@ class ToolEndEvent(_Strict):
     status: Literal["ok", "error"]
     summary: str
     duration_ms: float
+    table: ResultTable | None = None
+    """A data tool's rows: the first `AGENT_SQL_EVENT_MAX_ROWS`, within `…_MAX_BYTES`."""
+    input: str | None = None
+    """What the tool was given, as in its `tool_start` (so a recorded call reads on its own)."""
 
 
 class TokenEvent(_Strict):
@@ -174,7 +194,12 @@ class HistoryMessage(_Strict):
     content: str
     route: Route | None = None
     sql: str | None = None
+    row_count: int | None = None
     sources: list[Source] | None = None
+    tools: list[ToolEndEvent] | None = None
+    """The answer's tool calls as the live stream ended them (with their rows), oldest first."""
+    created_at: str | None = None
+    """When the message was recorded (ISO 8601, UTC); absent for messages recorded before."""
 
 
 class ConversationHistory(_Strict):

@@ -14,7 +14,7 @@ from typing import Annotated, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from contracts.agent_api import Identifier, Message, Route, RunStats, Source
+from contracts.agent_api import Identifier, Message, ResultTable, Route, RunStats, Source
 
 
 class _Event(BaseModel):
@@ -68,6 +68,8 @@ class ToolEndUiEvent(_Event):
     status: Literal["ok", "error"]
     summary: str
     duration_ms: float
+    table: ResultTable | None = None
+    """A data tool's rows (capped by the agent): show them as a table."""
 
 
 class ReasoningUiEvent(_Event):

@@ -26,7 +26,8 @@ from gateway.auth import JwtVerifier
 from gateway.metrics import GatewayMetrics
 from gateway.middleware import on_response_prepare, request_context
 from gateway.rate_limit import InProcessLimiter, Limiter, LimitsConfig
-from gateway.routes import ai_sdk, complete, conversations, ops, page, sse, ws
+from gateway.routes import agui, ai_sdk, complete, conversations, openai_chat, ops, page, sse, ws
+from gateway.routes.api_docs import add_api_docs_routes
 from gateway.routes.dev_auth import add_dev_auth_routes
 from gateway.runs import end_open_streams
 from gateway.settings import GatewaySettings
@@ -64,18 +65,26 @@ def _add_routes(app: web.Application, settings: GatewaySettings) -> None:
     router.add_get("/api/chat/{chat_id}/stream", ai_sdk.resume_stream)
     router.add_post("/api/chat/stream", sse.chat_stream)
     router.add_post("/api/chat/complete", complete.chat_complete)
+    router.add_post("/api/agui", agui.run_agui)
+    router.add_post("/v1/chat/completions", openai_chat.chat_completions)
+    router.add_get("/v1/models", openai_chat.list_models)
     router.add_get("/api/conversations", conversations.list_conversations)
     router.add_get("/api/conversations/{conversation_id}", conversations.get_conversation)
     router.add_delete("/api/conversations/{conversation_id}", conversations.delete_conversation)
     router.add_get("/ws/chat", ws.chat_ws)
-    router.add_get("/healthz", ops.healthz)
-    router.add_get("/readyz", ops.readyz)
+    # both spellings on both tiers: /health and /ready are what most tools probe
+    for path in ("/health", "/healthz"):
+        router.add_get(path, ops.healthz)
+    for path in ("/ready", "/readyz"):
+        router.add_get(path, ops.readyz)
     if settings.metrics_token is not None or settings.is_development:
         # Public gateways do not publish their internals to anyone: a token, or loopback dev.
         router.add_get("/metrics", ops.metrics)
     page.add_page_routes(app)
     if settings.dev_auth_enabled:
         add_dev_auth_routes(app)
+    if settings.api_docs_enabled:
+        add_api_docs_routes(app)
 
 
 CleanupCtx = Callable[[web.Application], AsyncIterator[None]]

@@ -21,9 +21,12 @@ log = structlog.get_logger("gateway.http")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 REQUEST_ID_PATTERN: Final = re.compile(r"[A-Za-z0-9._-]{8,128}")
 EXPOSED_HEADERS: Final = (
-    "X-Request-ID, RateLimit, RateLimit-Policy, Retry-After, x-vercel-ai-ui-message-stream"
+    "X-Request-ID, RateLimit, RateLimit-Policy, Retry-After, x-vercel-ai-ui-message-stream, "
+    "X-Conversation-ID"
 )
-ALLOWED_HEADERS: Final = "Authorization, Content-Type, X-Request-ID, Last-Event-ID"
+ALLOWED_HEADERS: Final = (
+    "Authorization, Content-Type, X-Request-ID, Last-Event-ID, X-Conversation-ID"
+)
 _HTTP_CODES: Final[dict[int, ErrorCode]] = {
     400: ErrorCode.INVALID_REQUEST,
     401: ErrorCode.UNAUTHORIZED,
@@ -54,7 +57,7 @@ def error_response(error: GatewayError, request_id: str | None) -> web.Response:
     return response
 
 
-async def _send_and_close(request: web.Request, response: web.Response) -> None:
+async def _send_and_close(request: web.Request, response: web.StreamResponse) -> None:
     """Send `response`, then close the connection: the rest of a slow body may still be on its
     way, and aiohttp would otherwise linger reading it for seconds."""
     try:
@@ -64,6 +67,19 @@ async def _send_and_close(request: web.Request, response: web.Response) -> None:
         pass
     if request.transport is not None:
         request.transport.close()  # flushes what is buffered, then closes
+
+
+async def _closing_unread(request: web.Request, response: web.StreamResponse) -> web.StreamResponse:
+    """A refusal sent before (or while) its body was read is sent, then the connection closed
+    rather than lingering to read the rest (routes rendering their own error shape included)."""
+    if (
+        response.status >= 400
+        and not response.prepared
+        and request.body_exists
+        and not request.content.is_eof()
+    ):
+        await _send_and_close(request, response)
+    return response
 
 
 def _route_name(request: web.Request) -> str:
@@ -83,15 +99,11 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     try:
         response = await _respond(request, handler)
         status = response.status
-        return response
+        return await _closing_unread(request, response)
     except GatewayError as error:
         # The one place a refusal becomes a response.
         status = error.status
-        response = error_response(error, request_id)
-        if request.body_exists and not request.content.is_eof():
-            # Refused before (or while) its body was read: close rather than linger reading it.
-            await _send_and_close(request, response)
-        return response
+        return await _closing_unread(request, error_response(error, request_id))
     except web.HTTPException as exc:  # a redirect (refusals are GatewayErrors by now)
         status = exc.status
         raise
@@ -148,7 +160,7 @@ def refuse_foreign_host(request: web.Request) -> None:
         raise Forbidden("This host name is not allowed (GATEWAY_DEV_ALLOWED_HOSTS).")
 
 
-OPS_PATHS: Final = frozenset({"/healthz", "/readyz", "/metrics"})
+OPS_PATHS: Final = frozenset({"/health", "/healthz", "/ready", "/readyz", "/metrics"})
 
 
 def refuse_while_draining(request: web.Request) -> None:

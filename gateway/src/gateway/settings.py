@@ -109,6 +109,13 @@ class GatewaySettings(BaseSettings):
     ai_sdk_max_body_bytes: Annotated[int, Field(ge=1024, le=64 * 1024 * 1024)] = 2 * 1024 * 1024
     """Largest accepted body of `POST /api/chat`: `useChat` re-sends the whole conversation
     every turn, so it outgrows `client_max_size` after a few dozen turns."""
+    transcript_max_body_bytes: Annotated[int, Field(ge=1024, le=64 * 1024 * 1024)] = 2 * 1024 * 1024
+    """Largest accepted body of `POST /api/agui` and `POST /v1/chat/completions`: like
+    `useChat`, their clients send the whole conversation every turn."""
+    openai_model: Annotated[str, Field(min_length=1, max_length=128)] = "agent-chat"
+    """The model id `GET /v1/models` lists and `POST /v1/chat/completions` answers to."""
+    api_docs: bool | None = None
+    """`/docs` (Swagger UI) and `/openapi.json`; default: on in development only."""
     ws_max_msg_size: Annotated[int, Field(ge=1024)] = 64 * 1024
     """Largest accepted WebSocket message (close 1009 above)."""
     ws_max_per_user: Annotated[int, Field(ge=1)] = 5
@@ -207,6 +214,11 @@ class GatewaySettings(BaseSettings):
         """Whether the demo-user token endpoints are routed (they need an HS256 user-token key)."""
         wanted = self.is_development if self.dev_auth is None else self.dev_auth
         return wanted and "HS256" in self.jwt_algorithms and self._user_token_secret() is not None
+
+    @property
+    def api_docs_enabled(self) -> bool:
+        """Whether `/docs` and `/openapi.json` are routed."""
+        return self.is_development if self.api_docs is None else self.api_docs
 
     @property
     def ws_query_token_enabled(self) -> bool:

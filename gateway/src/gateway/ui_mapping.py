@@ -167,6 +167,7 @@ def to_ui_events(event: AgentEvent, state: MappingState) -> list[UiEvent]:
                 status=event.status,
                 summary=event.summary,
                 duration_ms=event.duration_ms,
+                table=event.table,
             )
         ]
     if isinstance(event, CompleteEvent):

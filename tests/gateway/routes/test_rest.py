@@ -168,11 +168,13 @@ async def test_production_has_no_dev_routes(upstream: FakeUpstream) -> None:
 async def test_health_readiness_and_cors(upstream: FakeUpstream) -> None:
     settings = gateway_settings(upstream.url, cors_origins="https://app.example")
     async with running_gateway(settings) as gw:
-        assert (await request("GET", f"{gw.url}/healthz"))[0] == 200
-        assert (await request("GET", f"{gw.url}/readyz"))[0] == 200
+        for path in ("/health", "/healthz", "/ready", "/readyz"):
+            assert (await request("GET", f"{gw.url}{path}"))[0] == 200, path
         upstream.ready = False
-        status, _, body = await request("GET", f"{gw.url}/readyz")
-        assert (status, body["status"]) == (503, "upstream_unavailable")
+        for path in ("/ready", "/readyz"):
+            status, _, body = await request("GET", f"{gw.url}{path}")
+            assert (status, body["status"]) == (503, "upstream_unavailable")
+        assert (await request("GET", f"{gw.url}/health"))[0] == 200  # liveness: still alive
         preflight = {
             "Origin": "https://app.example",
             "Access-Control-Request-Method": "POST",

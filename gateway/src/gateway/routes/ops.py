@@ -12,13 +12,13 @@ from gateway.errors import Unauthorized
 
 
 async def healthz(request: web.Request) -> web.Response:
-    """`GET /healthz`: the process serves requests."""
+    """`GET /health` (or `/healthz`): the process serves requests."""
     del request
     return web.json_response({"status": "ok"})
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """`GET /readyz`: 200 when the agent's /ready answers and we are not shutting down, else 503."""
+    """`GET /ready` (or `/readyz`): 200 when the agent is ready and we are not closing, else 503."""
     streams = request.app[OPEN_STREAMS]
     if streams.closing or streams.draining:
         return web.json_response({"status": "shutting_down"}, status=503)

@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from agent_service.api_docs import DOCS_ROUTES
 from agent_service.deps import Deps, open_deps
 from agent_service.errors import AgentError, Forbidden, NotFound, Unauthorized
 from agent_service.graph.builder import AgentGraph, build_graph
@@ -25,9 +26,7 @@ from agent_service.graph.state import RunContext
 from agent_service.http_io import (
     REQUEST_ID_HEADER,
     RequestContextMiddleware,
-    handle_agent_error,
-    handle_http_exception,
-    handle_unexpected,
+    handle_error,
     read_json_model,
     request_id_of,
 )
@@ -50,6 +49,7 @@ from contracts.agent_api import (
     HistoryMessage,
     Identifier,
     Source,
+    ToolEndEvent,
 )
 
 log = structlog.get_logger("agent_service.app")
@@ -114,13 +114,20 @@ async def _tenant_for_chat(request: Request) -> tuple[State, TenantContext, str]
     )
 
 
+async def _record(st: State, tenant: TenantContext, message: str) -> None:
+    """The question into memory, then counted: history and the list's count agree even when the
+    run is stopped or its process dies (memory first: a failure in between over-counts nothing)."""
+    await st["runner"].record_question(tenant, message)
+    await st["deps"].conversations.record_message(tenant, message)
+
+
 async def chat_stream(request: Request) -> Response:
     """POST /internal/chat/stream: the run as SSE semantic events."""
     st, tenant, message = await _tenant_for_chat(request)
     key = thread_key(tenant)
     await st["active"].acquire(key)
     try:
-        await st["deps"].conversations.record_message(tenant, message)
+        await _record(st, tenant, message)
     except BaseException:
         await st["active"].release(key)
         raise
@@ -135,7 +142,7 @@ async def chat(request: Request) -> Response:
     key = thread_key(tenant)
     await st["active"].acquire(key)
     try:
-        await st["deps"].conversations.record_message(tenant, message)
+        await _record(st, tenant, message)
         response = await _unless_disconnected(request, st["runner"].collect(tenant, message))
     finally:
         await st["active"].release(key)
@@ -204,7 +211,10 @@ async def get_conversation(request: Request) -> Response:
             content=t["content"],
             route=t.get("route"),
             sql=t.get("sql"),
+            row_count=t.get("row_count"),
             sources=[Source(**s) for s in t["sources"]] if t.get("sources") else None,
+            tools=[ToolEndEvent.model_validate(e) for e in t["tools"]] if t.get("tools") else None,
+            created_at=t.get("at"),
         )
         for t in (snapshot.values or {}).get("turns", [])
     ]
@@ -236,9 +246,17 @@ async def health(_: Request) -> Response:
 
 
 async def ready(request: Request) -> Response:
+    """Ready only while the conversation store takes a write (a cheap probe, bounded in time)."""
     st = _state(request)
+    writable = await st["deps"].conversations.writable(st["settings"].ready_timeout_s)
     return JSONResponse(
-        {"status": "ready", "provider": st["deps"].provider.name, "active_runs": len(st["active"])}
+        {
+            "status": "ready" if writable else "not_ready",
+            "store": "writable" if writable else "not_writable",
+            "provider": st["deps"].provider.name,
+            "active_runs": len(st["active"]),
+        },
+        status_code=200 if writable else 503,
     )
 
 
@@ -260,6 +278,8 @@ ROUTES = [
     Route("/internal/conversations/{conversation_id}", delete_conversation, methods=["DELETE"]),
     Route("/health", health, methods=["GET"]),
     Route("/ready", ready, methods=["GET"]),
+    Route("/healthz", health, methods=["GET"]),  # the gateway's spelling, so one probe fits both
+    Route("/readyz", ready, methods=["GET"]),
     Route("/metrics", metrics, methods=["GET"]),
     Route("/openapi.json", openapi, methods=["GET"]),
 ]
@@ -285,6 +305,8 @@ def create_app(settings: AgentSettings | None = None, *, deps: Deps | None = Non
                     max_sql_attempts=settings.sql_max_attempts,
                     top_k=settings.rag_top_k,
                     history_turns=settings.history_turns,
+                    table_max_rows=settings.sql_event_max_rows,
+                    table_max_bytes=settings.sql_event_max_bytes,
                 )
 
             runner = Runner(
@@ -306,19 +328,22 @@ def create_app(settings: AgentSettings | None = None, *, deps: Deps | None = Non
                 deps=d,
                 graph=graph,
                 runner=runner,
-                active=d.active_runs if d.active_runs is not None else InProcessActiveRuns(),
+                active=d.active_runs
+                if d.active_runs is not None
+                else InProcessActiveRuns(wait_s=settings.busy_wait_s),
                 metrics=metrics,
                 issuers={k: v.get_secret_value() for k, v in settings.internal_issuers.items()},
                 seen_tokens=SeenTokens(),
             )
 
     return Starlette(
-        routes=ROUTES,
+        routes=[*ROUTES, *(DOCS_ROUTES if settings.api_docs_enabled else [])],
         lifespan=lifespan,
+        # one renderer; Starlette routes exceptions by class, so each root is named
         exception_handlers={
-            AgentError: handle_agent_error,
-            HTTPException: handle_http_exception,
-            Exception: handle_unexpected,
+            AgentError: handle_error,
+            HTTPException: handle_error,
+            Exception: handle_error,
         },
         middleware=[Middleware(RequestContextMiddleware)],
     )

@@ -9,7 +9,6 @@ from typing import Any
 
 import structlog
 from langgraph.checkpoint.base import BaseCheckpointSaver
-from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
 from agent_service.demo.data import DEMO_DOCS_DIR, seed_database
 from agent_service.graph.state import DocumentSearch, SqlRunner
@@ -27,6 +26,7 @@ from agent_service.storage.sqlite.conversations import (
     SqliteConversationStore,
 )
 from agent_service.storage.sqlite.documents import SqliteDocumentStore, seed_documents
+from agent_service.storage.sqlite.memory import open_memory
 
 log = structlog.get_logger("agent_service.deps")
 
@@ -89,12 +89,11 @@ async def open_deps(settings: AgentSettings) -> AsyncIterator[Deps]:
         if report:
             log.info("demo_data_seeded", data_dir=str(settings.data_dir))
     async with AsyncExitStack() as stack:
+        # one connection for memory and conversations: one writer, no lock between them
         checkpointer = await stack.enter_async_context(
-            AsyncSqliteSaver.from_conn_string(str(settings.memory_db_path))
+            open_memory(settings.memory_db_path, busy_timeout_s=settings.sqlite_busy_timeout_s)
         )
-        await checkpointer.setup()
-        conversations = await SqliteConversationStore.open(settings.memory_db_path)
-        stack.push_async_callback(conversations.close)
+        conversations = await SqliteConversationStore.sharing(checkpointer)
         provider = make_provider(settings)
         if isinstance(provider, OpenAIProvider):
             stack.push_async_callback(provider.aclose)

@@ -1,42 +1,17 @@
-"""The agent service's error hierarchy: the status and a stable code travel on the exception."""
+"""The agent service's error hierarchy: the status and a stable code travel on the exception.
+
+Every class derives from `contracts.errors.ServiceError`, the one base both tiers share; the app
+renders all of them (and Starlette's own refusals, and the unexpected) in one handler,
+`http_io.handle_error`.
+"""
 
 from __future__ import annotations
 
-from contracts.errors import RETRYABLE_CODES, ErrorBody, ErrorCode, ErrorDetail
+from contracts.errors import ErrorCode, ServiceError
 
 
-class AgentError(Exception):
-    """An expected failure; rendered once, by `render_error`, as an `ErrorBody`."""
-
-    status: int = 500
-    code: ErrorCode = ErrorCode.INTERNAL
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        details: list[dict[str, str]] | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.details = details
-        self.headers = headers or {}
-
-    @property
-    def retryable(self) -> bool:
-        return self.code in RETRYABLE_CODES
-
-    def body(self, request_id: str | None) -> ErrorBody:
-        return ErrorBody(
-            error=ErrorDetail(
-                code=self.code,
-                message=self.message,
-                request_id=request_id,
-                retryable=self.retryable,
-                details=self.details,
-            )
-        )
+class AgentError(ServiceError):
+    """An expected failure of the agent service."""
 
 
 class InvalidRequest(AgentError):
@@ -63,14 +38,28 @@ class NotFound(AgentError):
     status, code = 404, ErrorCode.NOT_FOUND
 
 
+class MethodNotAllowed(AgentError):
+    status, code = 405, ErrorCode.METHOD_NOT_ALLOWED
+
+
 class ConversationBusy(AgentError):
     status, code = 409, ErrorCode.CONVERSATION_BUSY
+
+
+class StoreUnavailable(AgentError):
+    """A store (conversations, memory, documents) that is down or saturated: retry later."""
+
+    status, code = 503, ErrorCode.UPSTREAM_UNAVAILABLE
 
 
 class RunFailed(AgentError):
     """A failure during a run; on a stream it becomes the terminal `error` event."""
 
     def __init__(self, code: ErrorCode, message: str, *, status: int = 502) -> None:
-        super().__init__(message)
-        self.code = code
-        self.status = status
+        super().__init__(message, code=code, status=status)
+
+
+class InternalError(AgentError):
+    """Anything unexpected: logged with its traceback, shown as a bare `internal error`."""
+
+    status, code = 500, ErrorCode.INTERNAL

@@ -15,12 +15,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from agent_service.errors import (
     AgentError,
+    InternalError,
     InvalidRequest,
+    MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
     UnsupportedMediaType,
 )
-from contracts.errors import ErrorBody, ErrorCode, ErrorDetail
 
 log = structlog.get_logger("agent_service.http")
 
@@ -72,41 +73,31 @@ def _problem(err: object) -> str:
     return str(err.get("msg", "invalid"))[:200]
 
 
-def error_response(request: Request, exc: AgentError) -> Response:
-    body = exc.body(request_id_of(request))
+async def handle_error(request: Request, exc: Exception) -> Response:
+    """The one error renderer: our own errors, Starlette's refusals, and the unexpected."""
+    error: AgentError
+    if isinstance(exc, AgentError):
+        error = exc
+    elif isinstance(exc, HTTPException):
+        error = _from_http(exc)
+    else:
+        log.error("unhandled_error", exc_info=exc, path=request.url.path)
+        error = InternalError("internal error")
+    body = error.body(request_id_of(request))
     return JSONResponse(
-        body.model_dump(exclude_none=True), status_code=exc.status, headers=exc.headers
+        body.model_dump(exclude_none=True), status_code=error.status, headers=error.headers
     )
 
 
-async def handle_agent_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, AgentError)
-    return error_response(request, exc)
-
-
-async def handle_http_exception(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
-    code = {404: ErrorCode.NOT_FOUND, 405: ErrorCode.METHOD_NOT_ALLOWED}.get(
-        exc.status_code, ErrorCode.INVALID_REQUEST
-    )
-    if exc.status_code == 404:
-        return error_response(request, NotFound("no such route"))
-    body = ErrorBody(
-        error=ErrorDetail(code=code, message=str(exc.detail), request_id=request_id_of(request))
-    )
-    return JSONResponse(
-        body.model_dump(exclude_none=True), status_code=exc.status_code, headers=exc.headers
-    )
-
-
-async def handle_unexpected(request: Request, exc: Exception) -> Response:
-    log.error("unhandled_error", exc_info=exc, path=request.url.path)
-    body = ErrorBody(
-        error=ErrorDetail(
-            code=ErrorCode.INTERNAL, message="internal error", request_id=request_id_of(request)
-        )
-    )
-    return JSONResponse(body.model_dump(exclude_none=True), status_code=500)
+def _from_http(exc: HTTPException) -> AgentError:
+    headers = dict(exc.headers or {})
+    match exc.status_code:
+        case 404:
+            return NotFound("no such route", headers=headers)
+        case 405:
+            return MethodNotAllowed(str(exc.detail), headers=headers)
+        case status:
+            return InvalidRequest(str(exc.detail), status=status, headers=headers)
 
 
 class RequestContextMiddleware:

@@ -31,6 +31,8 @@ class AgentSettings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_json: bool | None = None
     """JSON logs; defaults to on outside development."""
+    api_docs: bool | None = None
+    """Swagger UI at `/docs`; defaults to off in production."""
 
     # internal tokens: issuer -> key (an HS256 secret, or a PEM public key for ES256/EdDSA)
     internal_issuers: dict[str, SecretStr] = Field(
@@ -61,6 +63,9 @@ class AgentSettings(BaseSettings):
     sql_max_result_bytes: int = Field(default=256 * 1024, ge=1024)
     sql_timeout_s: float = Field(default=2.0, gt=0, le=60)
     sql_max_attempts: int = Field(default=3, ge=1, le=5)
+    sql_event_max_rows: int = Field(default=50, ge=0, le=1000)
+    """Rows of a result sent to the client with the SQL tool's `tool_end` (0: none)."""
+    sql_event_max_bytes: int = Field(default=8192, ge=256, le=1024 * 1024)
 
     # retrieval
     rag_top_k: int = Field(default=4, ge=1, le=20)
@@ -68,6 +73,12 @@ class AgentSettings(BaseSettings):
     # memory
     history_turns: int = Field(default=20, ge=0, le=200)
     """Previous turns handed to the provider."""
+    sqlite_busy_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    """Embedded memory: longest wait for another process's write lock before a write fails."""
+    ready_timeout_s: float = Field(default=1.0, gt=0, le=30)
+    """`/ready` answers 503 unless the conversation store takes a write within this long."""
+    busy_wait_s: float = Field(default=2.0, ge=0, le=30)
+    """A message to a conversation whose reply is still ending waits this long before 409."""
 
     # --- PostgreSQL (production backends); see docs/deployment-postgres.md -------------------
     database_url: SecretStr | None = None
@@ -171,6 +182,10 @@ class AgentSettings(BaseSettings):
                     f"{MIN_SECRET_BYTES} bytes (RFC 7518 §3.2)"
                 )
         return self
+
+    @property
+    def api_docs_enabled(self) -> bool:
+        return self.api_docs if self.api_docs is not None else self.env != "production"
 
     @property
     def json_logs(self) -> bool:

@@ -48,3 +48,54 @@ export function formatWhen(iso, now = Date.now()) {
   if (s < 86400) return `${Math.round(s / 3600)} h ago`;
   return new Date(at).toLocaleDateString(undefined, { month: "short", day: "numeric" });
 }
+
+/** "1 row", "2 rows": a count with its noun, singular or plural. */
+export function plural(n, noun, nouns = `${noun}s`) {
+  return `${n} ${n === 1 ? noun : nouns}`;
+}
+
+/** A message's time: "14:05" today, "Mar 3, 14:05" before; `iso` missing means now. */
+export function formatClock(iso, now = new Date()) {
+  const at = iso ? new Date(iso) : now;
+  if (Number.isNaN(at.getTime())) return "";
+  const time = at.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  if (at.toDateString() === now.toDateString()) return time;
+  return `${at.toLocaleDateString([], { month: "short", day: "numeric" })}, ${time}`;
+}
+
+/** A `<time>` element for a message, with the full date and time on hover. */
+export function timeStamp(iso) {
+  const at = iso ? new Date(iso) : new Date();
+  if (Number.isNaN(at.getTime())) return null;
+  return el("time", {
+    class: "stamp",
+    text: formatClock(at.toISOString()),
+    attrs: { datetime: at.toISOString(), title: at.toLocaleString() },
+  });
+}
+
+/** A small button that copies `getText()` to the clipboard and says so for a moment. */
+export function copyButton(getText, { label = "Copy", what = "text" } = {}) {
+  const button = el("button", {
+    class: "copy-button",
+    text: label,
+    attrs: { type: "button", "aria-label": `Copy ${what}`, title: `Copy ${what}` },
+  });
+  let timer = null;
+  button.addEventListener("click", async () => {
+    let done = "Copied";
+    try {
+      await navigator.clipboard.writeText(getText());
+    } catch {
+      done = "Copy failed";
+    }
+    button.textContent = done;
+    button.classList.toggle("copied", done === "Copied");
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      button.textContent = label;
+      button.classList.remove("copied");
+    }, 1500);
+  });
+  return button;
+}

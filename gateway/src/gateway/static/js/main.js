@@ -12,6 +12,7 @@ import {
   rememberConversation,
   saveSession,
 } from "./session.js";
+import { helpOpen, wireShortcuts } from "./shortcuts.js";
 import { ChatConnection } from "./socket.js";
 import { AssistantTurn, historyAnswer, userMessage } from "./transcript.js";
 
@@ -58,6 +59,7 @@ const ui = {
   input: $("composer-input"),
   send: $("send"),
   stop: $("stop"),
+  shortcuts: $("shortcuts"),
 };
 
 const state = {
@@ -101,19 +103,28 @@ function showIdentity() {
   ui.emptyCompany.textContent = companyName;
   document.documentElement.style.setProperty("--company-hue", String(companyHue(companyId)));
   document.title = `${companyName} · Field Service Assistant`;
+  // A demo user picks another in place of their name; a token's user just reads it.
+  let picker = false;
   if (state.users) {
     ui.userSelect.value = `${userId}|${companyId}`;
-    if (ui.userSelect.value !== `${userId}|${companyId}`) ui.userSelect.value = "";
+    picker = ui.userSelect.value === `${userId}|${companyId}`;
+    if (!picker) ui.userSelect.value = "";
   }
+  show(ui.switcher, picker);
+  show(ui.user, !picker);
 }
 
+/** The demo users grouped by company: the pill shows the company, the picker only the name. */
 function fillUserSelect() {
   const options = [el("option", { text: "Signed in with a token", attrs: { value: "", disabled: true } })];
+  const groups = new Map();
   for (const user of state.users) {
-    options.push(el("option", { text: `${user.display_name} — ${user.company_name}`, attrs: { value: `${user.user_id}|${user.company_id}` } }));
+    if (!groups.has(user.company_name)) groups.set(user.company_name, el("optgroup", { attrs: { label: user.company_name } }));
+    groups.get(user.company_name).append(
+      el("option", { text: user.display_name, attrs: { value: `${user.user_id}|${user.company_id}` } }),
+    );
   }
-  ui.userSelect.replaceChildren(...options);
-  show(ui.switcher, true);
+  ui.userSelect.replaceChildren(...options, ...groups.values());
 }
 
 function showSignIn(message = "") {
@@ -346,7 +357,7 @@ async function openConversation(id, { quiet = false } = {}) {
     if (seq !== state.loadSeq) return;
     const items = [];
     for (const message of history.messages || []) {
-      items.push(message.role === "user" ? userMessage(message.content) : historyAnswer(message));
+      items.push(message.role === "user" ? userMessage(message.content, message.created_at) : historyAnswer(message));
     }
     ui.messages.replaceChildren(...items);
     updateEmptyState();
@@ -493,7 +504,7 @@ function wire() {
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
       event.preventDefault();
       ask(ui.input.value);
-    } else if (event.key === "Escape" && state.turn) {
+    } else if (event.key === "Escape" && state.turn && !helpOpen(ui.shortcuts)) {
       event.preventDefault();
       stopRunning();
     }
@@ -504,13 +515,16 @@ function wire() {
   });
   ui.stop.addEventListener("click", stopRunning);
   document.addEventListener("keydown", (event) => {
-    if (event.key === "Escape" && state.turn && event.target !== ui.input) stopRunning();
+    if (event.key === "Escape" && state.turn && event.target !== ui.input && !helpOpen(ui.shortcuts)) stopRunning();
   });
-  ui.newChat.addEventListener("click", () => {
+  const newConversation = () => {
+    if (ui.app.hidden) return;
     closeSidebar();
     openConversation(null);
     ui.input.focus();
-  });
+  };
+  ui.newChat.addEventListener("click", newConversation);
+  wireShortcuts({ input: ui.input, help: ui.shortcuts, newConversation });
   ui.signout.addEventListener("click", signOut);
   ui.userSelect.addEventListener("change", () => {
     const [userId, companyId] = ui.userSelect.value.split("|");

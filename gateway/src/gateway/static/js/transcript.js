@@ -1,7 +1,11 @@
 // The transcript: user messages and assistant turns, live (from UI events) or from history.
 // Every piece of text from the server goes in with textContent (see dom.js).
 
-import { el, formatDuration, show } from "./dom.js";
+import { AnswerWriter } from "./answer.js";
+import { copyButton, el, formatDuration, plural, show, timeStamp } from "./dom.js";
+import { linkCitations, sourcesBlock } from "./sources.js";
+import { sqlBlock } from "./sql.js";
+import { resultBlock } from "./table.js";
 
 const ROUTE_LABELS = {
   sql: "Answered from your company's data",
@@ -9,122 +13,49 @@ const ROUTE_LABELS = {
   general: "General answer",
 };
 
-const BULLET = /^(\s*[-•*]\s)/;
-const NUMBERED = /^\s*\d+[.)]\s/;
-const CITATION = /(\[\d+\])/;
+// Tool names the page knows, for calls read back from the history (live ones carry their label).
+const TOOL_LABELS = {
+  sql_query: "Querying data",
+  document_search: "Searching documents",
+};
 
-/**
- * Fill one line element from its text: bullets, numbered items, blank lines and `Sources:` get a
- * class; `[n]` citations a span. Every character of `text` stays in the line's text (the bullet
- * marker is hidden by CSS, not removed), so the answer's text is exactly what was streamed.
- */
-function formatLine(node, text) {
-  let kind = "text";
-  let rest = text;
-  const parts = [];
-  const bullet = BULLET.exec(text);
-  if (bullet) {
-    kind = "bullet";
-    parts.push(el("span", { class: "marker", text: bullet[1], attrs: { "aria-hidden": "true" } }));
-    rest = text.slice(bullet[1].length);
-  } else if (NUMBERED.test(text)) {
-    kind = "numbered";
-  } else if (text.trim() === "") {
-    kind = "gap";
-  } else if (text.startsWith("Sources: ")) {
-    kind = "sources-line";
-  }
-  for (const piece of rest.split(CITATION)) {
-    if (!piece) continue;
-    parts.push(CITATION.test(piece) ? el("span", { class: "cite", text: piece }) : piece);
-  }
-  node.className = `line ${kind}`;
-  node.replaceChildren(...parts);
+/** A user's message bubble, with its time (`at`, ISO; now when absent). */
+export function userMessage(text, at = null) {
+  return el("li", { class: "message user" },
+    el("div", { class: "user-column" }, el("div", { class: "bubble", text }), el("div", { class: "user-meta" }, timeStamp(at))));
 }
 
-/** Writes an answer into `container` line by line as its text arrives. */
-class AnswerWriter {
-  constructor(container) {
-    this.container = container;
-    this.text = "";
-    this.line = null;
-    this.lineText = "";
-  }
-
-  append(chunk) {
-    if (!chunk) return;
-    this.text += chunk;
-    const pieces = chunk.split("\n");
-    pieces.forEach((piece, index) => {
-      if (index > 0) {
-        this.render();
-        this.line = null;
-        this.lineText = "";
-      }
-      this.lineText += piece;
-    });
-    this.render();
-  }
-
-  render() {
-    if (!this.line) {
-      this.line = el("div");
-      this.container.append(this.line);
-    }
-    // Only the last line changes while streaming: re-forming it costs O(line), not O(answer).
-    formatLine(this.line, this.lineText);
-  }
-}
-
-/** A user's message bubble. */
-export function userMessage(text) {
-  return el("li", { class: "message user" }, el("div", { class: "bubble", text }));
-}
-
-function sqlDetails(sql, rowCount, truncated) {
-  let summary = "Show SQL";
-  if (typeof rowCount === "number") summary += ` · ${rowCount} ${rowCount === 1 ? "row" : "rows"}`;
-  if (truncated) summary += " (truncated)";
+/** A tool call's row as it starts: label, result (filled at the end), and its input. */
+function toolRow(call) {
+  let detail = null;
+  if (call.input && call.tool === "sql_query") detail = sqlBlock(call.input);
+  else if (call.input) detail = el("code", { class: "tool-input", text: call.input, attrs: { title: call.input } });
   return el(
-    "details",
-    { class: "sql" },
-    el("summary", { text: summary }),
-    el("pre", {}, el("code", { text: sql })),
+    "li",
+    { class: "activity-item tool running", attrs: { "data-tool": call.tool } },
+    el("span", { class: "activity-icon spinner", attrs: { "aria-hidden": "true" } }),
+    el("span", { class: "tool-label", text: call.label || TOOL_LABELS[call.tool] || call.tool }),
+    el("span", { class: "tool-result" }),
+    detail,
   );
 }
 
-/** A passage as a line of prose: markdown headings dropped (the title says it), spaces folded. */
-function readableSnippet(raw) {
-  const lines = String(raw || "").split("\n");
-  const prose = lines.filter((line) => !/^\s*#/.test(line)).join(" ").replace(/\s+/g, " ").trim();
-  return prose || lines.join(" ").replace(/^[\s#]+/, "").replace(/\s+/g, " ").trim();
+/** Mark a tool row done with its `tool_end` (status, summary, duration). */
+function endToolRow(item, end) {
+  item.classList.remove("running");
+  item.classList.add(end.status === "ok" ? "ok" : "failed");
+  const icon = item.querySelector(".activity-icon");
+  icon.classList.remove("spinner");
+  icon.textContent = end.status === "ok" ? "✓" : "✕";
+  const result = [end.summary, formatDuration(end.duration_ms)].filter(Boolean).join(" · ");
+  item.querySelector(".tool-result").textContent = result;
+  const label = item.querySelector(".tool-label");
+  label.textContent = label.textContent.replace(/…$/, "");
 }
 
-function sourcesBlock(sources) {
-  const list = el("ol", { class: "source-list" });
-  const seen = new Set();
-  for (const source of sources) {
-    // Several passages of one document: list the document once, with its best passage.
-    const key = source.doc_id || source.title;
-    if (seen.has(key)) continue;
-    seen.add(key);
-    const snippet = readableSnippet(source.snippet);
-    list.append(
-      el(
-        "li",
-        { class: "source" },
-        el("span", { class: "source-title", text: source.title || source.doc_id || "Untitled" }),
-        snippet ? el("span", { class: "source-snippet", text: snippet }) : null,
-      ),
-    );
-  }
-  const count = list.childElementCount;
-  return el(
-    "div",
-    { class: "sources" },
-    el("h3", { class: "sources-title", text: `Sources (${count})` }),
-    list,
-  );
+/** The footer's copy-answer button. */
+function copyAnswer(getText) {
+  return copyButton(getText, { what: "answer" });
 }
 
 function routeChip(route, label, title) {
@@ -135,15 +66,43 @@ function routeChip(route, label, title) {
   });
 }
 
-/** An assistant answer from the history API: `{content, route, sql, sources}`. */
+/**
+ * An assistant answer from the history API: `{content, route, sql, row_count, sources, tools,
+ * created_at}`, drawn like the live turn it was (tool rows, rows table, one sources list).
+ */
 export function historyAnswer(message) {
   const body = el("div", { class: "turn-body" });
   if (message.route) body.append(el("div", { class: "turn-meta" }, routeChip(message.route)));
+  const tools = Array.isArray(message.tools) ? message.tools : [];
+  if (tools.length) {
+    const activity = el("ul", { class: "activity" });
+    for (const call of tools) {
+      const item = toolRow(call);
+      endToolRow(item, call);
+      activity.append(item);
+    }
+    body.append(activity);
+  }
   const answer = el("div", { class: "answer" });
   new AnswerWriter(answer).append(message.content || "");
   body.append(answer);
-  if (message.sql) body.append(sqlDetails(message.sql));
-  if (Array.isArray(message.sources) && message.sources.length) body.append(sourcesBlock(message.sources));
+  const extras = el("div", { class: "turn-extras" });
+  const rows = tools.find((call) => call.table);
+  if (rows) extras.append(resultBlock(rows.table) || "");
+  if (message.sql && !tools.some((call) => call.tool === "sql_query")) {
+    extras.append(sqlBlock(message.sql)); // recorded before tool calls were kept
+  }
+  if (Array.isArray(message.sources) && message.sources.length) {
+    const block = sourcesBlock(message.sources, message.content || "");
+    extras.append(block);
+    linkCitations(answer, block);
+    body.classList.add("has-sources");
+  }
+  body.append(extras);
+  const footer = el("div", { class: "turn-footer" }, timeStamp(message.created_at));
+  if (message.stopped) footer.append(el("span", { class: "badge stopped", text: "Stopped" }));
+  footer.append(copyAnswer(() => message.content || ""));
+  body.append(footer);
   return el("li", { class: "message assistant" }, body);
 }
 
@@ -174,11 +133,8 @@ export class AssistantTurn {
     this.extras = el("div", { class: "turn-extras" });
     this.footer = el("div", { class: "turn-footer" });
     show(this.activity, false);
-    this.element = el(
-      "li",
-      { class: "message assistant live" },
-      el("div", { class: "turn-body" }, this.meta, this.activity, this.status, this.answer, this.extras, this.footer),
-    );
+    this.body = el("div", { class: "turn-body" }, this.meta, this.activity, this.status, this.answer, this.extras, this.footer);
+    this.element = el("li", { class: "message assistant live" }, this.body);
   }
 
   setStatus(text) {
@@ -214,10 +170,16 @@ export class AssistantTurn {
         this.writer.append(event.token || "");
         break;
       case "sources":
-        if (Array.isArray(event.sources) && event.sources.length) this.extras.append(sourcesBlock(event.sources));
+        if (Array.isArray(event.sources) && event.sources.length) {
+          const block = sourcesBlock(event.sources, this.writer.text);
+          this.extras.append(block);
+          linkCitations(this.answer, block);
+          this.body.classList.add("has-sources");
+        }
         break;
       case "sql":
-        this.extras.prepend(sqlDetails(event.sql, event.row_count, event.truncated));
+        // Shown once: under the tool call that ran it; here only when no tool row carries it.
+        if (!this.activity.querySelector("details.sql")) this.extras.prepend(sqlBlock(event.sql));
         break;
       case "complete":
         this.completed(event);
@@ -242,15 +204,7 @@ export class AssistantTurn {
   }
 
   toolStarted(event) {
-    const detail = event.input ? el("code", { class: "tool-input", text: event.input }) : null;
-    const item = el(
-      "li",
-      { class: "activity-item tool running", attrs: { "data-tool": event.tool } },
-      el("span", { class: "activity-icon spinner", attrs: { "aria-hidden": "true" } }),
-      el("span", { class: "tool-label", text: event.label || event.tool }),
-      el("span", { class: "tool-result" }),
-      detail,
-    );
+    const item = toolRow(event);
     this.tools.set(event.call_id, item);
     this.activity.append(item);
     show(this.activity);
@@ -259,15 +213,9 @@ export class AssistantTurn {
   toolEnded(event) {
     const item = this.tools.get(event.call_id);
     if (!item) return;
-    item.classList.remove("running");
-    item.classList.add(event.status === "ok" ? "ok" : "failed");
-    const icon = item.querySelector(".activity-icon");
-    icon.classList.remove("spinner");
-    icon.textContent = event.status === "ok" ? "✓" : "✕";
-    const result = [event.summary, formatDuration(event.duration_ms)].filter(Boolean).join(" · ");
-    item.querySelector(".tool-result").textContent = result;
-    const label = item.querySelector(".tool-label");
-    label.textContent = label.textContent.replace(/…$/, "");
+    endToolRow(item, event);
+    const rows = event.status === "ok" ? resultBlock(event.table) : null;
+    if (rows) this.extras.prepend(rows);
   }
 
   finish(outcome) {
@@ -284,6 +232,8 @@ export class AssistantTurn {
       }
     }
     if (!this.writer.text) show(this.answer, false);
+    this.footer.prepend(timeStamp(null));
+    if (this.writer.text) this.footer.append(copyAnswer(() => this.writer.text));
     this.onEnd(outcome);
   }
 
@@ -292,7 +242,7 @@ export class AssistantTurn {
     const stats = event.stats || {};
     const parts = [];
     if (typeof stats.duration_ms === "number") parts.push(formatDuration(stats.duration_ms));
-    if (typeof stats.tokens === "number") parts.push(`${stats.tokens} tokens`);
+    if (typeof stats.tokens === "number") parts.push(plural(stats.tokens, "token"));
     if (parts.length) this.footer.append(el("span", { class: "stats", text: parts.join(" · ") }));
     this.finish("complete");
   }

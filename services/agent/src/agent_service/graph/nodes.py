@@ -16,7 +16,8 @@ from typing import Any, Literal
 from langgraph.config import get_stream_writer
 from langgraph.runtime import Runtime
 
-from agent_service.graph.state import AgentState, RunContext, TurnRecord
+from agent_service.graph.result_table import result_table
+from agent_service.graph.state import AgentState, RunContext, TurnRecord, utc_now
 from agent_service.providers.base import (
     AskContext,
     Passage,
@@ -59,13 +60,13 @@ async def classify(state: AgentState, runtime: Runtime[RunContext]) -> AgentStat
             },
         )
     )
-    user_turn: TurnRecord = {"role": "user", "content": state["question"]}
+    # the question is in `turns` already: the run records it first (Runner.record_question)
     return {
         "route": choice.route,
-        "turns": [user_turn],
         "result": None,
         "passages": [],
         "notice": None,
+        "tools": [],
     }
 
 
@@ -85,11 +86,12 @@ async def sql_agent(state: AgentState, runtime: Runtime[RunContext]) -> AgentSta
     write = get_stream_writer()
     ask = _ask(state, ctx)
     attempts: list[SqlAttempt] = []
+    tools: list[dict[str, Any]] = []  # every attempt's tool_end, for the history
     memory = dict(ask.memory)
     while len(attempts) < ctx.max_sql_attempts:
         draft = await ctx.provider.draft_sql(ask, ctx.schema, attempts)
         if isinstance(draft, Unanswerable):
-            return {"notice": draft.message}
+            return {"notice": draft.message, "tools": tools}
         if draft.note:
             write(("token", "sql_agent", draft.note))
         call_id = f"sql-{uuid.uuid4().hex[:12]}"
@@ -108,10 +110,11 @@ async def sql_agent(state: AgentState, runtime: Runtime[RunContext]) -> AgentSta
         try:
             result = await ctx.sql.run(ctx.tenant.company_id, draft.sql)
         except SqlError as exc:
-            write(_tool_end("sql_query", call_id, "error", str(exc), started))
+            write(_tool_end("sql_query", call_id, "error", str(exc), started, draft.sql, tools))
             attempts.append(SqlAttempt(sql=draft.sql, error=str(exc)))
             continue
         summary = f"{result.row_count} row{'s' if result.row_count != 1 else ''}"
+        table = result_table(result, ctx.table_max_rows, ctx.table_max_bytes)
         write(
             _tool_end(
                 "sql_query",
@@ -119,6 +122,9 @@ async def sql_agent(state: AgentState, runtime: Runtime[RunContext]) -> AgentSta
                 "ok",
                 summary + (" (truncated)" if result.truncated else ""),
                 started,
+                draft.sql,
+                tools,
+                table,
             )
         )
         write(
@@ -133,13 +139,14 @@ async def sql_agent(state: AgentState, runtime: Runtime[RunContext]) -> AgentSta
             "columns": list(result.columns),
             "rows": [list(row) for row in result.rows[:LAST_RESULT_ROWS]],
         }
-        return {"result": _result_state(result), "memory": memory}
+        return {"result": _result_state(result), "memory": memory, "tools": tools}
     last_error = attempts[-1].error if attempts else "no query was produced"
     return {
         "notice": (
             f"I couldn't answer that from the data: my queries failed {len(attempts)} times "
             f"(last error: {last_error}). Try rephrasing the question."
-        )
+        ),
+        "tools": tools,
     }
 
 
@@ -162,17 +169,20 @@ async def rag_agent(state: AgentState, runtime: Runtime[RunContext]) -> AgentSta
     started = time.perf_counter()
     passages = await ctx.documents.search(ctx.tenant.company_id, state["question"], ctx.top_k)
     titles = {p.title for p in passages}
+    tools: list[dict[str, Any]] = []
     write(
         _tool_end(
             "document_search",
             call_id,
             "ok",
-            f"{len(passages)} passages from {len(titles)} documents",
+            f"{_count(len(passages), 'passage')} from {_count(len(titles), 'document')}",
             started,
+            state["question"],
+            tools,
         )
     )
     write(("meta", {"sources": [_source(p) for p in passages]}))
-    return {"passages": [asdict(p) for p in passages]}
+    return {"passages": [asdict(p) for p in passages], "tools": tools}
 
 
 async def finalize(state: AgentState, runtime: Runtime[RunContext]) -> AgentState:
@@ -185,7 +195,14 @@ async def finalize(state: AgentState, runtime: Runtime[RunContext]) -> AgentStat
     async for piece in _answer(state, ctx, ask):
         write(("token", "final", piece))
         parts.append(piece)
-    turn: TurnRecord = {"role": "assistant", "content": "".join(parts), "route": route}
+    turn: TurnRecord = {
+        "role": "assistant",
+        "content": "".join(parts),
+        "route": route,
+        "at": utc_now(),
+    }
+    if state.get("tools"):
+        turn["tools"] = state["tools"]
     result = state.get("result")
     if result and not state.get("notice"):
         turn["sql"] = result["sql"]
@@ -212,19 +229,33 @@ def _answer(state: AgentState, ctx: RunContext, ask: AskContext) -> AsyncIterato
 
 
 def _tool_end(
-    tool: str, call_id: str, status: str, summary: str, started: float
+    tool: str,
+    call_id: str,
+    status: str,
+    summary: str,
+    started: float,
+    tool_input: str,
+    record: list[dict[str, Any]],
+    table: dict[str, Any] | None = None,
 ) -> tuple[str, dict[str, Any]]:
-    return (
-        "event",
-        {
-            "event": "tool_end",
-            "tool": tool,
-            "call_id": call_id,
-            "status": status,
-            "summary": summary[:300],
-            "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-        },
-    )
+    """The `tool_end` event to write; also appended to `record` (the turn's tool calls)."""
+    payload: dict[str, Any] = {
+        "event": "tool_end",
+        "tool": tool,
+        "call_id": call_id,
+        "status": status,
+        "summary": summary[:300],
+        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+        "input": tool_input,
+    }
+    if table is not None:
+        payload["table"] = table
+    record.append(payload)
+    return ("event", payload)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _source(p: Passage) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, Protocol, TypedDict
 
 from agent_service.providers.base import (
@@ -24,6 +25,10 @@ class TurnRecord(TypedDict, total=False):
     sql: str
     row_count: int
     sources: list[dict[str, Any]]
+    tools: list[dict[str, Any]]
+    """The answer's `tool_end` events (with their capped rows), for the history."""
+    at: str
+    """When the turn was recorded (ISO 8601, UTC)."""
 
 
 MAX_KEPT_TURNS = 200
@@ -49,6 +54,8 @@ class AgentState(TypedDict, total=False):
     passages: list[dict[str, Any]]
     notice: str | None
     """A plain message to answer with instead of data (unanswerable, failed queries)."""
+    tools: list[dict[str, Any]]
+    """This turn's `tool_end` events so far; finalize records them with the answer."""
 
 
 class SqlRunner(Protocol):
@@ -72,3 +79,11 @@ class RunContext:
     max_sql_attempts: int = 3
     top_k: int = 4
     history_turns: int = 20
+    table_max_rows: int = 50
+    """Rows of a SQL result sent with its `tool_end` (and kept in the history); 0 sends none."""
+    table_max_bytes: int = 8192
+
+
+def utc_now() -> str:
+    """When a turn happened, as stored in memory and shown in history (UTC, to the second)."""
+    return datetime.now(UTC).isoformat(timespec="seconds")

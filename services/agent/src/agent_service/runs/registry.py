@@ -6,6 +6,7 @@ same contract shared by every replica through PostgreSQL.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Protocol
 
 from agent_service.errors import ConversationBusy
@@ -18,7 +19,8 @@ def thread_key(tenant: TenantContext) -> str:
 
 
 class RunRegistry(Protocol):
-    """Conversations with a run in progress: `acquire` raises `ConversationBusy` when taken."""
+    """Conversations with a run in progress: `acquire` raises `ConversationBusy` when still taken
+    after a short bounded wait (a stopped run ending frees it within moments)."""
 
     async def acquire(self, key: str) -> None: ...
 
@@ -28,18 +30,32 @@ class RunRegistry(Protocol):
 
 
 class InProcessActiveRuns:
-    """Conversations with a run in progress in this process (a second message gets 409)."""
+    """Conversations with a run in progress in this process (a second message gets 409).
 
-    def __init__(self) -> None:
-        self._keys: set[str] = set()
+    A message arriving while the previous run is still ending (a stop) waits up to `wait_s`.
+    """
+
+    def __init__(self, *, wait_s: float = 0.0) -> None:
+        self._keys: dict[str, asyncio.Event] = {}
+        self._wait_s = wait_s
 
     async def acquire(self, key: str) -> None:
-        if key in self._keys:
-            raise ConversationBusy("a reply is still being written in this conversation")
-        self._keys.add(key)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._wait_s
+        while (freed := self._keys.get(key)) is not None:
+            try:
+                async with asyncio.timeout_at(deadline):
+                    await freed.wait()
+            except TimeoutError:
+                raise ConversationBusy(
+                    "a reply is still being written in this conversation"
+                ) from None
+        self._keys[key] = asyncio.Event()
 
     async def release(self, key: str) -> None:
-        self._keys.discard(key)
+        freed = self._keys.pop(key, None)
+        if freed is not None:
+            freed.set()
 
     def __len__(self) -> int:
         return len(self._keys)

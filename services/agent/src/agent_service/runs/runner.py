@@ -19,9 +19,9 @@ from typing import Any, cast
 import structlog
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
-from agent_service.errors import RunFailed
+from agent_service.errors import AgentError, RunFailed
 from agent_service.graph.builder import AgentGraph
-from agent_service.graph.state import RunContext
+from agent_service.graph.state import RunContext, TurnRecord, utc_now
 from agent_service.metrics import AgentMetrics
 from agent_service.providers.base import TenantContext
 from agent_service.runs.registry import thread_key
@@ -171,12 +171,12 @@ class Runner:
             yield self._error_frame(
                 seq, ErrorCode.RUN_TIMEOUT, "the reply took too long and was stopped", outcome
             )
-        except RunFailed as exc:
+        except AgentError as exc:  # RunFailed, or a store that went away mid-run
             status = "error"
             seq += 1
             if before_end is not None:
                 await before_end()
-            yield self._error_frame(seq, exc.code, exc.message, outcome)
+            yield self._error_frame(seq, ErrorCode(exc.code), exc.message, outcome)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -200,6 +200,13 @@ class Runner:
                 ttft_ms=ttft_ms and round(ttft_ms, 1),
                 duration_ms=round((time.perf_counter() - started) * 1000, 1),
             )
+
+    async def record_question(self, tenant: TenantContext, message: str) -> None:
+        """Store the question in the conversation's memory before its run starts, so a run that
+        is stopped, fails or dies with its process (kill -9) still leaves it in the history."""
+        config: Any = {"configurable": {"thread_id": thread_key(tenant)}}
+        turn: TurnRecord = {"role": "user", "content": message, "at": utc_now()}
+        await self._graph.aupdate_state(config, {"turns": [turn]}, as_node="classify")
 
     async def _prune(self, config: Any) -> None:
         checkpointer = self._graph.checkpointer

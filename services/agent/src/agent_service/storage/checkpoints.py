@@ -9,6 +9,8 @@ import structlog
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
+from agent_service.storage.sqlite.memory import atomic_write
+
 log = structlog.get_logger("agent_service.memory")
 
 # The SQLite saver does not implement `aprune`; these statements follow its own schema
@@ -29,10 +31,14 @@ async def keep_latest_checkpoint(checkpointer: BaseCheckpointSaver[Any], thread_
     """Drop every checkpoint of `thread_id` but the latest; never raises (memory is intact)."""
     try:
         if isinstance(checkpointer, AsyncSqliteSaver):
-            async with checkpointer.lock:
+            conn = checkpointer.conn
+
+            async def prune() -> None:
                 for statement in _SQLITE_PRUNE:
-                    await checkpointer.conn.execute(statement, (thread_id,))
-                await checkpointer.conn.commit()
+                    await conn.execute(statement, (thread_id,))
+
+            # atomic and shielded: a run stopped here must not leave the delete uncommitted
+            await atomic_write(conn, checkpointer.lock, prune)
         else:
             await checkpointer.aprune([thread_id], strategy="keep_latest")
     except Exception:

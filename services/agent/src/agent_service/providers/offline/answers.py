@@ -13,8 +13,10 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any, Final
 
 from agent_service.providers.base import QueryResult
+from agent_service.providers.offline.comparisons import comparison_answer
 from agent_service.providers.offline.phrasing import measure_phrase, noun_phrase, specialty_words
 from agent_service.providers.offline.question import Spec
+from agent_service.providers.offline.shares import share_answer
 from agent_service.providers.offline.sql import ranks_jobs_by_revenue
 from agent_service.providers.offline.values import cell, label, money, number, plain, readable_date
 
@@ -204,6 +206,10 @@ def _list_answer(spec: Spec, result: QueryResult, max_listed: int = 10) -> str:
 
 def answer_for_spec(spec: Spec, result: QueryResult, max_listed: int = 10) -> str:
     """The answer to `spec` from the rows its statement returned."""
+    if spec.compare is not None:
+        return comparison_answer(spec, result)
+    if spec.metric == "share" and result.rows:
+        return share_answer(spec, _row(result, 0))
     if spec.group is not None and (spec.subject == "jobs" or spec.group in _COUNT_GROUPS):
         return _group_answer(spec, result, max_listed)
     if spec.metric == "list":

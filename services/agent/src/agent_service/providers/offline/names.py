@@ -41,7 +41,8 @@ def _word_before(text: str, index: int) -> str:
 
 
 def _is_keyword(word: str) -> bool:
-    return word.lower().strip(".'") in _NOT_NAMES
+    # "What's Victor Chen's rate?": "What's" opens the sentence, it is no part of the name.
+    return word.lower().strip(".'").removesuffix("'s") in _NOT_NAMES
 
 
 def find_names(original: str) -> list[tuple[str, str]]:

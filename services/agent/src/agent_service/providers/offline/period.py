@@ -103,6 +103,13 @@ def _relative(text: str, today: date) -> Period | None:
         if re.search(rf"\b(?:{words}) month\b", text):
             year, month = _shift_month(today.year, today.month, by)
             return _month(year, month, f"{name} ({MONTH_NAMES[month - 1]} {year})")
+    quarter = (today.month - 1) // 3
+    for words, by in (("this|current", 0), ("last|previous|past", -1), ("next", 1)):
+        if re.search(rf"\b(?:{words}) quarter\b", text):
+            year, first = _shift_month(today.year, quarter * 3 + 1, by * 3)
+            _, last = _shift_month(today.year, quarter * 3 + 3, by * 3)
+            opening, closing = _month(year, first), _month(year, last)
+            return Period(opening.start, closing.end, f"in Q{(first - 1) // 3 + 1} {year}")
     if re.search(r"\b(this year|year to date|ytd|so far this year)\b", text):
         return Period(f"{today.year}-01-01", today.isoformat(), f"this year ({today.year})")
     if re.search(r"\b(last|previous|past) year\b", text):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Final
 
 from agent_service.providers.offline.question import Spec
@@ -141,6 +142,12 @@ def measure_phrase(spec: Spec) -> str:
 
 def draft_note(spec: Spec) -> str:
     """The one user-visible line about what the query does ("Counting active technicians.")."""
+    if spec.compare is not None and spec.period is not None:
+        whole = noun_phrase(replace(spec, period=None, compare=None))
+        return (
+            f"Comparing the {measure_phrase(spec)} of {whole} {spec.period.label} and"
+            f" {spec.compare.label}."
+        )
     things = noun_phrase(spec)
     if spec.group is not None:
         verb = _METRIC_NOTES.get(spec.metric, "Counting {}").format(things)
@@ -169,4 +176,5 @@ _METRIC_NOTES: Final[dict[str, str]] = {
     "rate_avg": "Averaging the hourly rate of {}",
     "duration_avg": "Measuring how long {} took",
     "cancel_rate": "Working out how many {} were cancelled",
+    "share": "Working out the share of {}",
 }

@@ -13,9 +13,18 @@ from datetime import date
 from typing import Any, Final
 
 from agent_service.providers.base import JsonDict, Unanswerable
+from agent_service.providers.offline.checks import checked_spec, unknown_words_message
+from agent_service.providers.offline.comparisons import comparison_sql
 from agent_service.providers.offline.phrasing import draft_note
-from agent_service.providers.offline.question import Spec, merge_follow_up, spec_from_reading
+from agent_service.providers.offline.question import (
+    NotUnderstood,
+    Spec,
+    merge_follow_up,
+    spec_from_reading,
+)
 from agent_service.providers.offline.reading import Reading, read_question
+from agent_service.providers.offline.refusals import refusal_for
+from agent_service.providers.offline.shares import share_note, share_sql
 from agent_service.providers.offline.sql import DetailKind, build_sql, detail_sql, name_lookup_sql
 
 MEMORY_KEY: Final = "offline"
@@ -160,15 +169,34 @@ def _keeping(plan: Plan | Unanswerable, previous: Spec | None) -> Plan | Unanswe
     return replace(plan, context=previous) if isinstance(plan, Plan) else plan
 
 
+def statement_for(spec: Spec, today_iso: str) -> str:
+    """The one statement for `spec`: a comparison, a share, or one of the plain shapes."""
+    if spec.compare is not None:
+        return comparison_sql(spec, today_iso)
+    if spec.metric == "share":
+        return share_sql(spec, today_iso)
+    return build_sql(spec, today_iso)
+
+
 def _spec_plan(spec: Spec, today: date) -> Plan:
-    return Plan(build_sql(spec, today.isoformat()), draft_note(spec), "spec", spec)
+    note = share_note(spec) if spec.metric == "share" and spec.compare is None else draft_note(spec)
+    return Plan(statement_for(spec, today.isoformat()), note, "spec", spec)
+
+
+def _checked_plan(spec: Spec, reading: Reading, today: date) -> Plan | Unanswerable:
+    checked = checked_spec(spec, reading, today)
+    return Unanswerable(checked) if isinstance(checked, str) else _spec_plan(checked, today)
 
 
 def plan_question(
     question: str, memory: Mapping[str, Any], today: date, max_top_n: int = 50
 ) -> Plan | Unanswerable:
     """The plan for `question` in the light of what earlier turns left in `memory`."""
+    if refusal := refusal_for(question):
+        return Unanswerable(refusal)
     reading = read_question(question, today, max_top_n)
+    if reading.unknown:
+        return Unanswerable(unknown_words_message(reading.unknown))
     previous = Spec.from_json(remembered(memory).get("spec"), max_top_n)
     try:
         if reading.ordinal is not None and not (
@@ -180,12 +208,14 @@ def plan_question(
         if previous is not None and (
             reading.follow_up or (reading.subject is None and reading.has_filters())
         ):
-            return _spec_plan(merge_follow_up(previous, reading), today)
+            return _checked_plan(merge_follow_up(previous, reading), reading, today)
         if reading.subject is None:
             if reading.person and reading.metric in {None, "list"}:
                 return _keeping(_by_name(reading.person, memory), previous)
             return Unanswerable(HELP)
-        return _spec_plan(spec_from_reading(reading, reading.subject), today)
+        return _checked_plan(spec_from_reading(reading, reading.subject), reading, today)
+    except NotUnderstood as exc:
+        return Unanswerable(str(exc))
     except ValueError:
         return Unanswerable("I could not turn that into a safe query. " + HELP)
 

@@ -11,24 +11,33 @@ import re
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Final
 
+from agent_service.providers.offline.measures import Group, Metric, Order, Subject
 from agent_service.providers.offline.period import Period
-from agent_service.providers.offline.reading import (
-    Group,
-    Metric,
-    Order,
-    Reading,
-    Subject,
-)
+from agent_service.providers.offline.period_moves import shift_period
+from agent_service.providers.offline.reading import Reading
 
 SUBJECTS: Final = ("technicians", "customers", "jobs")
 METRICS: Final = frozenset(
-    {"count", "list", "revenue_sum", "revenue_avg", "rate_avg", "duration_avg", "cancel_rate"}
+    {
+        "count",
+        "list",
+        "revenue_sum",
+        "revenue_avg",
+        "rate_avg",
+        "duration_avg",
+        "cancel_rate",
+        "share",
+    }
 )
 GROUPS: Final = frozenset(
     {"month", "status", "specialty", "technician", "customer", "segment", "city"}
 )
 ORDERS: Final = frozenset({"", "value", "hourly_rate", "hired_on"})
 _ISO: Final = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+class NotUnderstood(ValueError):
+    """A question read well enough to know it cannot be answered; the message says why."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +60,8 @@ class Spec:
     person: str | None = None
     """A name that may be a technician's or a customer's."""
     period: Period | None = None
+    compare: Period | None = None
+    """A second period to compare `period` with; its rows are keyed by period."""
     unassigned: bool = False
     overdue: bool = False
     without_jobs: bool = False
@@ -65,16 +76,17 @@ class Spec:
         if not isinstance(data, dict) or data.get("subject") not in SUBJECTS:
             return None
         try:
-            period = data.get("period")
             values: dict[str, Any] = {
-                f.name: data[f.name] for f in fields(cls) if f.name in data and f.name != "period"
+                f.name: data[f.name] for f in fields(cls) if f.name in data and f.name in _PLAIN
             }
             values["job_status"] = tuple(str(s) for s in values.get("job_status", ()))
-            if isinstance(period, dict):
-                start, end = str(period["start"]), str(period["end"])
-                if not (_ISO.match(start) and _ISO.match(end)):
-                    return None
-                values["period"] = Period(start, end, str(period["label"]))
+            for name in ("period", "compare"):
+                period = data.get(name)
+                if isinstance(period, dict):
+                    start, end = str(period["start"]), str(period["end"])
+                    if not (_ISO.match(start) and _ISO.match(end)):
+                        return None
+                    values[name] = Period(start, end, str(period["label"]))
             spec = cls(**values)
         except (KeyError, TypeError, ValueError):
             return None
@@ -103,6 +115,9 @@ _TEXT_FIELDS: Final = (
     "person",
 )
 _FLAG_FIELDS: Final = ("descending", "unassigned", "overdue", "without_jobs")
+_PLAIN: Final = frozenset(
+    {"subject", "metric", "group", "order", "limit", "job_status", *_TEXT_FIELDS, *_FLAG_FIELDS}
+)
 
 
 def status_filters(
@@ -143,6 +158,7 @@ def spec_from_reading(reading: Reading, subject: Subject) -> Spec:
         # "What is Victor Chen's hourly rate?": a name asked about filters a known subject.
         person=reading.person or reading.about,
         period=reading.period,
+        compare=reading.compare,
         unassigned=reading.unassigned,
         overdue=reading.overdue,
         without_jobs=reading.without_jobs,
@@ -194,6 +210,21 @@ def merge_follow_up(previous: Spec, reading: Reading) -> Spec:
     for flag in ("unassigned", "overdue", "without_jobs"):
         if getattr(reading, flag):
             changes[flag] = True
+    if reading.move is not None:
+        if previous.period is None:
+            raise NotUnderstood(
+                "The previous answer was not about one period, so I can't tell which period comes"
+                " before or after it. Please name the period, for example “in September”."
+            )
+        changes["period"] = shift_period(previous.period, *reading.move)
+        changes["compare"] = None
+    elif reading.compare is not None:
+        changes["compare"] = reading.compare
+    elif reading.compares and reading.period is not None and previous.period is not None:
+        # "how does that compare to last month?": the previous period against the new one.
+        changes.update(period=previous.period, compare=reading.period)
+    elif reading.period is not None:
+        changes["compare"] = None
     merged = replace(previous, **changes)
     if subject != previous.subject:
         # A new subject keeps only what still makes sense for it: the measure and the period.
@@ -201,6 +232,7 @@ def merge_follow_up(previous: Spec, reading: Reading) -> Spec:
             spec_from_reading(reading, subject),
             metric=reading.metric
             or (previous.metric if previous.metric in {"count", "list"} else "list"),
-            period=reading.period or previous.period,
+            period=merged.period,
+            compare=merged.compare,
         )
     return merged

@@ -11,6 +11,10 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from agent_service.providers.base import RouteChoice
+from agent_service.providers.offline.names import find_names
+from agent_service.providers.offline.reading import MAX_QUESTION_CHARS
+from agent_service.providers.offline.refusals import missing_field, refusal_for
+from agent_service.providers.offline.wording import normalise, unknown_words
 from contracts.agent_api import Route
 
 _SIGNALS: Final[dict[Route, tuple[tuple[str, float, str], ...]]] = {
@@ -22,12 +26,20 @@ _SIGNALS: Final[dict[Route, tuple[tuple[str, float, str], ...]]] = {
             "asks for a list or ranking",
         ),
         (
-            r"technicians?|techs?|customers?|clients?|jobs?|work orders?|appointments?",
+            r"technicians?|techs?|customers?|clients?|jobs?|work orders?|appointments?"
+            r"|schedule|calendar|agenda|booked|hourly|an hour|per hour|been with us",
             2.5,
             "names our business data",
         ),
         (
-            r"revenue|earn(?:ed|ings)?|income|sales|billed|hourly rates?|hired|hires",
+            r"(?:with us|been here|worked here|working here) (?:the )?longest|longest[- ]serving"
+            r"|most senior|tenure|seniority|percent(?:age)?|proportion|share of",
+            1.5,
+            "asks about staff records or a share",
+        ),
+        (
+            r"revenue|earn(?:ed|ings)?|income|sales|billed|hourly rates?|hired|hires|make|made"
+            r"|money|pay rates?|wages?",
             2.5,
             "asks about revenue or staff records",
         ),
@@ -93,9 +105,24 @@ _SIGNALS: Final[dict[Route, tuple[tuple[str, float, str], ...]]] = {
             "asks about workplace rules",
         ),
         (
-            r"how much do we pay|pay for|paid for|compensat\w*|pay rate for",
-            1.5,
+            r"how much do we pay|pay for|paid for|compensat\w*|pay rate for|paid extra|extra pay"
+            r"|premium|double time|time and a half|holiday pay|weekends?|night shifts?|stipend"
+            r"|allowance|kick(?:s)? in",
+            2.0,
             "asks about pay rules",
+        ),
+        (
+            r"gear|boots|equipment|tools?|accidents?|crash\w*|incidents?|notice|in advance"
+            r"|ahead of time|how far ahead|request (?:time|leave|days)|days? off|dress"
+            r"|vehicles?|vans?|driving|commut\w*",
+            2.0,
+            "asks about workplace rules",
+        ),
+        (
+            r"^(?:do|does|are|is|can|will|should|must|am|may|if) (?:we|i|you|techs?|technicians?"
+            r"|employees?|staff|they|someone|a tech|a technician)",
+            1.5,
+            "asks a yes or no question about the rules",
         ),
     ),
     "general": (
@@ -118,7 +145,9 @@ _SIGNALS: Final[dict[Route, tuple[tuple[str, float, str], ...]]] = {
 _FOLLOW_UP: Final = re.compile(
     r"^(?:and|also|what about|how about|same|now|then|only|just|ok(?:ay)?|but)\b"
     r"|\b(?:them|those|these|they|ones|more about|tell me more|details?"
-    r"|the (?:first|second|third|fourth|fifth|last|next) (?:one|job|technician|customer|result))\b"
+    r"|the (?:first|second|third|fourth|fifth|last|next) (?:one|job|technician|customer|result)"
+    r"|compare[sd]?|vs|versus|before that|after that|the one (?:before|after)"
+    r"|the (?:day|week|month|quarter|year) (?:before|after))\b"
 )
 _ROUTES: Final[tuple[Route, ...]] = ("sql", "rag", "general")
 
@@ -142,9 +171,18 @@ def _previous_route(memory: Mapping[str, Any]) -> Route | None:
 
 
 def classify_question(question: str, memory: Mapping[str, Any]) -> RouteChoice:
-    """Route `question`; follow-ups with no signal of their own keep the previous route."""
-    text = " ".join(question.lower().replace("’", "'").split())
+    """Route `question`; follow-ups with no signal of their own keep the previous route.
+    Requests refused on sight (changing data, forecasts, other companies) go to the general
+    route, whose reply is the refusal."""
+    if refusal_for(question, data_question=False):
+        return RouteChoice("general", 0.95, "A request I refuse: the reply says why.")
+    text = normalise(question[:MAX_QUESTION_CHARS]).lower()
     scores = _score(text)
+    names = [n for _, n in find_names(normalise(question[:MAX_QUESTION_CHARS]))]
+    if scores["sql"][0] > 0 and any(" " in n and not n.isupper() for n in names):
+        # "How much does Liam Patel make an hour?": a name points at someone on record.
+        total, reasons = scores["sql"]
+        scores["sql"] = (total + 2.0, [*reasons, "names someone on record"])
     previous = _previous_route(memory)
     ranked = sorted(_ROUTES, key=lambda r: -scores[r][0])
     best, runner_up = ranked[0], ranked[1]
@@ -152,19 +190,36 @@ def classify_question(question: str, memory: Mapping[str, Any]) -> RouteChoice:
     follow_up = _FOLLOW_UP.search(text) is not None
     if previous and follow_up and previous != "general" and (top < 3.0 or best == "general"):
         return RouteChoice(previous, 0.7, f"A follow-up to the previous {previous} question.")
+    if scores["rag"][0] < 3.0 and scores["general"][0] < 3.0 and missing_field(text):
+        # "the phone number for Harbor Brewery": a field the data doesn't have; the data route
+        # says so, with what the data has instead.
+        return RouteChoice("sql", 0.6, "A data question about a field the data doesn't have.")
     if top == 0:
         return RouteChoice("general", 0.4, "No data or policy terms, so answering in general.")
     if best == "general" and scores["sql"][0] + scores["rag"][0] >= top:
         # "Hi, how many jobs are open?": the greeting does not hide the real question.
         best = "sql" if scores["sql"][0] >= scores["rag"][0] else "rag"
         top, second = scores[best][0], scores["general"][0]
+    if best == "sql" and scores["rag"][0] > 0 and _not_data(question, text):
+        # "How many days of PTO do I get per year?": data words, but a policy question.
+        best = "rag"
+        top, second = sorted((scores["rag"][0], scores["sql"][0]), reverse=True)
     confidence = round(min(0.99, 0.55 + 0.45 * (top - second) / (top + second)), 2)
     what = {"sql": "data question", "rag": "policy question", "general": "general message"}[best]
     return RouteChoice(best, confidence, f"A {what}: it {' and '.join(scores[best][1][:2])}.")
 
 
+def _not_data(question: str, text: str) -> bool:
+    """Whether a question with data words still has words no data question uses."""
+    original = normalise(question[:MAX_QUESTION_CHARS])
+    return bool(unknown_words(text, [name for _, name in find_names(original)]))
+
+
 def general_reply(question: str) -> str:
-    """What to say on the general route: a greeting back, or what this assistant can do."""
+    """What to say on the general route: a refusal with its reason, a greeting back, or what
+    this assistant can do."""
+    if refusal := refusal_for(question, data_question=False):
+        return refusal
     text = question.lower()
     examples = (
         "“How many technicians are active?”, “What was our revenue in October?” or"

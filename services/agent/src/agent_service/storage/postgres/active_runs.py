@@ -3,6 +3,9 @@
 `acquire` inserts the row, or takes it over once its lease has expired (a replica that died
 mid-run stops renewing, so its conversations free themselves after `lease_s`); a background task
 renews this process's leases every `lease_s / 3`; `release` deletes only its own row.
+
+Both are shielded from cancellation: a caller cancelled after the row was written would
+otherwise leave a lease nobody releases (the conversation busy for `lease_s`).
 """
 
 from __future__ import annotations
@@ -10,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from typing import Any, Final
+from collections.abc import Coroutine
+from typing import Any, Final, TypeVar
 
 import psycopg
 import structlog
@@ -20,6 +24,9 @@ from agent_service.errors import ConversationBusy
 from agent_service.storage.postgres.conversations import borrow
 
 log = structlog.get_logger("agent_service.storage.postgres.active_runs")
+T = TypeVar("T")
+RETRY_S: Final = 0.05
+"""How often a message waiting for a conversation's lease asks again."""
 
 _ACQUIRE: Final = """
 INSERT INTO active_runs (key, holder, expires_at)
@@ -38,11 +45,14 @@ WHERE holder = ANY(%(holders)s)
 class PostgresActiveRuns:
     """Conversations with a run in progress on any replica (a second message gets 409)."""
 
-    def __init__(self, pool: AsyncConnectionPool[Any], *, lease_s: float) -> None:
+    def __init__(
+        self, pool: AsyncConnectionPool[Any], *, lease_s: float, wait_s: float = 0.0
+    ) -> None:
         if not lease_s > 0:
             raise ValueError("lease_s must be positive")
         self._pool = pool
         self._lease_s = lease_s
+        self._wait_s = wait_s
         self._held: dict[str, str] = {}
         """key -> holder token of the rows this process owns."""
         self._renewer: asyncio.Task[None] | None = None
@@ -64,20 +74,32 @@ class PostgresActiveRuns:
                 await self.release(key)
 
     async def acquire(self, key: str) -> None:
+        """Take the lease, polling every `RETRY_S` for up to `wait_s` while another run ends."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._wait_s
+        while not await _shielded(self._try_acquire(key)):
+            if loop.time() >= deadline:
+                raise ConversationBusy("a reply is still being written in this conversation")
+            await asyncio.sleep(min(RETRY_S, max(0.0, deadline - loop.time())))
+
+    async def _try_acquire(self, key: str) -> bool:
         holder = uuid.uuid4().hex
         async with borrow(self._pool) as conn:
             cursor = await conn.execute(
                 _ACQUIRE, {"key": key, "holder": holder, "lease": self._lease_s}
             )
             taken = await cursor.fetchone()
-        if taken is None:
-            raise ConversationBusy("a reply is still being written in this conversation")
-        self._held[key] = holder
+        if taken is not None:
+            self._held[key] = holder
+        return taken is not None
 
     async def release(self, key: str) -> None:
         holder = self._held.pop(key, None)
         if holder is None:
             return
+        await _shielded(self._delete(key, holder))
+
+    async def _delete(self, key: str, holder: str) -> None:
         async with borrow(self._pool) as conn:
             await conn.execute(
                 "DELETE FROM active_runs WHERE key = %s AND holder = %s", (key, holder)
@@ -99,3 +121,18 @@ class PostgresActiveRuns:
             except Exception:
                 # the next round retries; a lease that lapses meanwhile only un-busies a run
                 log.warning("active_runs_renew_failed", held=len(self._held), exc_info=True)
+
+
+async def _shielded(work: Coroutine[Any, Any, T]) -> T:
+    """`work` runs to its end even if the caller is cancelled (a lease is never half-taken)."""
+    task = asyncio.ensure_future(work)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        task.add_done_callback(_log_failure)
+        raise
+
+
+def _log_failure(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("active_runs_write_failed_after_cancel", error=repr(task.exception()))

@@ -126,7 +126,9 @@ async def _open_pools(
             await pool.open(wait=True, timeout=settings.pg_pool_timeout_s)
             stack.push_async_callback(pool.close)
         await verify_reader_role(sql_pool.connection)
-        active = PostgresActiveRuns(app_pool, lease_s=settings.run_lease_s)
+        active = PostgresActiveRuns(
+            app_pool, lease_s=settings.run_lease_s, wait_s=settings.busy_wait_s
+        )
         await active.start()
         stack.push_async_callback(active.aclose)
         yield PostgresBackends(

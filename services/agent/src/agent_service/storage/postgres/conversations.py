@@ -3,6 +3,7 @@ every replica. Every lookup is by (company, user, id)."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,11 +12,10 @@ from typing import Any, Final
 import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from agent_service.errors import RunFailed
+from agent_service.errors import StoreUnavailable
 from agent_service.providers.base import TenantContext
 from agent_service.storage.sqlite.conversations import MAX_LISTED, TITLE_CHARS
 from contracts.agent_api import ConversationSummary
-from contracts.errors import ErrorCode
 
 _COLUMNS: Final = "id, title, created_at, updated_at, message_count"
 
@@ -27,11 +27,7 @@ async def borrow(pool: AsyncConnectionPool[Any]) -> AsyncIterator[psycopg.AsyncC
         async with pool.connection() as conn:
             yield conn
     except (PoolTimeout, psycopg.OperationalError):
-        raise RunFailed(
-            ErrorCode.UPSTREAM_UNAVAILABLE,
-            "the conversation store is unavailable; please try again",
-            status=503,
-        ) from None
+        raise StoreUnavailable("the conversation store is unavailable; please try again") from None
 
 
 def _title(message: str) -> str:
@@ -52,6 +48,19 @@ class PostgresConversationStore:
 
     async def close(self) -> None:
         """Nothing to close: the pool belongs to whoever opened it."""
+
+    async def writable(self, timeout_s: float) -> bool:
+        """Whether a pooled connection answers, on a primary, within `timeout_s` (readiness).
+
+        Each statement here is its own autocommit transaction: a cancelled call leaves nothing
+        open (the pool rolls back or discards a connection returned mid-query)."""
+        try:
+            async with asyncio.timeout(timeout_s), borrow(self._pool) as conn:
+                cursor = await conn.execute("SELECT NOT pg_is_in_recovery()")
+                row = await cursor.fetchone()
+        except (TimeoutError, StoreUnavailable, psycopg.Error):
+            return False
+        return row is not None and bool(row[0])
 
     async def record_message(self, tenant: TenantContext, message: str | None = None) -> None:
         """Count one message in the conversation, creating it (titled by `message`) if new."""

@@ -7,6 +7,7 @@ conversation is indistinguishable from one that does not exist.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from pathlib import Path
 from typing import Protocol
@@ -14,6 +15,7 @@ from typing import Protocol
 import aiosqlite
 
 from agent_service.providers.base import TenantContext
+from agent_service.storage.sqlite.memory import SafeSqliteSaver, atomic_write, writable
 from contracts.agent_api import ConversationSummary
 
 _SCHEMA = """
@@ -58,74 +60,120 @@ class ConversationOwnership(Protocol):
 
     async def close(self) -> None: ...
 
+    async def writable(self, timeout_s: float) -> bool:
+        """Whether the store takes a write within `timeout_s` (readiness)."""
+        ...
+
 
 class SqliteConversationStore:
-    """SQLite-backed ownership table (the embedded default)."""
+    """SQLite-backed ownership table (the embedded default).
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    Shares the checkpointer's connection and lock (`sharing`): one writer per database, every
+    write committed or rolled back as a unit even when its caller is cancelled."""
+
+    def __init__(
+        self, conn: aiosqlite.Connection, lock: asyncio.Lock, *, owns_conn: bool = False
+    ) -> None:
         self._conn = conn
+        self._lock = lock
+        self._owns_conn = owns_conn
+        self._saver: SafeSqliteSaver | None = None
+
+    @classmethod
+    async def sharing(cls, saver: SafeSqliteSaver) -> SqliteConversationStore:
+        """The store in the checkpointer's database, over its connection and lock."""
+        store = cls(saver.conn, saver.lock)
+        store._saver = saver
+        await store._create()
+        return store
 
     @classmethod
     async def open(cls, path: Path) -> SqliteConversationStore:
+        """A store with its own connection (tools and tests; the service uses `sharing`)."""
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = await aiosqlite.connect(path)
         await conn.execute("PRAGMA journal_mode=WAL")
-        await conn.executescript(_SCHEMA)
-        await conn.commit()
-        return cls(conn)
+        store = cls(conn, asyncio.Lock(), owns_conn=True)
+        await store._create()
+        return store
+
+    async def _create(self) -> None:
+        async def create() -> None:
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    await self._conn.execute(statement)
+
+        await atomic_write(self._conn, self._lock, create)
 
     async def close(self) -> None:
-        await self._conn.close()
+        if self._owns_conn:
+            await self._conn.close()
+
+    async def writable(self, timeout_s: float) -> bool:
+        if self._saver is not None:
+            return await self._saver.writable(timeout_s)
+        return await writable((self._conn, self._lock), timeout_s)
 
     async def record_message(self, tenant: TenantContext, message: str | None = None) -> None:
         """Count one message in the conversation, creating it (titled by `message`) if new."""
         now = _now()
-        await self._conn.execute(
-            """
+
+        async def write() -> None:
+            await self._conn.execute(
+                """
             INSERT INTO conversations
                 (company_id, user_id, id, title, created_at, updated_at, message_count)
             VALUES (?, ?, ?, ?, ?, ?, 1)
             ON CONFLICT (company_id, user_id, id)
             DO UPDATE SET updated_at = excluded.updated_at, message_count = message_count + 1
             """,
-            (
-                tenant.company_id,
-                tenant.user_id,
-                tenant.conversation_id,
-                _title(message or "New conversation"),
-                now,
-                now,
-            ),
-        )
-        await self._conn.commit()
+                (
+                    tenant.company_id,
+                    tenant.user_id,
+                    tenant.conversation_id,
+                    _title(message or "New conversation"),
+                    now,
+                    now,
+                ),
+            )
+
+        await atomic_write(self._conn, self._lock, write)
 
     async def get(
         self, company_id: str, user_id: str, conversation_id: str
     ) -> ConversationSummary | None:
-        async with self._conn.execute(
-            "SELECT id, title, created_at, updated_at, message_count FROM conversations "
-            "WHERE company_id = ? AND user_id = ? AND id = ?",
-            (company_id, user_id, conversation_id),
-        ) as cursor:
+        async with (
+            self._lock,
+            self._conn.execute(
+                "SELECT id, title, created_at, updated_at, message_count FROM conversations "
+                "WHERE company_id = ? AND user_id = ? AND id = ?",
+                (company_id, user_id, conversation_id),
+            ) as cursor,
+        ):
             row = await cursor.fetchone()
         return None if row is None else _summary(row)
 
     async def list(self, company_id: str, user_id: str) -> list[ConversationSummary]:
-        async with self._conn.execute(
-            "SELECT id, title, created_at, updated_at, message_count FROM conversations "
-            "WHERE company_id = ? AND user_id = ? ORDER BY updated_at DESC LIMIT ?",
-            (company_id, user_id, MAX_LISTED),
-        ) as cursor:
+        async with (
+            self._lock,
+            self._conn.execute(
+                "SELECT id, title, created_at, updated_at, message_count FROM conversations "
+                "WHERE company_id = ? AND user_id = ? ORDER BY updated_at DESC LIMIT ?",
+                (company_id, user_id, MAX_LISTED),
+            ) as cursor,
+        ):
             rows = await cursor.fetchall()
         return [_summary(r) for r in rows]
 
     async def delete(self, company_id: str, user_id: str, conversation_id: str) -> bool:
-        cursor = await self._conn.execute(
-            "DELETE FROM conversations WHERE company_id = ? AND user_id = ? AND id = ?",
-            (company_id, user_id, conversation_id),
-        )
-        await self._conn.commit()
-        return cursor.rowcount > 0
+        async def write() -> bool:
+            cursor = await self._conn.execute(
+                "DELETE FROM conversations WHERE company_id = ? AND user_id = ? AND id = ?",
+                (company_id, user_id, conversation_id),
+            )
+            return cursor.rowcount > 0
+
+        return await atomic_write(self._conn, self._lock, write)
 
 
 def _summary(row: aiosqlite.Row | tuple[object, ...]) -> ConversationSummary:
