@@ -86,6 +86,37 @@ def account_lines(results: dict[str, Any]) -> list[str]:
         "| agent 30.7 ms CPU and 60–114 ms wall per short request | 22.6 ms CPU, 32–40 ms wall |",
         "| not applied (the gateway's CLI): run the gateway on uvloop | gateway 17 µs/token, "
         "5.3 ms/request | 12.5 µs/token, 4.3 ms/request |",
+        "| the run path as typed events: `run_events()` yields `Token` tuples and contract models, "
+        "one pure `encode_frame`, `collect()` folds events (byte-identical frames); one heartbeat "
+        "deadline per stream instead of a timer per read; the SSE route without Starlette's anyio "
+        "task group (`EventStreamResponse`). Four interleaved S1 runs of 300 short requests each, "
+        "S2 at N=100, load average 5–7 from other work | agent 11.0–12.4 ms CPU per short request, "
+        "11.3–12.7 µs/token; S2 agent 44.7–47.8 ms CPU per stream | 11.5–11.7 ms, "
+        "10.7–12.7 µs/token; 43.8–47.4 ms: unchanged within noise. The profile's anyio "
+        "cancel-scope delivery (4.5 % of the agent's samples) is gone |",
+        "| the agent sends the terminal event in the same write as the body's end, so the "
+        "gateway's `EventStream` pools the upstream connection instead of closing it (before, "
+        "every request opened a new connection). Two interleaved pairs of S1 runs, 300 short "
+        "requests each, load average 7–9 | agent 10.9–11.8 ms, gateway 2.4–2.7 ms CPU per short "
+        "request; profile: 7.8 % of the gateway's samples in connect, 752 gateway samples for "
+        "500 requests | agent 11.0–12.9 ms, gateway 2.4–3.0 ms: not visible in CPU per request "
+        "at this noise; profile: connect gone, 467 gateway samples for the same 500 requests |",
+        "| the routing call by function calling (the default) parsed from the SDK's reply "
+        "(`routing_call.ToolCallParse`) instead of `with_structured_output(include_raw=True)`'s "
+        "runnable map, assign, fallback, parser and their callback runs; same request. Two "
+        "interleaved pairs of S1 runs, 300 short requests each | agent 10.2–13.1 ms CPU per "
+        "short request (mean 11.5) | 7.4–9.8 ms (mean 8.5): 3 ms less |",
+        "",
+        "Profile of short requests (`python -m benchmarks.profile --py-spy PATH`, samples of the "
+        "thread holding the GIL while 500 short answers stream one after another, after the "
+        "changes above): [agent](img/profile-agent.svg), [gateway](img/profile-gateway.svg). In "
+        "the agent the OpenAI SDK's request path (`AsyncCompletions.create`: request building, "
+        "httpx/anyio send, response processing) is 36 % of samples over the two model calls "
+        "(routing 22 %, answer 14 %), LangGraph's loop 19 %, the checkpoint (aiosqlite) 13 %, "
+        "uvicorn's and Starlette's request cycle the rest. Before these changes the routing "
+        "call's LangChain layers added 15 % more and the gateway spent 7.8 % opening a new "
+        "connection to the agent per request. In the gateway a third of the samples are socket "
+        "writes.",
         "",
     ]
     return lines

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 import platform
@@ -112,6 +113,13 @@ def main(argv: list[str] | None = None) -> int:
         help="comma-separated scenarios (a partial run writes JSON only)",
     )
     parser.add_argument(
+        "--s2-concurrency",
+        help="comma-separated S2 stream counts instead of the mode's (e.g. 50 for a quick A/B)",
+    )
+    parser.add_argument(
+        "--s1-requests", type=int, help="S1's short requests instead of the mode's (finer CPU ms)"
+    )
+    parser.add_argument(
         "--from-json", type=Path, help="only render the report again from this results file"
     )
     args = parser.parse_args(argv)
@@ -126,6 +134,11 @@ def main(argv: list[str] | None = None) -> int:
     if not only <= ALL:
         parser.error(f"--only: unknown scenarios {sorted(only - ALL)}")
     config = BenchConfig.smoke() if args.smoke else BenchConfig()
+    if args.s2_concurrency:
+        levels = tuple(int(n) for n in args.s2_concurrency.split(","))
+        config = dataclasses.replace(config, s2_concurrency=levels)
+    if args.s1_requests:
+        config = dataclasses.replace(config, s1_requests=args.s1_requests)
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         workdir = args.workdir or Path(tmp)
         results = asyncio.run(run(config, workdir, only))

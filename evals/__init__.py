@@ -1,1 +1,1 @@
-"""The correctness evaluation: `make eval` (or `.venv/bin/python -m evals.run`). See docs/evals.md."""
+"""The correctness evaluation: `make eval`; see docs/evals.md."""

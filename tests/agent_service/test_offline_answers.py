@@ -98,12 +98,13 @@ async def test_the_same_question_always_streams_the_same_tokens(db: Path) -> Non
     assert first == second
 
 
-async def test_long_lists_are_capped_with_a_count_of_the_rest(db: Path) -> None:
+async def test_long_lists_are_capped_and_say_the_total_once(db: Path) -> None:
     tokens, result = await answer(db, "List completed jobs in October")
     text = "".join(tokens)
     bullets = [line for line in text.splitlines() if line.startswith("- #")]
     assert len(bullets) == 10
-    assert text.endswith(f"…and {result.row_count - 10} more.")
+    # One count only: a second number ("…and 15 more") would read as a rival answer.
+    assert text.endswith(f"…and the rest of the {result.row_count}.")
     assert text.startswith(f"Here are the {result.row_count} jobs completed in October 2026:")
 
 
@@ -270,7 +271,7 @@ async def test_limits_cap_lists_rankings_and_quotes(
     result = await SqliteExecutor(db).run("acme-hvac", drafted.sql)
     text = "".join(await collect(provider.answer_from_rows(ask(listing), result)))
     assert len([line for line in text.splitlines() if line.startswith("- #")]) == 3
-    assert text.endswith(f"…and {result.row_count - 3} more.")
+    assert text.endswith(f"…and the rest of the {result.row_count}.")
     policy = "What is the overtime policy?"
     passages = await documents.search("acme-hvac", policy)
     quoted = "".join(await collect(provider.answer_from_passages(ask(policy), passages)))

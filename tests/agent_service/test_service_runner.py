@@ -11,6 +11,7 @@ import pytest
 
 from agent_service.metrics import AgentMetrics
 from agent_service.providers.base import TenantContext, UsageMeter
+from agent_service.runs.events import Token
 from agent_service.runs.runner import RunLimits, Runner
 
 
@@ -22,9 +23,9 @@ class ScriptedGraph:
     def __init__(self, count: int) -> None:
         self.count = count
 
-    async def astream(self, *_: Any, **__: Any) -> AsyncIterator[tuple[str, str, str]]:
+    async def astream(self, *_: Any, **__: Any) -> AsyncIterator[Token]:
         for i in range(self.count):
-            yield ("token", "final", f"t{i} ")
+            yield Token("final", f"t{i} ")
 
 
 class Context:

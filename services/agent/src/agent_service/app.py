@@ -15,7 +15,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from agent_service.api_docs import DOCS_ROUTES
@@ -42,6 +42,7 @@ from agent_service.providers.base import TenantContext
 from agent_service.runs.registry import InProcessActiveRuns, RunRegistry, thread_key
 from agent_service.runs.runner import RunLimits, Runner
 from agent_service.settings import AgentSettings
+from agent_service.sse_response import EventStreamResponse
 from contracts.agent_api import (
     ChatRequest,
     ConversationHistory,
@@ -133,7 +134,7 @@ async def chat_stream(request: Request) -> Response:
         raise
     body = st["runner"].sse_body(tenant, message, on_done=lambda: st["active"].release(key))
     headers = {**SSE_HEADERS, REQUEST_ID_HEADER: request_id_of(request)}
-    return StreamingResponse(body, media_type="text/event-stream", headers=headers)
+    return EventStreamResponse(body, headers)
 
 
 async def chat(request: Request) -> Response:

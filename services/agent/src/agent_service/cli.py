@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from agent_service.settings import AgentSettings
 from contracts.internal_token import MAX_INTERNAL_TTL_S, mint_internal_token
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
 
 
 def _settings() -> AgentSettings:
@@ -22,24 +27,53 @@ def _settings() -> AgentSettings:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from agent_service.app import create_app
-    from agent_service.logs import configure_logging
-
     settings = _settings()
     if args.port is not None:
         settings = settings.model_copy(update={"port": args.port})
-    configure_logging(json_logs=settings.json_logs, level=settings.log_level)
-    app = create_app(settings)
-    uvicorn.run(
-        app,
-        host=args.host or settings.host,
-        port=settings.port,
-        log_level="warning",
-        access_log=False,
-        timeout_graceful_shutdown=5,
-        lifespan="on",
-    )
+    workers: int = args.workers
+    if workers > 1 and settings.database_url is None:
+        # conversation leases, checkpoints and memory must be shared by every worker: SQLite's
+        # in-process lease would let two workers run one conversation at once
+        sys.exit(
+            "agent-service serve: --workers above 1 needs AGENT_DATABASE_URL (PostgreSQL); "
+            "the SQLite defaults are one process"
+        )
+    common: dict[str, Any] = {
+        "host": args.host or settings.host,
+        "port": settings.port,
+        "log_level": "warning",
+        "access_log": False,
+        "timeout_graceful_shutdown": 5,
+        "lifespan": "on",
+    }
+    if workers == 1:
+        uvicorn.run(worker_app(settings), **common)
+    else:
+        # uvicorn's pre-fork supervisor: each worker imports and builds its own app
+        uvicorn.run("agent_service.cli:worker_app", factory=True, workers=workers, **common)
     return 0
+
+
+def _workers(value: str) -> int:
+    if value == "auto":
+        return os.cpu_count() or 1
+    try:
+        count = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of workers: {value!r}") from None
+    if count < 1:
+        raise argparse.ArgumentTypeError("--workers must be at least 1")
+    return count
+
+
+def worker_app(settings: AgentSettings | None = None) -> Starlette:
+    """The app one serving process runs, with its logging configured (also uvicorn's factory)."""
+    from agent_service.app import create_app
+    from agent_service.logs import configure_logging
+
+    settings = settings or _settings()
+    configure_logging(json_logs=settings.json_logs, level=settings.log_level)
+    return create_app(settings)
 
 
 def _seed(_: argparse.Namespace) -> int:
@@ -165,6 +199,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the HTTP service (AGENT_* settings)")
     serve.add_argument("--host", default=None)
     serve.add_argument("--port", type=int, default=None)
+    serve.add_argument(
+        "--workers",
+        type=_workers,
+        default=1,
+        help="serving processes sharing the port, or `auto` for one per core "
+        "(above 1 needs AGENT_DATABASE_URL)",
+    )
     serve.set_defaults(run=_serve)
     seed = sub.add_parser("seed", help="recreate the demo database and document stores")
     seed.set_defaults(run=_seed)

@@ -1,8 +1,8 @@
 """The workflow's nodes: small async functions that return partial state.
 
-Nodes stream through LangGraph's custom stream writer, as compact tuples the run turns into SSE:
-`("token", channel, text)`, `("event", payload)` for tool and route events, `("meta", stats)` for
-what `complete.stats` reports. The tenant always comes from the run context, never from state.
+Nodes stream through LangGraph's custom stream writer (`runs/events.py`): a `Token` per piece of
+text, contract event models for route and tool events, `RunMeta` for what `complete.stats`
+reports. The tenant always comes from the run context, never from state.
 """
 
 from __future__ import annotations
@@ -10,14 +10,22 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import asdict
 from typing import Any, Literal
 
 from langgraph.config import get_stream_writer
 from langgraph.runtime import Runtime
 
 from agent_service.graph.result_table import result_table
-from agent_service.graph.state import AgentState, RunContext, TurnRecord, utc_now
+from agent_service.graph.state import (
+    AgentState,
+    Memory,
+    PassageRecord,
+    ResultRecord,
+    RunContext,
+    SourceRecord,
+    TurnRecord,
+    utc_now,
+)
 from agent_service.providers.base import (
     AskContext,
     Passage,
@@ -26,7 +34,15 @@ from agent_service.providers.base import (
     Turn,
     Unanswerable,
 )
+from agent_service.runs.events import RunMeta, Token
 from agent_service.sql.guard import SqlError
+from contracts.agent_api import (
+    ResultTable,
+    RouteDecisionEvent,
+    Source,
+    ToolEndEvent,
+    ToolStartEvent,
+)
 
 LAST_RESULT_ROWS = 20
 """Rows of the last result kept in memory for follow-ups ("tell me about the first one")."""
@@ -50,14 +66,8 @@ async def classify(state: AgentState, runtime: Runtime[RunContext]) -> AgentStat
     ctx = runtime.context
     choice = await ctx.provider.classify(_ask(state, ctx))
     get_stream_writer()(
-        (
-            "event",
-            {
-                "event": "route_decision",
-                "route": choice.route,
-                "confidence": round(choice.confidence, 3),
-                "reason": choice.reason,
-            },
+        RouteDecisionEvent(
+            route=choice.route, confidence=round(choice.confidence, 3), reason=choice.reason
         )
     )
     # the question is in `turns` already: the run records it first (Runner.record_question)
@@ -87,25 +97,15 @@ async def sql_agent(state: AgentState, runtime: Runtime[RunContext]) -> AgentSta
     ask = _ask(state, ctx)
     attempts: list[SqlAttempt] = []
     tools: list[dict[str, Any]] = []  # every attempt's tool_end, for the history
-    memory = dict(ask.memory)
+    memory: Memory = {**state.get("memory", {})}
     while len(attempts) < ctx.max_sql_attempts:
         draft = await ctx.provider.draft_sql(ask, ctx.schema, attempts)
         if isinstance(draft, Unanswerable):
             return {"notice": draft.message, "tools": tools}
         if draft.note:
-            write(("token", "sql_agent", draft.note))
+            write(Token("sql_agent", draft.note))
         call_id = f"sql-{uuid.uuid4().hex[:12]}"
-        write(
-            (
-                "event",
-                {
-                    "event": "tool_start",
-                    "tool": "sql_query",
-                    "call_id": call_id,
-                    "input": draft.sql,
-                },
-            )
-        )
+        write(ToolStartEvent(tool="sql_query", call_id=call_id, input=draft.sql))
         started = time.perf_counter()
         try:
             result = await ctx.sql.run(ctx.tenant.company_id, draft.sql)
@@ -127,12 +127,7 @@ async def sql_agent(state: AgentState, runtime: Runtime[RunContext]) -> AgentSta
                 table,
             )
         )
-        write(
-            (
-                "meta",
-                {"sql": result.sql, "row_count": result.row_count, "truncated": result.truncated},
-            )
-        )
+        write(RunMeta(sql=result.sql, row_count=result.row_count, truncated=result.truncated))
         memory["provider"] = {**memory.get("provider", {}), **draft.memory}
         memory["last_result"] = {
             "sql": result.sql,
@@ -155,17 +150,7 @@ async def rag_agent(state: AgentState, runtime: Runtime[RunContext]) -> AgentSta
     ctx = runtime.context
     write = get_stream_writer()
     call_id = f"docs-{uuid.uuid4().hex[:12]}"
-    write(
-        (
-            "event",
-            {
-                "event": "tool_start",
-                "tool": "document_search",
-                "call_id": call_id,
-                "input": state["question"],
-            },
-        )
-    )
+    write(ToolStartEvent(tool="document_search", call_id=call_id, input=state["question"]))
     started = time.perf_counter()
     passages = await ctx.documents.search(ctx.tenant.company_id, state["question"], ctx.top_k)
     titles = {p.title for p in passages}
@@ -181,8 +166,8 @@ async def rag_agent(state: AgentState, runtime: Runtime[RunContext]) -> AgentSta
             tools,
         )
     )
-    write(("meta", {"sources": [_source(p) for p in passages]}))
-    return {"passages": [asdict(p) for p in passages], "tools": tools}
+    write(RunMeta(sources=tuple(Source(**_source(p)) for p in passages)))
+    return {"passages": [_passage_state(p) for p in passages], "tools": tools}
 
 
 async def finalize(state: AgentState, runtime: Runtime[RunContext]) -> AgentState:
@@ -193,7 +178,7 @@ async def finalize(state: AgentState, runtime: Runtime[RunContext]) -> AgentStat
     route = state.get("route", "general")
     parts: list[str] = []
     async for piece in _answer(state, ctx, ask):
-        write(("token", "final", piece))
+        write(Token("final", piece))
         parts.append(piece)
     turn: TurnRecord = {
         "role": "assistant",
@@ -210,7 +195,7 @@ async def finalize(state: AgentState, runtime: Runtime[RunContext]) -> AgentStat
     passages = state.get("passages") or []
     if passages and route == "rag":
         turn["sources"] = [_source(Passage(**p)) for p in passages]
-    memory = {**(state.get("memory") or {}), "last_route": route}
+    memory: Memory = {**state.get("memory", {}), "last_route": route}
     return {"turns": [turn], "memory": memory}
 
 
@@ -231,34 +216,32 @@ def _answer(state: AgentState, ctx: RunContext, ask: AskContext) -> AsyncIterato
 def _tool_end(
     tool: str,
     call_id: str,
-    status: str,
+    status: Literal["ok", "error"],
     summary: str,
     started: float,
     tool_input: str,
     record: list[dict[str, Any]],
     table: dict[str, Any] | None = None,
-) -> tuple[str, dict[str, Any]]:
+) -> ToolEndEvent:
     """The `tool_end` event to write; also appended to `record` (the turn's tool calls)."""
-    payload: dict[str, Any] = {
-        "event": "tool_end",
-        "tool": tool,
-        "call_id": call_id,
-        "status": status,
-        "summary": summary[:300],
-        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-        "input": tool_input,
-    }
-    if table is not None:
-        payload["table"] = table
-    record.append(payload)
-    return ("event", payload)
+    event = ToolEndEvent(
+        tool=tool,
+        call_id=call_id,
+        status=status,
+        summary=summary[:300],
+        duration_ms=round((time.perf_counter() - started) * 1000, 2),
+        input=tool_input,
+        table=ResultTable(**table) if table is not None else None,
+    )
+    record.append(event.model_dump(exclude_none=True))
+    return event
 
 
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
-def _source(p: Passage) -> dict[str, Any]:
+def _source(p: Passage) -> SourceRecord:
     return {
         "doc_id": p.doc_id,
         "title": p.title,
@@ -268,7 +251,17 @@ def _source(p: Passage) -> dict[str, Any]:
     }
 
 
-def _result_state(result: QueryResult) -> dict[str, Any]:
+def _passage_state(p: Passage) -> PassageRecord:
+    return {
+        "doc_id": p.doc_id,
+        "title": p.title,
+        "chunk_id": p.chunk_id,
+        "text": p.text,
+        "score": p.score,
+    }
+
+
+def _result_state(result: QueryResult) -> ResultRecord:
     return {
         "sql": result.sql,
         "columns": list(result.columns),
@@ -277,7 +270,7 @@ def _result_state(result: QueryResult) -> dict[str, Any]:
     }
 
 
-def _query_result(result: dict[str, Any]) -> QueryResult:
+def _query_result(result: ResultRecord) -> QueryResult:
     return QueryResult(
         sql=result["sql"],
         columns=tuple(result["columns"]),

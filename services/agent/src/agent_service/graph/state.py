@@ -18,17 +18,63 @@ from agent_service.providers.base import (
 from contracts.agent_api import Route
 
 
+class SourceRecord(TypedDict):
+    """A passage an answer used, as `contracts.agent_api.Source` stores it."""
+
+    doc_id: str
+    title: str
+    chunk_id: str
+    snippet: str
+    score: float
+
+
 class TurnRecord(TypedDict, total=False):
     role: Literal["user", "assistant"]
     content: str
     route: Route
     sql: str
     row_count: int
-    sources: list[dict[str, Any]]
+    sources: list[SourceRecord]
     tools: list[dict[str, Any]]
     """The answer's `tool_end` events (with their capped rows), for the history."""
     at: str
     """When the turn was recorded (ISO 8601, UTC)."""
+
+
+class ResultRecord(TypedDict):
+    """A query's result in state (what `finalize` answers from)."""
+
+    sql: str
+    columns: list[str]
+    rows: list[list[Any]]
+    truncated: bool
+
+
+class LastResult(TypedDict):
+    """The last query of a conversation and at most `LAST_RESULT_ROWS` of its rows."""
+
+    sql: str
+    columns: list[str]
+    rows: list[list[Any]]
+
+
+class PassageRecord(TypedDict):
+    """A retrieved passage in state (`providers.base.Passage` as a dict)."""
+
+    doc_id: str
+    title: str
+    chunk_id: str
+    text: str
+    score: float
+
+
+class Memory(TypedDict, total=False):
+    """What follow-ups need, carried across turns of one conversation."""
+
+    provider: dict[str, Any]
+    """The provider's own state (`SqlDraft.memory`, merged)."""
+    last_result: LastResult
+    last_route: Route
 
 
 MAX_KEPT_TURNS = 200
@@ -47,11 +93,11 @@ class AgentState(TypedDict, total=False):
     """This turn's question; the graph's input."""
     turns: Annotated[list[TurnRecord], append_turns]
     """The whole conversation, appended to by classify (user) and finalize (assistant)."""
-    memory: dict[str, Any]
+    memory: Memory
     """What follow-ups need: provider memory, the last result's rows, the last route."""
     route: Route
-    result: dict[str, Any] | None
-    passages: list[dict[str, Any]]
+    result: ResultRecord | None
+    passages: list[PassageRecord]
     notice: str | None
     """A plain message to answer with instead of data (unanswerable, failed queries)."""
     tools: list[dict[str, Any]]

@@ -1,52 +1,53 @@
-"""A run: one question through the graph, as an ordered stream of SSE frames.
+"""A run: one question through the graph, as typed events (`run_events`), as SSE frames for the
+streaming endpoint (`sse_body`), or folded into one answer (`collect`).
 
-The graph runs in a producer task feeding a bounded queue; the response drains the queue, batching
-whatever is ready into one write, and sends a comment heartbeat when nothing came for a while.
-Cancelling the response (the client went away) cancels the producer and so the run.
+For SSE the events run in a producer task feeding a bounded queue; the response drains the queue,
+batching whatever is ready into one write, and one timer per stream queues a comment heartbeat
+when nothing came for a while. Cancelling the response (the client went away) cancels the producer
+and so the run.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, cast
 
 import structlog
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
-from agent_service.errors import AgentError, RunFailed
+from agent_service.errors import RunFailed
 from agent_service.graph.builder import AgentGraph
 from agent_service.graph.state import RunContext, TurnRecord, utc_now
 from agent_service.metrics import AgentMetrics
 from agent_service.providers.base import TenantContext
+from agent_service.runs.events import (
+    RunEvent,
+    RunMeta,
+    StreamItem,
+    TerminalEvent,
+    Token,
+)
 from agent_service.runs.registry import thread_key
+from agent_service.runs.sse import HEARTBEAT, FinalBytes, encode_frame
+from agent_service.runs.tally import RunTally, error_event, merge_meta
 from agent_service.storage.checkpoints import keep_latest_checkpoint
-from contracts.agent_api import ChatResponse, Route, RunStats, Source, ToolEndEvent
-from contracts.errors import RETRYABLE_CODES, ErrorCode
-from contracts.sse import encode_comment, encode_event
+from contracts.agent_api import (
+    ChatResponse,
+    CompleteEvent,
+    ToolEndEvent,
+)
+from contracts.errors import ErrorCode
 
 log = structlog.get_logger("agent_service.runs.runner")
 
-_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-_HEARTBEAT = encode_comment("heartbeat")
 _END = b""
 CANCEL_GRACE_S = 5.0
 """How long a cancelled run may take to unwind (close model calls) before it is abandoned."""
-
-
-@dataclass(slots=True)
-class RunOutcome:
-    """What a run produced, for the non-streaming endpoint and for logs."""
-
-    answer: list[str] = field(default_factory=list)
-    tools: list[ToolEndEvent] = field(default_factory=list)
-    stats: RunStats | None = None
-    error: tuple[str, str, bool] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,130 +75,69 @@ class Runner:
         self._background: set[asyncio.Task[None]] = set()
         """Releases scheduled by cancelled runs (a reference keeps them from being collected)."""
 
-    async def frames(
+    async def run_events(
         self,
         tenant: TenantContext,
         message: str,
-        outcome: RunOutcome | None = None,
         before_end: Callable[[], Awaitable[None]] | None = None,
-    ) -> AsyncIterator[bytes]:
-        """Yield the SSE frames of one run; exactly one terminal frame, unless cancelled.
+    ) -> AsyncIterator[RunEvent]:
+        """Yield the events of one run in order; exactly one terminal event, unless cancelled.
 
-        `before_end` is awaited just before the terminal frame (the conversation is free again
+        `before_end` is awaited just before the terminal event (the conversation is free again
         by the time a client reads `complete`)."""
         started = time.perf_counter()
         run_id = f"run-{uuid.uuid4().hex}"
         ctx = self._make_context(tenant)
         config: Any = {"configurable": {"thread_id": thread_key(tenant)}, "recursion_limit": 16}
-        seq = 0
-        tokens = 0
-        ttft_ms: float | None = None
-        route: Route | None = None
-        meta: dict[str, Any] = {}
+        tally = RunTally(started, self._metrics)
         metrics = self._metrics
         metrics.runs_started.inc()
         status = "cancelled"
         try:
-            async with asyncio.timeout(self._limits.run_timeout_s):
-                # durability="exit": one checkpoint write per run, not one per step; under
-                # load every write waits its turn on the checkpointer's single connection
-                async for raw in self._graph.astream(
-                    {"question": message},
-                    config,
-                    context=ctx,
-                    stream_mode="custom",
-                    durability="exit",
-                ):
-                    # the tuples our nodes write (graph/nodes.py), typed by langgraph as a dict
-                    chunk = cast(tuple[Any, ...], raw)
-                    kind = chunk[0]
-                    if kind == "token":
-                        channel, content = chunk[1], chunk[2]
-                        if channel == "final":
-                            tokens += 1
-                            if ttft_ms is None:
-                                ttft_ms = (time.perf_counter() - started) * 1000
-                                metrics.ttft.observe(ttft_ms / 1000)
-                            if outcome is not None:
-                                outcome.answer.append(content)
-                        seq += 1
-                        yield (
-                            f"id: {seq}\nevent: token\ndata: "
-                            f'{{"event":"token","channel":"{channel}","content":{_dumps(content)}}}\n\n'
-                        ).encode()
-                    elif kind == "event":
-                        payload = chunk[1]
-                        name = payload["event"]
-                        if name == "route_decision":
-                            route = payload["route"]
-                        elif name == "tool_end":
-                            metrics.tool_calls.labels(payload["tool"], payload["status"]).inc()
-                            if outcome is not None:
-                                outcome.tools.append(ToolEndEvent.model_validate(payload))
-                        seq += 1
-                        yield encode_event(name, _dumps(payload), seq)
-                    elif kind == "meta":
-                        meta.update(chunk[1])
-            stats = RunStats(
-                run_id=run_id,
-                conversation_id=tenant.conversation_id,
-                route=route,
-                tokens=tokens,
-                ttft_ms=None if ttft_ms is None else round(ttft_ms, 2),
-                duration_ms=round((time.perf_counter() - started) * 1000, 2),
-                usage=ctx.usage.to_usage()
-                if ctx.usage.prompt_tokens or ctx.usage.completion_tokens
-                else None,
-                sql=meta.get("sql"),
-                row_count=meta.get("row_count"),
-                truncated=meta.get("truncated"),
-                sources=[Source(**s) for s in meta["sources"]] if "sources" in meta else None,
-            )
-            if outcome is not None:
-                outcome.stats = stats
-            status = "ok"
-            seq += 1
-            await self._prune(config)
+            terminal: TerminalEvent
+            try:
+                async with asyncio.timeout(self._limits.run_timeout_s):
+                    # durability="exit": one checkpoint write per run, not one per step; under
+                    # load every write waits its turn on the checkpointer's single connection
+                    async for raw in self._graph.astream(
+                        {"question": message},
+                        config,
+                        context=ctx,
+                        stream_mode="custom",
+                        durability="exit",
+                    ):
+                        # what our nodes write (graph/nodes.py), typed by langgraph as a dict
+                        item = cast(StreamItem, raw)
+                        if isinstance(item, Token):
+                            if item.channel == "final":
+                                tally.final_token()
+                            yield item
+                        elif isinstance(item, RunMeta):
+                            tally.meta = merge_meta(tally.meta, item)
+                        else:
+                            tally.event(item)
+                            yield item
+                terminal = CompleteEvent(stats=tally.stats(run_id, tenant, ctx))
+                status = "ok"
+                await self._prune(config)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                terminal = error_event(exc, run_id)
+                status = "timeout" if terminal.code == ErrorCode.RUN_TIMEOUT else "error"
             if before_end is not None:
                 await before_end()
-            yield encode_event(
-                "complete", '{"event":"complete","stats":' + stats.model_dump_json() + "}", seq
-            )
-        except TimeoutError:
-            status = "timeout"
-            seq += 1
-            if before_end is not None:
-                await before_end()
-            yield self._error_frame(
-                seq, ErrorCode.RUN_TIMEOUT, "the reply took too long and was stopped", outcome
-            )
-        except AgentError as exc:  # RunFailed, or a store that went away mid-run
-            status = "error"
-            seq += 1
-            if before_end is not None:
-                await before_end()
-            yield self._error_frame(seq, ErrorCode(exc.code), exc.message, outcome)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            status = "error"
-            log.exception("run_failed", run_id=run_id)
-            seq += 1
-            if before_end is not None:
-                await before_end()
-            yield self._error_frame(
-                seq, ErrorCode.INTERNAL, "the agent failed to answer; please try again", outcome
-            )
+            yield terminal
         finally:
             metrics.runs_finished.labels(status).inc()
-            metrics.tokens_streamed.inc(tokens)
+            metrics.tokens_streamed.inc(tally.tokens)
             log.info(
                 "run_finished",
                 run_id=run_id,
                 status=status,
-                route=route,
-                tokens=tokens,
-                ttft_ms=ttft_ms and round(ttft_ms, 1),
+                route=tally.route,
+                tokens=tally.tokens,
+                ttft_ms=tally.ttft_ms and round(tally.ttft_ms, 1),
                 duration_ms=round((time.perf_counter() - started) * 1000, 1),
             )
 
@@ -213,20 +153,29 @@ class Runner:
         if isinstance(checkpointer, BaseCheckpointSaver):
             await keep_latest_checkpoint(checkpointer, config["configurable"]["thread_id"])
 
-    @staticmethod
-    def _error_frame(seq: int, code: ErrorCode, message: str, outcome: RunOutcome | None) -> bytes:
-        retryable = code in RETRYABLE_CODES
-        if outcome is not None:
-            outcome.error = (code, message, retryable)
-        payload = {"event": "error", "code": code.value, "message": message, "retryable": retryable}
-        return encode_event("error", _dumps(payload), seq)
-
     async def sse_body(
         self, tenant: TenantContext, message: str, on_done: Callable[[], Awaitable[None]]
     ) -> AsyncIterator[bytes]:
         """The response body: frames through a bounded queue, with heartbeats and batching."""
         limits = self._limits
         queue: asyncio.Queue[bytes] = asyncio.Queue(limits.buffer_events)
+        loop = asyncio.get_running_loop()
+        last_frame = loop.time()
+        heartbeat: asyncio.TimerHandle
+
+        def beat() -> None:
+            # One timer per quiet period of the stream, not one per read: a comment goes out
+            # when nothing was queued for `heartbeat_s`.
+            nonlocal heartbeat, last_frame
+            quiet_for = loop.time() - last_frame
+            if quiet_for >= limits.heartbeat_s:
+                if not queue.full():
+                    queue.put_nowait(HEARTBEAT)
+                last_frame += quiet_for
+                quiet_for = 0.0
+            heartbeat = loop.call_later(limits.heartbeat_s - quiet_for, beat)
+
+        heartbeat = loop.call_later(limits.heartbeat_s, beat)
 
         released = False
 
@@ -241,17 +190,27 @@ class Runner:
                 log.exception("run_release_failed", conversation_id=tenant.conversation_id)
 
         async def produce() -> None:
+            nonlocal last_frame
             ended = False
+            seq = 0
             try:
-                async for frame in self.frames(tenant, message, before_end=release):
+                async for event in self.run_events(tenant, message, before_end=release):
+                    seq += 1
+                    frame = encode_frame(event, seq)
                     if queue.full():
                         # the reader is not keeping up: wait, but not forever
                         await asyncio.wait_for(queue.put(frame), limits.stall_timeout_s)
                     else:
                         queue.put_nowait(frame)
+                    last_frame = loop.time()
                 # the reader is still reading: the end marker waits for room like any frame,
                 # so a complete stream never loses a frame
-                await asyncio.wait_for(queue.put(_END), limits.stall_timeout_s)
+                if queue.full():
+                    await asyncio.wait_for(queue.put(_END), limits.stall_timeout_s)
+                else:
+                    # no await between the terminal frame and the end: the reader takes both at
+                    # once and the terminal leaves in the response's last write
+                    queue.put_nowait(_END)
                 ended = True
             except TimeoutError:
                 log.warning("stream_stalled", conversation_id=tenant.conversation_id)
@@ -272,12 +231,7 @@ class Runner:
         self._metrics.active_streams.inc()
         try:
             while True:
-                try:
-                    async with asyncio.timeout(limits.heartbeat_s):
-                        frame = await queue.get()
-                except TimeoutError:
-                    yield _HEARTBEAT
-                    continue
+                frame = await queue.get()
                 if frame is _END:
                     return
                 if queue.empty():
@@ -287,11 +241,12 @@ class Runner:
                 while not queue.empty():
                     item = queue.get_nowait()
                     if item is _END:
-                        yield b"".join(batch)
+                        yield FinalBytes(b"".join(batch))
                         return
                     batch.append(item)
                 yield b"".join(batch)
         finally:
+            heartbeat.cancel()
             if not producer.done():
                 producer.cancel()
                 # Wait for the run to unwind, shielded: Starlette's cancel scope re-cancels this
@@ -310,18 +265,21 @@ class Runner:
 
     async def collect(self, tenant: TenantContext, message: str) -> ChatResponse:
         """Run to the end and return the answer (the non-streaming endpoint)."""
-        outcome = RunOutcome()
-        async for _ in self.frames(tenant, message, outcome):
-            pass
-        if outcome.error is not None:
-            code, msg, _retryable = outcome.error
-            raise RunFailed(
-                ErrorCode(code), msg, status=504 if code == ErrorCode.RUN_TIMEOUT else 502
-            )
-        assert outcome.stats is not None
-        return ChatResponse(
-            answer="".join(outcome.answer),
-            route=outcome.stats.route,
-            stats=outcome.stats,
-            tools=outcome.tools,
-        )
+        answer: list[str] = []
+        tools: list[ToolEndEvent] = []
+        async for event in self.run_events(tenant, message):
+            if isinstance(event, Token):
+                if event.channel == "final":
+                    answer.append(event.content)
+            elif event.event == "tool_end":
+                tools.append(event)
+            elif event.event == "complete":
+                stats = event.stats
+                return ChatResponse(
+                    answer="".join(answer), route=stats.route, stats=stats, tools=tools
+                )
+            elif event.event == "error":
+                code = ErrorCode(event.code)
+                status = {ErrorCode.RUN_TIMEOUT: 504, ErrorCode.UPSTREAM_UNAVAILABLE: 503}
+                raise RunFailed(code, event.message, status=status.get(code, 502))
+        raise AssertionError("a run ends with a terminal event unless cancelled")

@@ -16,7 +16,7 @@ from agent_service.providers.base import QueryResult
 from agent_service.providers.offline.comparisons import comparison_answer
 from agent_service.providers.offline.phrasing import measure_phrase, noun_phrase, specialty_words
 from agent_service.providers.offline.question import Spec
-from agent_service.providers.offline.shares import share_answer
+from agent_service.providers.offline.shares import revenue_share_answer, share_answer
 from agent_service.providers.offline.sql import ranks_jobs_by_revenue
 from agent_service.providers.offline.values import cell, label, money, number, plain, readable_date
 
@@ -45,7 +45,8 @@ def _bullets(lines: Sequence[str], total: int, truncated: bool, max_listed: int)
     if truncated:
         text += f"\n…and more: the result was cut off at {total} rows, so narrow the question."
     elif more > 0:
-        text += f"\n…and {more} more."
+        # "…and 15 more" would read as a second count next to the total the heading states.
+        text += f"\n…and the rest of the {number(total)}."
     return text
 
 
@@ -160,7 +161,8 @@ def _list_line(spec: Spec, row: dict[str, Any]) -> str:
         if row.get("completed_on")
         else f"{status}, scheduled {readable_date(row.get('scheduled_on'))}"
     )
-    technician = plain(row.get("technician")) if row.get("technician") else "no technician yet"
+    # "unassigned", not "no technician": "no …" reads as a count of zero next to the real count
+    technician = plain(row.get("technician")) if row.get("technician") else "unassigned"
     revenue = f", {money(row.get('revenue'))}" if row.get("revenue") else ""
     return (
         f"- #{plain(row.get('job_id'))} {plain(row.get('title'))} for {plain(row.get('customer'))}"
@@ -210,6 +212,8 @@ def answer_for_spec(spec: Spec, result: QueryResult, max_listed: int = 10) -> st
         return comparison_answer(spec, result)
     if spec.metric == "share" and result.rows:
         return share_answer(spec, _row(result, 0))
+    if spec.metric == "revenue_share" and result.rows:
+        return revenue_share_answer(spec, _row(result, 0))
     if spec.group is not None and (spec.subject == "jobs" or spec.group in _COUNT_GROUPS):
         return _group_answer(spec, result, max_listed)
     if spec.metric == "list":

@@ -32,7 +32,7 @@ def unknown_words_message(words: tuple[str, ...]) -> str:
     plural = len(words) > 1
     return (
         f"I can't answer that exactly: I don't understand {_quoted(words)} in this question,"
-        f" and I'd rather not answer a different question than the one you asked. "
+        f" and I'd rather say so than answer a different question. "
         + ("Those words don't" if plural else "That word doesn't")
         + f" match anything in the data I can read. {CAN_DO}"
     )
@@ -57,7 +57,11 @@ def checked_spec(spec: Spec, reading: Reading, today: date) -> Spec | str:
             "I can't tell which dates you mean. Please name the period, for example “last"
             " month”, “last quarter”, “in October” or “between June and August”."
         )
-    if reading.averaged and spec.metric in {"list", "count", "share"} and spec.compare is None:
+    if (
+        reading.averaged
+        and spec.metric in {"list", "count", "share", "revenue_share"}
+        and spec.compare is None
+    ):
         return (
             "I can't work out that average: I can average revenue per job, the hourly rate and"
             " the days a job takes from scheduled to completed, but not what this asks."
@@ -74,6 +78,12 @@ def checked_spec(spec: Spec, reading: Reading, today: date) -> Spec | str:
             )
     if _in_future(spec, today):
         return FORECAST
+    if spec.metric == "revenue_share" and not (spec.segment or spec.city or spec.specialty):
+        return (
+            "I can't tell which part of the revenue you mean: I can give the share of revenue"
+            " from commercial or residential customers, a city, or a specialty, for example"
+            " “what percent of revenue came from commercial customers?”."
+        )
     if spec.metric == "share" and not _share_part(spec):
         return (
             "I can't tell what share you mean: please name what to count as a part of the whole,"

@@ -20,6 +20,7 @@ Metric = Literal[
     "duration_avg",
     "cancel_rate",
     "share",
+    "revenue_share",
 ]
 Group = Literal["month", "status", "specialty", "technician", "customer", "segment", "city"]
 Order = Literal["", "value", "hourly_rate", "hired_on"]
@@ -31,7 +32,7 @@ _NUMBER_WORDS: Final[dict[str, int]] = {
 _NUMBER: Final = r"(\d{1,2}|" + "|".join(_NUMBER_WORDS) + ")"
 _REVENUE: Final = (
     "revenue|earn(?:ed|ings|s)?|income|sales|billed|made|make|bring in|brought in|money"
-    "|job values?|average value|ticket size|average ticket"
+    "|job values?|average value|ticket size|average ticket|tickets?"
 )
 _RANKED: Final = "top|best|most|highest|biggest|largest|busiest|least|lowest|fewest|worst|bottom"
 _RANKABLE: Final = (
@@ -47,6 +48,10 @@ _OLDEST: Final = (
 _TENURE: Final = (
     "how long (?:has|have|did) .{2,60}? (?:been (?:with us|here|employed|working)|worked (?:here"
     "|for us)|stayed)|when (?:was|did) .{2,60}? (?:hired|join|start)|(?:hire|start) date"
+)
+_PERSON: Final = r"technician|tech|employee|hire|person|plumber|electrician|worker|one"
+_PEOPLE: Final = (
+    r"technicians|techs|employees|hires|people|staff|plumbers|electricians|workers|ones|team"
 )
 _HOURLY: Final = (
     "hourly|per hour|an hour|/hour|wages?|pay rates?|rates? of pay|(?:get|gets|are|is|being) paid"
@@ -106,7 +111,11 @@ def read_measure(text: str, values: dict[str, Any]) -> None:
     if has(text, r"cancell?ation rate|percent(?:age)? (?:of )?(?:jobs )?cancell?ed"):
         values.update(subject="jobs", metric="cancel_rate")
     elif has(text, _SHARE):
-        values["metric"] = "share"
+        # "what percent of revenue comes from commercial customers": a share of money, not rows
+        revenue = has(text, _REVENUE)
+        values.update(metric="revenue_share" if revenue else "share")
+        if revenue:
+            values["subject"] = "jobs"
     elif has(text, _TENURE):
         values.update(subject="technicians", metric="list", order="hired_on", descending=False)
     elif has(text, _HOURLY) and not has(text, _RANKED):
@@ -136,19 +145,25 @@ def read_ranking(text: str, values: dict[str, Any], max_top_n: int) -> None:
     ranked = has(text, _RANKED)
     ascending = has(text, r"least|lowest|fewest|worst|bottom")
     limit = read_limit(text, max_top_n)
+    # "who has been here longest", "newest plumber": one person, not a top five.
+    one_person = not has(text, _PEOPLE) and has(text, rf"who|whos|{_PERSON}")
     if has(text, _NEWEST):
-        values.update(subject="technicians", metric="list", order="hired_on", limit=limit or 5)
+        values.update(subject="technicians", metric="list", order="hired_on")
+        values["limit"] = limit or (1 if one_person else 5)
     elif has(text, _OLDEST):
-        values.update(subject="technicians", metric="list", order="hired_on", limit=limit or 5)
-        values["descending"] = False
-    elif ranked and has(text, r"hourly rates?|paid|pay rates?|wages?|rates?|expensive|cheapest"):
+        values.update(subject="technicians", metric="list", order="hired_on")
+        values.update(descending=False, limit=limit or (1 if one_person else 5))
+    elif ranked and has(
+        text, r"hourly rates?|paid|pay rates?|wages?|rates?|expensive|cheapest|per hour|an hour"
+    ):
         values.update(subject="technicians", metric="list", order="hourly_rate")
         values["descending"] = not ascending
         one = has(text, r"who|which technician|the (?:highest|lowest)")
         values["limit"] = limit or (1 if one else 5)
     elif ranked and group is None and values["subject"] == "jobs" and not has(text, _RANKABLE):
         # "the 3 biggest jobs last month": single jobs ranked by what they earned.
-        values.update(metric="list", order="value", limit=limit or 5)
+        single = has(text, r"job|ticket|one") and not has(text, r"jobs|tickets|ones")
+        values.update(metric="list", order="value", limit=limit or (1 if single else 5))
         values["descending"] = not ascending
     elif ranked and group is None:
         if has(text, r"technicians?|techs?|employees?"):

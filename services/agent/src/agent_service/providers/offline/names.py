@@ -70,10 +70,12 @@ def find_names(original: str) -> list[tuple[str, str]]:
     return out
 
 
-def place_names(original: str, values: dict[str, Any]) -> None:
+def place_names(
+    original: str, values: dict[str, Any], guessed: list[tuple[str, str]] | None = None
+) -> None:
     """Set `city`, `technician`, `customer`, `about` or `person` in `values` from the names in
-    the question, by the word that precedes each name."""
-    for before, found in find_names(original):
+    the question (and any lower-case names `guessed`), by the word that precedes each name."""
+    for before, found in [*find_names(original), *(guessed or [])]:
         name = found[:MAX_NAME_CHARS]
         last = before.split()[-1] if before else ""
         if last in {"in", "near"} or before.endswith(("based in", "located in", "city of")):

@@ -35,6 +35,11 @@ _MONTH_SPAN: Final = re.compile(
     rf"\b(?:between|from)\s+({_MONTH_RE})\b\.?(?:\s+(\d{{4}}))?\s+(?:and|to|through|until|-)\s+"
     rf"({_MONTH_RE})\b\.?(?:,?\s+(\d{{4}}))?"
 )
+# "July through September": a span without "between"/"from" needs a connective that is no list.
+_MONTH_THROUGH: Final = re.compile(
+    rf"\b({_MONTH_RE})\b\.?(?:\s+(\d{{4}}))?\s*(?:through|thru|till|until|-|–)\s*"
+    rf"({_MONTH_RE})\b\.?(?:,?\s+(\d{{4}}))?"
+)
 _ISO_DAY: Final = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
 _LAST_N: Final = re.compile(
     r"\b(?:last|past|previous)\s+(\d{1,3}|" + "|".join(_NUMBERS) + r")\s+(days?|weeks?|months?)\b"
@@ -125,7 +130,7 @@ def _relative(text: str, today: date) -> Period | None:
 
 def _month_span(text: str, today: date) -> Period | None:
     """ "between January and March", "from June to August 2026": whole months, inclusive."""
-    found = _MONTH_SPAN.search(text)
+    found = _MONTH_SPAN.search(text) or _MONTH_THROUGH.search(text)
     if not found:
         return None
     last_year = int(found[4]) if found[4] else None

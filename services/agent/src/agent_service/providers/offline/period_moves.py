@@ -21,7 +21,9 @@ _FORWARD: Final = re.compile(
 )
 _COMPARE: Final = re.compile(
     r"\b(?:compare[ds]?|comparison|compared|vs\.?|versus|against|difference between"
-    r"|(?:more|less|higher|lower|better|worse) than)\b"
+    r"|(?:more|less|higher|lower|better|worse) than"
+    # "did we make more in September or October?": a choice between two periods
+    r"|(?:more|less|higher|lower|better|worse|bigger|busier|which)\b(?=.*\bor\b))\b"
 )
 _SPLIT: Final = re.compile(r"\b(?:and|vs\.?|versus|to|with|against|than|or)\b(?=[^?]*?\w)")
 
@@ -47,8 +49,11 @@ def two_periods(text: str, today: date) -> tuple[Period, Period] | None:
     if not asks_to_compare(text):
         return None
     for found in _SPLIT.finditer(text):
-        first = find_period(text[: found.start()], today)
-        second = find_period(text[found.end() :], today)
+        before, after = text[: found.start()], text[found.end() :]
+        # "sept vs oct": a bare month next to the "vs" is a period, as "in sept" would be.
+        last_word = (before.split() or [""])[-1]
+        first = find_period(before, today) or find_period(f"in {last_word}", today)
+        second = find_period(after, today) or find_period("in " + after.strip(), today)
         if first and second and (first.start, first.end) != (second.start, second.end):
             return first, second
     return None

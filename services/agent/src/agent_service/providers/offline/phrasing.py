@@ -65,7 +65,7 @@ def noun_phrase(spec: Spec, *, plural: bool = True) -> str:
 
 def _technicians_phrase(spec: Spec, plural: bool) -> str:
     words = []
-    if spec.tech_status in {"active", "inactive"}:
+    if spec.tech_status in {"active", "inactive", "current"}:
         words.append(spec.tech_status)
     words.append("technicians" if plural else "technician")
     if spec.tech_status == "on_leave":
@@ -177,4 +177,5 @@ _METRIC_NOTES: Final[dict[str, str]] = {
     "duration_avg": "Measuring how long {} took",
     "cancel_rate": "Working out how many {} were cancelled",
     "share": "Working out the share of {}",
+    "revenue_share": "Working out the share of revenue from {}",
 }

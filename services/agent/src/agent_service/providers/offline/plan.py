@@ -24,7 +24,7 @@ from agent_service.providers.offline.question import (
 )
 from agent_service.providers.offline.reading import Reading, read_question
 from agent_service.providers.offline.refusals import refusal_for
-from agent_service.providers.offline.shares import share_note, share_sql
+from agent_service.providers.offline.shares import revenue_share_sql, share_note, share_sql
 from agent_service.providers.offline.sql import DetailKind, build_sql, detail_sql, name_lookup_sql
 
 MEMORY_KEY: Final = "offline"
@@ -35,6 +35,7 @@ EXAMPLES: Final = (
     "Top 5 technicians by completed jobs this year",
 )
 HELP: Final = (
+    "I can't tell what to count or list in that question, so I won't guess. "
     "I can answer questions about your technicians, customers, jobs and revenue, for example: "
     + ", ".join(f"“{q}”" for q in EXAMPLES)
     + "."
@@ -165,6 +166,18 @@ def _by_name(name: str, memory: Mapping[str, Any]) -> Plan:
     )
 
 
+def _one_person(memory: Mapping[str, Any]) -> str | None:
+    """The one technician the last answer named ("who is our newest hire?"), if exactly one."""
+    last = _last_result(memory)
+    if last is None or len(last[1]) != 1:
+        return None
+    columns, rows = last
+    if "name" in columns and "technician_id" in columns:
+        name = rows[0][columns.index("name")]
+        return name if isinstance(name, str) and name.strip() else None
+    return None
+
+
 def _keeping(plan: Plan | Unanswerable, previous: Spec | None) -> Plan | Unanswerable:
     return replace(plan, context=previous) if isinstance(plan, Plan) else plan
 
@@ -175,11 +188,15 @@ def statement_for(spec: Spec, today_iso: str) -> str:
         return comparison_sql(spec, today_iso)
     if spec.metric == "share":
         return share_sql(spec, today_iso)
+    if spec.metric == "revenue_share":
+        return revenue_share_sql(spec, today_iso)
     return build_sql(spec, today_iso)
 
 
 def _spec_plan(spec: Spec, today: date) -> Plan:
-    note = share_note(spec) if spec.metric == "share" and spec.compare is None else draft_note(spec)
+    note = draft_note(spec)
+    if spec.metric in {"share", "revenue_share"} and spec.compare is None:
+        note = share_note(spec)
     return Plan(statement_for(spec, today.isoformat()), note, "spec", spec)
 
 
@@ -198,6 +215,14 @@ def plan_question(
     if reading.unknown:
         return Unanswerable(unknown_words_message(reading.unknown))
     previous = Spec.from_json(remembered(memory).get("spec"), max_top_n)
+    if reading.pronoun and not (reading.person or reading.about or reading.technician):
+        person = _one_person(memory)
+        if person is None:
+            return Unanswerable(
+                "I can't tell who “they” are: the last answer didn't name exactly one person."
+                " Please say the name, for example “what is Victor Chen's hourly rate?”."
+            )
+        reading = replace(reading, person=person, subject=reading.subject or "technicians")
     try:
         if reading.ordinal is not None and not (
             reading.person or reading.customer or reading.technician

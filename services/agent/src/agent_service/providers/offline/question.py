@@ -27,6 +27,7 @@ METRICS: Final = frozenset(
         "duration_avg",
         "cancel_rate",
         "share",
+        "revenue_share",
     }
 )
 GROUPS: Final = frozenset(
@@ -127,7 +128,9 @@ def status_filters(
     tech: str | None = None
     jobs: list[str] = []
     for status in statuses:
-        if status in {"on_leave", "inactive"} or (status == "active" and subject != "jobs"):
+        if status in {"on_leave", "inactive", "current"} or (
+            status == "active" and subject != "jobs"
+        ):
             tech = status
         elif status == "active":
             jobs.append("in_progress")
@@ -186,10 +189,18 @@ def _implied_subject(previous: Subject, reading: Reading) -> Subject:
 
 def merge_follow_up(previous: Spec, reading: Reading) -> Spec:
     """Re-apply the previous spec with what the follow-up changes ("and how many are on leave?")."""
-    subject = reading.subject or _implied_subject(previous.subject, reading)
+    revenue_share = reading.metric == "share" and previous.metric in {
+        "revenue_sum",
+        "revenue_share",
+    }
+    subject = (
+        "jobs" if revenue_share else reading.subject or _implied_subject(previous.subject, reading)
+    )
     tech_status, job_status = status_filters(subject, reading.statuses)
     changes: dict[str, Any] = {"subject": subject}
-    if reading.metric:
+    if revenue_share:
+        changes["metric"] = "revenue_share"  # "what % of that came from commercial customers?"
+    elif reading.metric:
         changes["metric"] = reading.metric
     if reading.group:
         changes.update(group=reading.group, order=reading.order, limit=reading.limit)
@@ -198,6 +209,8 @@ def merge_follow_up(previous: Spec, reading: Reading) -> Spec:
         changes.update(group=None, order="", limit=None)
     if reading.order and not reading.group:
         changes.update(order=reading.order, descending=reading.descending, limit=reading.limit)
+    if reading.every_status and not reading.statuses:
+        changes.update(tech_status=None, job_status=())  # "and in total?": every status
     if tech_status:
         changes["tech_status"] = tech_status
     if job_status:

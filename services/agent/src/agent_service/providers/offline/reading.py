@@ -10,6 +10,7 @@ from dataclasses import dataclass, fields
 from datetime import date
 from typing import Any, Final
 
+from agent_service.providers.offline.guessed_names import guess_names
 from agent_service.providers.offline.measures import (
     Group,
     Metric,
@@ -35,7 +36,7 @@ SPECIALTIES: Final = (
 )  # fmt: skip
 _STATUS_WORDS: Final = (
     (r"on[ _-]?leave|away on leave", "on_leave"),
-    (r"inactive|former|no longer (?:with us|active|employed)", "inactive"),
+    (r"inactive|former|gone|quit|no longer (?:with us|active|employed)", "inactive"),
     (r"in[ _-]?progress|ongoing|underway|being worked on", "in_progress"),
     (r"cancell?ed|cancell?ations?", "cancelled"),
     (r"completed?|finish(?:ed)?|done|closed", "completed"),
@@ -49,6 +50,7 @@ ORDINALS: Final[dict[str, int]] = {
 }  # fmt: skip
 _SUBJECT_WORDS: Final[tuple[tuple[Subject, str], ...]] = (
     ("technicians", "technicians?|techs?|employees?|staff|workers?|team members?|hires?|hired"
+     "|plumbers?|electricians?|guys|crew|folks"
      "|specialt(?:y|ies)|hourly rates?|wages?"),
     ("customers", "customers?|clients?|accounts?"),
     ("jobs", "jobs?|work orders?|appointments?|visits?|service calls?|tasks?|revenue"
@@ -72,7 +74,7 @@ _LOOSE_PERIOD: Final = (
 )
 _UNASSIGNED: Final = (
     "unassigned|not assigned|without (?:a |any )?(?:technician|tech)"
-    "|no (?:technician|tech) assigned|nobody assigned"
+    "|no (?:technician|tech) assigned|(?:nobody|no one|noone) (?:is |was )?assigned"
 )
 _SCHEDULED_AS_VERB: Final = (
     r"\bscheduled\s+(?:for|in|on|during|between|next|this|last|today|tomorrow|yesterday|"
@@ -129,6 +131,10 @@ class Reading:
     """The question asks for a comparison ("how does that compare to last month?")."""
     move: tuple[int, str | None] | None = None
     """A follow-up moving the previous period: (steps, unit), e.g. (-1, "month")."""
+    every_status: bool = False
+    """The question asks for everyone or everything ("in total", "altogether")."""
+    pronoun: bool = False
+    """The question points at one person of the previous answer ("what's their rate?")."""
     averaged: bool = False
     """The question asks for an average ("average", "typical")."""
     self_ref: bool = False
@@ -197,7 +203,9 @@ def _references(text: str, values: dict[str, Any]) -> None:
         values["ordinal"] = int(word) if word.isdigit() else ORDINALS[word]
     elif (found := re.search(r"(?:#|\bnumber\s+)(\d{1,2})\b", text)) and not values.get("metric"):
         values["ordinal"] = int(found[1])
-    values["them"] = has(text, r"them|those|these|they|ones|that list|the same")
+    values["them"] = has(
+        text, r"them|those|these|they|ones|that list|the same|(?:of|from) (?:that|it|this)"
+    )
     values["follow_up"] = bool(_FOLLOW_UP_START.match(text) or values["them"])
 
 
@@ -217,7 +225,9 @@ def read_question(question: str, today: date, max_top_n: int = 50) -> Reading:
     values["compares"] = asks_to_compare(text)
     values["move"] = None if values["period"] else period_move(text)
     values["hired"] = values.get("order") == "hired_on" or has(text, _HIRING)
-    place_names(original, values)
+    found_names = [name for _, name in find_names(original)]
+    guessed = guess_names(text, found_names)
+    place_names(original, values, guessed)
     _references(text, values)
     if values.get("subject") is None and (
         set(values["statuses"]) & _JOB_STATUSES
@@ -226,8 +236,25 @@ def read_question(question: str, today: date, max_top_n: int = 50) -> Reading:
         or re.search(_SCHEDULED_AS_VERB, text)
     ):
         values["subject"] = "jobs"  # "what's scheduled next week?", "anything overdue?"
+    if values.get("subject") is None and {"on_leave", "inactive"} & set(values["statuses"]):
+        values["subject"] = "technicians"  # "who's on leave?": only technicians take leave
+    if (
+        values.get("order") == "hired_on"
+        and not values.get("descending", True)
+        and not values["statuses"]
+        and has(text, r"with us|here|still|currently|current|remaining")
+    ):
+        values["statuses"] = ("current",)  # "with us the longest": not someone who has left
+    if values.get("metric") in {None, "list"} and has(
+        text, r"(?:\w+'s|their|his|her) (?:hourly |pay )?rate|(?:rate|rates) (?:of pay|for \w+)"
+    ):
+        values.update(subject="technicians", metric="rate_avg")  # "Quinn Morgan's rate?"
+    values["every_status"] = has(
+        text, r"in total|altogether|all together|overall|all of them|everyone|everybody|all in all"
+    )
+    values["pronoun"] = has(text, r"their|his|her|he|she|him|that person|this person")
     values["averaged"] = has(text, r"average|avg|mean|typical|typically")
     values["self_ref"] = has(text, _SELF)
     values["loose_period"] = values["period"] is None and has(text, _LOOSE_PERIOD)
-    values["unknown"] = tuple(unknown_words(text, [name for _, name in find_names(original)]))
+    values["unknown"] = tuple(unknown_words(text, found_names + [n for _, n in guessed]))
     return Reading(**{k: v for k, v in values.items() if v is not None and k in _READING_FIELDS})

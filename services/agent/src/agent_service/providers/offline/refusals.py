@@ -76,7 +76,9 @@ _COMPANY_NAMES: Final = (
     + tuple(re.escape(company.name.lower()) for company in COMPANIES)
     + tuple(
         re.escape(company.name.split()[0].lower())
-        + r"(?:'s?|s'| (?:heating|plumbing|electric|hvac|company|co|inc|llc)\b|$|[?.!,])"
+        + r"(?:'s?|s'| (?:heating|plumbing|electric|hvac|company|co|inc|llc)\b|$|[?.!,]"
+        + r"| (?:have|has|had|do|does|did|make|makes|made|earn|earns|pay|pays|charge|charges"
+        + r"|employ|employs|bring|brings)\b)"
         for company in COMPANIES
     )
 )
@@ -92,7 +94,8 @@ _MISSING: Final[tuple[tuple[str, str, str], ...]] = (
     (r"profits?|profitab\w*|margins?|costs?|expenses of|parts cost|material cost|overhead",
      "costs or profit", "jobs record revenue only, not costs"),
     (r"phone(?: numbers?)?|e-?mails?|addresses|street address|contact details|zip(?: code)?",
-     "contact details", "customers have a name, city and segment (residential or commercial)"),
+     "contact details (phone numbers, emails or addresses)",
+     "customers have a name, city and segment (residential or commercial)"),
     (r"invoices?|unpaid|paid invoices|payments?|owe[sd]?|owing|balances?|overdue payments?",
      "invoices or payments", "jobs record the revenue of completed work, not billing"),
     (r"hours worked|timesheets?|clock(?:ed)? hours|overtime hours|hours logged|utili[sz]ation",

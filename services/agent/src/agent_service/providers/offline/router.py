@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from agent_service.providers.base import RouteChoice
+from agent_service.providers.offline.guessed_names import guess_names
 from agent_service.providers.offline.names import find_names
 from agent_service.providers.offline.reading import MAX_QUESTION_CHARS
 from agent_service.providers.offline.refusals import missing_field, refusal_for
@@ -39,12 +40,13 @@ _SIGNALS: Final[dict[Route, tuple[tuple[str, float, str], ...]]] = {
         ),
         (
             r"revenue|earn(?:ed|ings)?|income|sales|billed|hourly rates?|hired|hires|make|made"
-            r"|money|pay rates?|wages?",
+            r"|money|pay rates?|wages?|(?:\w+'s|what's|whats|their|his|her) (?:hourly )?rate",
             2.5,
             "asks about revenue or staff records",
         ),
         (
-            r"active|inactive|on leave|scheduled|in progress|completed|cancell?ed|unassigned"
+            r"active|inactive|on leave|scheduled|in progress|completed|cancell?(?:ed|ations?)"
+            r"|unassigned"
             r"|overdue",
             1.5,
             "mentions a record status",
@@ -144,7 +146,7 @@ _SIGNALS: Final[dict[Route, tuple[tuple[str, float, str], ...]]] = {
 }
 _FOLLOW_UP: Final = re.compile(
     r"^(?:and|also|what about|how about|same|now|then|only|just|ok(?:ay)?|but)\b"
-    r"|\b(?:them|those|these|they|ones|more about|tell me more|details?"
+    r"|\b(?:them|those|these|they|their|his|her|ones|more about|tell me more|details?"
     r"|the (?:first|second|third|fourth|fifth|last|next) (?:one|job|technician|customer|result)"
     r"|compare[sd]?|vs|versus|before that|after that|the one (?:before|after)"
     r"|the (?:day|week|month|quarter|year) (?:before|after))\b"
@@ -212,7 +214,8 @@ def classify_question(question: str, memory: Mapping[str, Any]) -> RouteChoice:
 def _not_data(question: str, text: str) -> bool:
     """Whether a question with data words still has words no data question uses."""
     original = normalise(question[:MAX_QUESTION_CHARS])
-    return bool(unknown_words(text, [name for _, name in find_names(original)]))
+    names = [name for _, name in find_names(original)]
+    return bool(unknown_words(text, names + [n for _, n in guess_names(text, names)]))
 
 
 def general_reply(question: str) -> str:
@@ -241,8 +244,16 @@ def general_reply(question: str) -> str:
             "That's outside what I can help with. I answer questions about your business data and"
             f" company policies — for example {examples}."
         )
+    if re.search(r"\b(what can you|what do you|help|who are you|how do you work)\b", text):
+        return (
+            "I can count, list and total your technicians, customers, jobs and revenue (by status,"
+            " month, technician, customer or city), and quote company policies on overtime,"
+            f" on-call, safety, time off and expenses. Try {examples}."
+        )
+    # Nothing in the question names the data or a policy topic: say so rather than guess.
     return (
-        "I can count, list and total your technicians, customers, jobs and revenue (by status,"
-        " month, technician, customer or city), and quote company policies on overtime, on-call,"
-        f" safety, time off and expenses. Try {examples}."
+        "I don't have information about that: it isn't in your business data, and no policy"
+        " document I know of covers it. I can count, list and total your technicians, customers,"
+        " jobs and revenue (by status, month, technician, customer or city), and quote company"
+        f" policies on overtime, on-call, safety, time off and expenses. Try {examples}."
     )

@@ -11,6 +11,7 @@ import re
 from typing import Final, Literal
 
 from agent_service.providers.offline.question import Spec
+from agent_service.providers.offline.trades import specialty_stems
 
 DetailKind = Literal["technician", "customer", "job"]
 
@@ -29,6 +30,17 @@ def text_literal(value: str) -> str:
 def like_literal(fragment: str) -> str:
     """A `%fragment%` LIKE pattern literal; `%` in the fragment matches one character, not many."""
     return text_literal("%" + fragment.strip().replace("%", "_") + "%")
+
+
+def specialty_condition(stem: str) -> str:
+    """`t.specialty` matching a specialty word, or any specialty of the trade it names."""
+    likes = [f"t.specialty LIKE {like_literal(s)}" for s in specialty_stems(stem)]
+    return likes[0] if len(likes) == 1 else "(" + " OR ".join(likes) + ")"
+
+
+def tech_status_condition(value: str) -> str:
+    """The technician status filter; "current" means anyone who has not left (not inactive)."""
+    return "t.status != 'inactive'" if value == "current" else f"t.status = {_status(value)}"
 
 
 def _status(value: str) -> str:
@@ -93,8 +105,8 @@ def _jobs_subquery(column: str, spec: Spec) -> str:
 def _technicians_sql(spec: Spec) -> str:
     name = spec.technician or spec.person
     where: list[str | None] = [
-        f"t.status = {_status(spec.tech_status)}" if spec.tech_status else None,
-        f"t.specialty LIKE {like_literal(spec.specialty)}" if spec.specialty else None,
+        tech_status_condition(spec.tech_status) if spec.tech_status else None,
+        specialty_condition(spec.specialty) if spec.specialty else None,
         f"t.name LIKE {like_literal(name)}" if name else None,
     ]
     if spec.without_jobs:
@@ -200,8 +212,8 @@ def _jobs_sql(spec: Spec, today_iso: str) -> str:
         "j.status IN ('scheduled', 'in_progress') AND j.scheduled_on < " + f"'{today_iso}'"
         if spec.overdue
         else None,
-        f"t.status = {_status(spec.tech_status)}" if spec.tech_status else None,
-        f"t.specialty LIKE {like_literal(spec.specialty)}" if spec.specialty else None,
+        tech_status_condition(spec.tech_status) if spec.tech_status else None,
+        specialty_condition(spec.specialty) if spec.specialty else None,
         f"t.name LIKE {like_literal(spec.technician)}" if spec.technician else None,
         f"c.name LIKE {like_literal(spec.customer)}" if spec.customer else None,
         f"(t.name LIKE {person} OR c.name LIKE {person})" if person else None,

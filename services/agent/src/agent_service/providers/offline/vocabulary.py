@@ -41,6 +41,8 @@ _FUNCTION_WORDS: Final = """
     status statuses
     long longest serving senior seniority tenure been with employed joined started stayed
     around here company business
+    among amongst pls plz thx ty ever single dollars dollar bucks came come comes
+    we've we'd nobody noone thru
     currently booked assigned assignment
     value values worth
     """

@@ -27,6 +27,21 @@ _SYNONYMS: Final[tuple[tuple[str, str], ...]] = (
     (r"\b(?:right now|at the moment|at present|these days|as of now|as of today)\b", "currently"),
     (r"\b(?:wrapped up|closed out|knocked out|got done|gotten done|get done|carried out)\b",
      "completed"),
+    # Texting shorthand for the words the reader knows.
+    (r"\brn\b", "currently"),
+    (r"\bavg\b\.?", "average"),
+    (r"\b(?:tmrw|tmrow|tmr|tmw|2moro|2morrow|tomorow|tommorow|tommorrow)\b", "tomorrow"),
+    (r"\bhead ?counts?\b", "number"),
+    # "this week (mon to sun)": the week already runs Monday to Sunday.
+    (r"\(?\s*\bmon(?:day)?\s*(?:to|-|–|thru|through|till|until)\s*sun(?:day)?\b\s*\)?", " "),
+    # "including people on leave", "whatever their status", "on the books": every status, which
+    # is what a question without a status filter counts.
+    (r",?\s*\b(?:including|incl\.?|inc\.|counting|even)\s+(?:(?:the |those |people |techs |ones )"
+     r"|(?:who are|that are|who're) )*(?:on leave|inactive|former(?: \w+)?|gone)"
+     r"(?:\s*(?:,|and|or|\+|&)\s*(?:on leave|inactive|former|gone))*", " "),
+    (r",?\s*\b(?:whatever (?:their|the|its) status|regardless of (?:their |the )?status"
+     r"|(?:of|in|with) any status|all statuses|any status)\b", " "),
+    (r"\b(?:on the books|on (?:the )?payroll)\b", " "),
     (r"\b(?:took in|take in|taken in|brought in|bring in|pulled in|raked in|generated|gross(?:ed)?"
      r"|turnover|takings)\b", "earned"),
 )  # fmt: skip
@@ -53,7 +68,7 @@ def normalise(question: str) -> str:
     text = " ".join(question.replace("’", "'").split())
     for pattern, replacement in _SYNONYMS:
         text = re.sub(pattern, replacement, text, flags=re.IGNORECASE)
-    text = " ".join(text.split())
+    text = " ".join(_without_negated_statuses(text).split())
 
     def fix(found: re.Match[str]) -> str:
         word = found[0]
@@ -62,6 +77,21 @@ def normalise(question: str) -> str:
         return _correct(word)
 
     return _WORD.sub(fix, text)
+
+
+_STATUS_NAMES: Final = r"(?:on leave|inactive|former|gone|left|quit)"
+_NEGATED: Final = re.compile(
+    rf",?\s*\(?\b(?:not|excluding|except|but not|who aren't|who are not|and not)\s+{_STATUS_NAMES}"
+    rf"(?:\s*(?:,|or|and|nor|/)\s*{_STATUS_NAMES})*\)?",
+    re.IGNORECASE,
+)
+
+
+def _without_negated_statuses(text: str) -> str:
+    """ "active, not on leave or gone": the statuses ruled out only restate `active`."""
+    if re.search(r"\bactive\b", text, re.IGNORECASE):
+        return _NEGATED.sub(" ", text)
+    return text
 
 
 def _known(word: str) -> bool:

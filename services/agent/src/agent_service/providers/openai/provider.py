@@ -1,6 +1,8 @@
 """The OpenAI-compatible provider: the workflow's steps asked of a real model through `ChatOpenAI`.
 
 - `classify`: one non-streamed structured-output call (route, confidence, reason); never streamed.
+  By function calling (the default) it is `routing_call.ToolCallParse`: the same request, parsed
+  without LangChain's runnable layers.
 - `draft_sql`: one non-streamed call offering the `run_sql` tool over the curated schema; earlier
   failed attempts go back as tool calls with their errors as tool results.
 - answers: one streamed call without tools; rows and passages are framed as untrusted data;
@@ -55,6 +57,7 @@ from agent_service.providers.openai.prompts import (
     rows_messages,
     sql_messages,
 )
+from agent_service.providers.openai.routing_call import ToolCallParse
 from agent_service.providers.openai.stream import stream_text
 from contracts.errors import ErrorCode
 
@@ -89,6 +92,11 @@ class OpenAIProvider:
         call_timeout = sdk_httpx.Timeout(config.timeout_s, connect=config.connect_timeout_s)
         stream_timeout = sdk_httpx.Timeout(config.stall_timeout_s, connect=config.connect_timeout_s)
         classifier = self._chat(config.classifier_model, call_timeout)
+        self._route_call = (
+            ToolCallParse(classifier, RouteDecision)
+            if config.structured_output == "function_calling"
+            else None
+        )
         self._classifier: Runnable[Any, Any] = classifier.with_structured_output(
             RouteDecision, method=config.structured_output, include_raw=True
         )
@@ -130,6 +138,14 @@ class OpenAIProvider:
     async def classify(self, ask: AskContext) -> RouteChoice:
         """One structured-output call; the reply is parsed, never streamed."""
         messages = classify_messages(ask.question, self._history(ask))
+        if self._route_call is not None:
+            lean = self._route_call
+            decision = await self._call("classify", lambda: lean.ainvoke(messages, ask.usage))
+            if not isinstance(decision, RouteDecision):
+                raise _bad("classify", f"no valid route decision: {decision!r}")
+            return RouteChoice(
+                route=decision.route, confidence=decision.confidence, reason=decision.reason
+            )
         out = await self._call("classify", lambda: self._classifier.ainvoke(messages))
         raw, parsed = out.get("raw"), out.get("parsed")
         _meter(ask.usage, raw)
