@@ -50,7 +50,7 @@ async def test_a_conversation_continues_on_the_other_agent_replica(
 ) -> None:
     agents = stack.config.agent_urls
     gateway_a, gateway_b = stack.config.gateway_urls
-    token = user_token(unique("u-spread"))
+    token = user_token(stack.config, unique("u-spread"))
     conversation = unique("conv")
 
     before = await counts(http, stack)
@@ -89,7 +89,7 @@ async def test_a_conversation_continues_on_the_other_agent_replica(
 async def test_limits_are_exact_across_gateway_replicas_under_a_burst(
     stack: Any, http: aiohttp.ClientSession
 ) -> None:
-    token = user_token(unique("u-burst"))
+    token = user_token(stack.config, unique("u-burst"))
     gateways = stack.config.gateway_urls
     burst = 3 * USER_LIMIT
     replies = await asyncio.gather(
@@ -114,13 +114,13 @@ async def test_restarting_each_process_in_turn_loses_no_conversation_and_no_limi
     stack: Any, http: aiohttp.ClientSession
 ) -> None:
     gateways = stack.config.gateway_urls
-    owner = user_token(unique("u-owner"))
+    owner = user_token(stack.config, unique("u-owner"))
     conversation = unique("conv")
     first = await ask(http, gateways[0], owner, FIRST, conversation)
     assert first.status == 200, first.body
 
     # Another user spends their whole window.
-    limited = user_token(unique("u-limited"))
+    limited = user_token(stack.config, unique("u-limited"))
     spent = await asyncio.gather(
         *(ask(http, gateways[i % 2], limited, FIRST, unique("conv")) for i in range(USER_LIMIT))
     )

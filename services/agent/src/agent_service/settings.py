@@ -40,6 +40,9 @@ class AgentSettings(BaseSettings):
     )
     internal_token_leeway_s: int = Field(default=5, ge=0, le=30)
     internal_token_max_bytes: int = Field(default=4096, ge=256)
+    internal_require_bound_tokens: bool = False
+    """Refuse internal tokens not bound to their request (no `htm`/`htu` claims, such as
+    `agent-service mint-token`'s); `AgentClient` always binds them."""
 
     # request and stream limits
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
