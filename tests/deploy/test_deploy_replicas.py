@@ -24,8 +24,9 @@ from support.deploy_stack import (
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow, pytest.mark.timeout(240)]
 
-FIRST = "How many technicians are active?"
-FOLLOW_UP = "and how many are on leave?"
+FIRST = "How many jobs were completed in October?"
+FOLLOW_UP = "and the month before?"
+"""Only answerable from the first turn: alone, it names no measure to move back a month."""
 
 
 @pytest.fixture
@@ -40,9 +41,9 @@ async def counts(http: aiohttp.ClientSession, stack: Any) -> list[int]:
 
 
 def uses_memory(reply: Any) -> bool:
-    """Whether the follow-up was answered from the previous turn (technicians, now on leave)."""
+    """Whether the follow-up was answered from the previous turn (completed jobs, a month back)."""
     sql = reply.body["stats"].get("sql") or ""
-    return "technicians" in sql and "on_leave" in sql and "on leave" in reply.body["answer"]
+    return "completed" in sql and "2026-09-01" in sql and "2026-09-30" in sql
 
 
 async def test_a_conversation_continues_on_the_other_agent_replica(
@@ -56,7 +57,7 @@ async def test_a_conversation_continues_on_the_other_agent_replica(
     before = await counts(http, stack)
     first = await ask(http, gateway_a, token, FIRST, conversation)
     assert first.status == 200, first.body
-    assert "active technicians" in first.body["answer"]
+    assert "2026-10-01" in (first.body["stats"].get("sql") or ""), first.body
     first_agent = await served_by(http, agents, before)
 
     # Gateway B goes round-robin: once a call of B lands on the first turn's agent, its next
