@@ -10,9 +10,10 @@
   `json.loads` each) and their content forwarded as it comes, citations checked on the way.
 
 Failures map to stable codes (`openai_errors`). A retryable failure is retried with backoff only
-while nothing of that step reached the user, so a token is never sent twice. Time is bounded by
-httpx timeouts (connect; read = the call deadline, or for streams the stall allowed between
-chunks) and an overall deadline on non-streamed calls.
+while nothing of that step reached the user, so a token is never sent twice, and only while
+another attempt fits the step's deadline (`deadlines.StepBudget`: the call deadline for
+non-streamed steps, the first-token deadline for answers, never past the run's). Between chunks a
+stream is bounded by httpx's read timeout (the stall allowed).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from agent_service.providers.base import (
 )
 from agent_service.providers.openai.citations import CitationFilter
 from agent_service.providers.openai.config import OpenAIConfig
+from agent_service.providers.openai.deadlines import StepBudget
 from agent_service.providers.openai.errors import ModelFailure, classify_failure
 from agent_service.providers.openai.prompts import (
     SQL_TOOL,
@@ -142,10 +144,10 @@ class OpenAIProvider:
         parsed: object
         if self._route_call is not None:
             lean = self._route_call
-            parsed = await self._call("classify", lambda: lean.ainvoke(messages, ask.usage))
+            parsed = await self._call("classify", ask, lambda: lean.ainvoke(messages, ask.usage))
             error: object = parsed
         else:
-            out = await self._call("classify", lambda: self._classifier.ainvoke(messages))
+            out = await self._call("classify", ask, lambda: self._classifier.ainvoke(messages))
             _meter(ask.usage, out.get("raw"))
             parsed, error = out.get("parsed"), out.get("parsing_error")
         if not isinstance(parsed, RouteDecision):
@@ -173,7 +175,7 @@ class OpenAIProvider:
         previous = last_result_block(ask.memory, cfg.prompt_rows, cfg.prompt_chars // 4)
         today = (cfg.today or date.today()).isoformat()
         messages = sql_messages(ask.question, self._history(ask), schema, attempts, previous, today)
-        reply = await self._call("draft_sql", lambda: self._sql.ainvoke(messages))
+        reply = await self._call("draft_sql", ask, lambda: self._sql.ainvoke(messages))
         if not isinstance(reply, AIMessage):
             raise _bad("draft_sql", f"unexpected reply type {type(reply).__name__}")
         _meter(ask.usage, reply)
@@ -197,7 +199,7 @@ class OpenAIProvider:
         messages = rows_messages(
             ask.question, self._history(ask), result, cfg.prompt_rows, cfg.prompt_chars
         )
-        return self._stream("answer_from_rows", ask.usage, messages)
+        return self._stream("answer_from_rows", ask, messages)
 
     async def answer_from_passages(
         self, ask: AskContext, passages: Sequence[Passage]
@@ -211,7 +213,7 @@ class OpenAIProvider:
             ask.question, self._history(ask), passages, self._config.prompt_chars
         )
         citations = CitationFilter(len(passages))
-        async for piece in self._stream("answer_from_passages", ask.usage, messages):
+        async for piece in self._stream("answer_from_passages", ask, messages):
             text = citations.feed(piece)
             if text:
                 yield text
@@ -229,53 +231,84 @@ class OpenAIProvider:
     def answer_generally(self, ask: AskContext) -> AsyncIterator[str]:
         """Stream a reply that needs no data (greetings, what the assistant can do)."""
         messages = general_messages(ask.question, self._history(ask))
-        return self._stream("answer_generally", ask.usage, messages)
+        return self._stream("answer_generally", ask, messages)
 
-    async def _call(self, step: str, call: Callable[[], Awaitable[T]]) -> T:
-        """A non-streamed call under the deadline, retried on retryable failures."""
+    async def _call(self, step: str, ask: AskContext, call: Callable[[], Awaitable[T]]) -> T:
+        """A non-streamed call under the step's deadline, retried while another attempt fits."""
+        budget = StepBudget.start(step, self._config.timeout_s, ask.deadline)
+        loop = asyncio.get_running_loop()
         retry = 0
         while True:
+            began = loop.time()
             try:
-                async with asyncio.timeout(self._config.timeout_s):
+                async with asyncio.timeout_at(budget.deadline):
                     return await call()
             except Exception as exc:
+                if budget.expired():
+                    raise _timed_out(budget, streamed=False) from None
                 failure = _failure(step, exc)
-            if not failure.retryable or retry >= self._config.retry.max_retries:
+            delay = self._config.retry.delay(retry, failure, self._rng)
+            if (
+                not failure.retryable
+                or retry >= self._config.retry.max_retries
+                or not budget.fits_retry(loop.time() - began, delay)
+            ):
+                if failure.code == ErrorCode.MODEL_TIMEOUT:
+                    raise _timed_out(budget, streamed=False)
                 raise failure.run_failed()
-            await self._backoff(step, retry, failure)
+            await self._backoff(step, retry, failure, delay)
             retry += 1
 
     async def _stream(
-        self, step: str, usage: UsageMeter, messages: list[BaseMessage]
+        self, step: str, ask: AskContext, messages: list[BaseMessage]
     ) -> AsyncIterator[str]:
-        """Forward `chunk.content` strings; retry only while nothing was forwarded."""
+        """Forward `chunk.content` strings; retry only while nothing was forwarded and the first
+        text can still come by the step's first-token deadline."""
+        budget = StepBudget.start(step, self._config.first_token_timeout_s, ask.deadline)
+        loop = asyncio.get_running_loop()
         retry = 0
         while True:
             sent = False
+            began = loop.time()
             try:
                 # Not `ChatOpenAI.astream`: its per-chunk objects cost ~300 µs a token
                 # (openai_stream.py). aclosing: however this ends, the response is closed.
                 stream = stream_text(
-                    self._answer, messages, usage, include_usage=self._config.stream_usage
+                    self._answer, messages, ask.usage, include_usage=self._config.stream_usage
                 )
                 async with aclosing(stream) as pieces:
-                    async for content in pieces:
-                        sent = True
-                        yield content
+                    # the first-token deadline; disarmed before the first yield, so it never
+                    # fires while the consumer holds the text
+                    async with asyncio.timeout_at(budget.deadline) as first:
+                        async for content in pieces:
+                            if not sent:
+                                first.reschedule(None)
+                                sent = True
+                            yield content
             except Exception as exc:
+                if not sent and budget.expired():
+                    raise _timed_out(budget, streamed=True) from None
                 failure = _failure(step, exc)
             else:
                 if not sent:
                     # a refusal, a content filter, or a model that stopped at once
                     raise _bad(step, "the stream ended without any text")
                 return
-            if sent or not failure.retryable or retry >= self._config.retry.max_retries:
+            if sent:
                 raise failure.run_failed()
-            await self._backoff(step, retry, failure)
+            delay = self._config.retry.delay(retry, failure, self._rng)
+            if (
+                not failure.retryable
+                or retry >= self._config.retry.max_retries
+                or not budget.fits_retry(loop.time() - began, delay)
+            ):
+                if failure.code == ErrorCode.MODEL_TIMEOUT:
+                    raise _timed_out(budget, streamed=True)
+                raise failure.run_failed()
+            await self._backoff(step, retry, failure, delay)
             retry += 1
 
-    async def _backoff(self, step: str, retry: int, failure: ModelFailure) -> None:
-        delay = self._config.retry.delay(retry, failure, self._rng)
+    async def _backoff(self, step: str, retry: int, failure: ModelFailure, delay: float) -> None:
         log.info("model_retry", step=step, retry=retry + 1, code=failure.code, delay_s=delay)
         await asyncio.sleep(delay)
 
@@ -286,6 +319,13 @@ def _failure(step: str, exc: Exception) -> ModelFailure:
         raise exc
     log.warning("model_call_failed", step=step, code=failure.code, detail=failure.detail)
     return failure
+
+
+def _timed_out(budget: StepBudget, *, streamed: bool) -> Exception:
+    log.warning(
+        "model_step_timeout", step=budget.step, limit_s=budget.limit_s, by_run=budget.by_run
+    )
+    return budget.timed_out(streamed=streamed)
 
 
 def _bad(step: str, detail: str) -> Exception:
