@@ -93,8 +93,13 @@ class AgentSettings(BaseSettings):
     """Connections of the SQL path's read-only role."""
     pg_pool_timeout_s: float = Field(default=5.0, gt=0, le=120)
     """Longest wait for a pooled connection (and for the server at start-up)."""
-    run_lease_s: float = Field(default=30.0, ge=1, le=3600)
-    """How long a crashed replica's conversation stays busy (renewed every third of it)."""
+    pg_down_wait_s: float = Field(default=0.5, gt=0, le=120)
+    """Longest wait for a pooled connection while PostgreSQL is known down (then 503)."""
+    pg_reconnect_s: float = Field(default=2.0, ge=0.1, le=600)
+    """How long a pool keeps retrying a lost connection with backoff before the next request's
+    connect is tried at once (bounds the recovery after an outage)."""
+    run_lease_s: float = Field(default=5.0, ge=1, le=3600)
+    """How long a crashed replica's conversation stays busy (renewed every fifth of it)."""
 
     # --- the OpenAI-compatible model (AGENT_PROVIDER=openai); see docs/real-model.md -----------
     # Read only when the provider is `openai`; the offline default needs none of them.
