@@ -60,6 +60,7 @@ def _ask(state: AgentState, ctx: RunContext) -> AskContext:
         history=tuple(Turn(role=t["role"], content=t["content"]) for t in window),
         memory=state.get("memory") or {},
         usage=ctx.usage,
+        deadline=ctx.deadline,
     )
 
 
