@@ -14,6 +14,7 @@ from typing import Any
 import aiohttp
 import psycopg
 import pytest
+from psycopg.abc import Params
 from psycopg_pool import AsyncConnectionPool
 from support.pg_database import dsn_for, fresh_database
 from support.servers import serve_asgi
@@ -51,7 +52,7 @@ def replica(database: str, tmp_path: Path) -> Callable[..., Any]:
         settings = AgentSettings(
             env="test",
             data_dir=tmp_path / "unused",  # every store lives in PostgreSQL
-            database_url=dsn_for(database),  # type: ignore[arg-type]
+            database_url=dsn_for(database),
             **overrides,
         )
         async with serve_asgi(create_app(settings)) as url:
@@ -60,7 +61,7 @@ def replica(database: str, tmp_path: Path) -> Callable[..., Any]:
     return serve
 
 
-def owner_query(database: str, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+def owner_query(database: str, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
     with psycopg.connect(dsn_for(database)) as conn:
         return conn.execute(sql, params).fetchall()
 
@@ -210,7 +211,7 @@ async def test_delete_erases_the_checkpoints(
             " (SELECT count(*) FROM checkpoint_writes WHERE thread_id = %(t)s)"
             " + (SELECT count(*) FROM checkpoint_blobs WHERE thread_id = %(t)s),"
             " (SELECT count(*) FROM conversations WHERE id = 'gone')",
-            {"t": thread},  # type: ignore[arg-type]
+            {"t": thread},
         )
         return checkpoints, writes, owned
 
@@ -237,8 +238,8 @@ async def test_a_misconfigured_sql_login_refuses_to_start(database: str, tmp_pat
     settings = AgentSettings(
         env="test",
         data_dir=tmp_path,
-        database_url=dsn_for(database),  # type: ignore[arg-type]
-        sql_database_url=dsn_for(database),  # type: ignore[arg-type]  # the superuser: unsafe
+        database_url=dsn_for(database),
+        sql_database_url=dsn_for(database),  # the superuser: unsafe
     )
     with pytest.raises(UnsafeReaderRole, match="superuser"):
         async with open_deps(settings):
@@ -336,7 +337,7 @@ async def test_an_unreachable_server_is_a_clear_start_up_error(tmp_path: Path) -
     settings = AgentSettings(
         env="test",
         data_dir=tmp_path,
-        database_url="postgresql://postgres@127.0.0.1:1/agent",  # type: ignore[arg-type]
+        database_url="postgresql://postgres@127.0.0.1:1/agent",
     )
     with pytest.raises(DatabaseUnavailable, match="PostgreSQL is not reachable"):
         async with open_deps(settings):
