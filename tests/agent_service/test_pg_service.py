@@ -268,19 +268,33 @@ async def test_a_crashed_replica_frees_its_conversations_when_the_lease_expires(
     await crashed.acquire("acme-hvac/u/crash")
     with pytest.raises(ConversationBusy):
         await other.acquire("acme-hvac/u/crash")
-    for _ in range(100):
-        await asyncio.sleep(0.1)
-        try:
-            await other.acquire("acme-hvac/u/crash")
-            break
-        except ConversationBusy:
-            continue
-    else:
-        raise AssertionError("the dead replica's lease never expired")
+    # a message that may wait (up to 20 lease lengths) gets the conversation once the lease expires
+    waiting = PostgresActiveRuns(pool, lease_s=0.5, wait_s=10)
+    try:
+        await waiting.acquire("acme-hvac/u/crash")
+    except ConversationBusy:
+        raise AssertionError("the dead replica's lease never expired") from None
     await crashed.release("acme-hvac/u/crash")  # a late release must not free the new holder's run
     with pytest.raises(ConversationBusy):
         await PostgresActiveRuns(pool, lease_s=0.5).acquire("acme-hvac/u/crash")
-    await other.release("acme-hvac/u/crash")
+    await waiting.release("acme-hvac/u/crash")
+
+
+async def until_past_its_lease(pool: AsyncConnectionPool[Any], key: str, by_s: float) -> None:
+    """Until the server's clock, the one leases expire by, is `by_s` past `key`'s current lease."""
+    async with pool.connection() as conn:
+        cursor = await conn.execute(
+            "SELECT expires_at + make_interval(secs => %s) FROM active_runs WHERE key = %s",
+            (by_s, key),
+        )
+        row = await cursor.fetchone()
+        assert row is not None, f"{key} is not leased"
+        async with asyncio.timeout(10):
+            while True:
+                cursor = await conn.execute("SELECT now() > %s", row)
+                if await cursor.fetchone() == (True,):
+                    return
+                await asyncio.sleep(0.05)
 
 
 async def test_a_live_replica_keeps_renewing_its_lease(pool: AsyncConnectionPool[Any]) -> None:
@@ -288,7 +302,8 @@ async def test_a_live_replica_keeps_renewing_its_lease(pool: AsyncConnectionPool
     await live.start()
     try:
         await live.acquire("acme-hvac/u/long")
-        await asyncio.sleep(1.0)  # several lease lengths
+        # several lease lengths: the lease it took would have lapsed twice over
+        await until_past_its_lease(pool, "acme-hvac/u/long", by_s=0.6)
         with pytest.raises(ConversationBusy):
             await PostgresActiveRuns(pool, lease_s=0.3).acquire("acme-hvac/u/long")
     finally:
