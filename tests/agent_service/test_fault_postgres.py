@@ -41,7 +41,7 @@ async def _agent_behind_proxy(database: str, tmp_path: Path) -> AsyncIterator[tu
     settings = AgentSettings(
         env="test",
         data_dir=tmp_path / "unused",
-        database_url=f"postgresql://postgres@127.0.0.1:{proxy.port}/{database}",  # type: ignore[arg-type]
+        database_url=f"postgresql://postgres@127.0.0.1:{proxy.port}/{database}",
         offline_pace_ms=30,
     )
     try:

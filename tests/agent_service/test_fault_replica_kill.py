@@ -102,7 +102,7 @@ async def test_a_conversation_served_by_a_killed_replica_is_free_within_the_leas
     settings = AgentSettings(
         env="test",
         data_dir=tmp_path / "survivor",
-        database_url=dsn_for(database),  # type: ignore[arg-type]
+        database_url=dsn_for(database),
         busy_wait_s=0.2,
     )
     async with serve_asgi(create_app(settings)) as survivor:
