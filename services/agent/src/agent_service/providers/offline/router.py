@@ -16,6 +16,7 @@ from agent_service.providers.offline.names import find_names
 from agent_service.providers.offline.reading import MAX_QUESTION_CHARS
 from agent_service.providers.offline.refusals import missing_field, refusal_for
 from agent_service.providers.offline.wording import normalise, unknown_words
+from agent_service.storage.intents import policy_topics, spelled_out
 from contracts.agent_api import Route
 
 _SIGNALS: Final[dict[Route, tuple[tuple[str, float, str], ...]]] = {
@@ -149,8 +150,13 @@ _FOLLOW_UP: Final = re.compile(
     r"|\b(?:them|those|these|they|their|his|her|ones|more about|tell me more|details?"
     r"|the (?:first|second|third|fourth|fifth|last|next) (?:one|job|technician|customer|result)"
     r"|compare[sd]?|vs|versus|before that|after that|the one (?:before|after)"
-    r"|the (?:day|week|month|quarter|year) (?:before|after))\b"
+    r"|the (?:day|week|month|quarter|year) (?:before|after)"
+    r"|it)\b"
 )
+POLICY_TOPIC_WEIGHT: Final = 2.0
+"""Added to the policy route for each policy-only concept of the retrieval intent table the
+question shows ("what do I wear", "extra hours", "who do I tell"), at most `MAX_POLICY_TOPICS`."""
+MAX_POLICY_TOPICS: Final = 2
 _ROUTES: Final[tuple[Route, ...]] = ("sql", "rag", "general")
 
 
@@ -164,6 +170,15 @@ def _score(text: str) -> dict[Route, tuple[float, list[str]]]:
                 if reason not in reasons:
                     reasons.append(reason)
         scores[route] = (total, reasons)
+    # People ask about policies in their own words ("who signs off on extra hours"): the
+    # retrieval intents that only policies answer count for the policy route.
+    topics = policy_topics(text)[:MAX_POLICY_TOPICS]
+    if topics:
+        total, reasons = scores["rag"]
+        scores["rag"] = (
+            total + POLICY_TOPIC_WEIGHT * len(topics),
+            [*reasons, f"asks about {' and '.join(topics)}"],
+        )
     return scores
 
 
@@ -178,7 +193,7 @@ def classify_question(question: str, memory: Mapping[str, Any]) -> RouteChoice:
     route, whose reply is the refusal."""
     if refusal_for(question, data_question=False):
         return RouteChoice("general", 0.95, "A request I refuse: the reply says why.")
-    text = normalise(question[:MAX_QUESTION_CHARS]).lower()
+    text = spelled_out(normalise(question[:MAX_QUESTION_CHARS]))
     scores = _score(text)
     names = [n for _, n in find_names(normalise(question[:MAX_QUESTION_CHARS]))]
     if scores["sql"][0] > 0 and any(" " in n and not n.isupper() for n in names):
