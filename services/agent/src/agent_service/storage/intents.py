@@ -26,24 +26,32 @@ class Intent:
     I wear", "extra hours"), so the offline router counts them as a policy signal. Concepts whose
     triggers also name data ("drain" is a job type, "summer" a period) leave this False."""
 
+    idioms: str = ""
+    """Ways of saying it (also triggers) whose own words the policies use for something else:
+    the "off" of "who signs off" is not the "off" of "days off". The answerer leaves them out."""
+
     def matches(self, question: str) -> bool:
-        return re.search(rf"\b(?:{self.triggers})\b", question) is not None
+        found = re.search(rf"\b(?:{self.triggers})\b", question)
+        return found is not None or bool(
+            self.idioms and re.search(rf"\b(?:{self.idioms})\b", question)
+        )
 
 
 INTENTS: Final = (
     # pay and hours
     Intent(
         "overtime threshold",
-        r"kicks?\s+in|start(?:s|ing)?\s+(?:to\s+)?count\w*|counts?\s+as|by\s+the\s+(?:day|week)"
-        r"|when\s+(?:does|do|will)\s+(?:it|overtime|double\s+time)\s+(?:start|begin)\w*"
+        r"start(?:s|ing)?\s+(?:to\s+)?count\w*|counts?\s+as|by\s+the\s+(?:day|week)"
         r"|daily|weekly|\d+\s*-?\s*hours?\s+(?:day|shift|week)",
         "overtime applies beyond hours",
+        idioms=r"kicks?\s+in|when\s+(?:does|do|will)\s+(?:it|overtime)\s+(?:start|begin)\w*",
     ),
     Intent(
         "working late",
-        r"(?:stay|staying|work|working)\s+late|extra\s+hours|long\s+(?:day|shift)s?",
+        r"long\s+(?:day|shift)s?",
         "overtime",
         policy=True,
+        idioms=r"(?:stay|staying|work|working)\s+late|extra\s+hours",
     ),
     Intent(
         "hours limit",
@@ -61,10 +69,11 @@ INTENTS: Final = (
     Intent("weekend", r"weekends?|saturdays?|sundays?", "saturday sunday weekend"),
     Intent(
         "approval",
-        r"sign(?:s|ed|ing)?\s+off|permission|approv\w*|authori[sz]\w*|who\s+decides"
-        r"|ok(?:ay)?\s+(?:my|the|his|her|their|it|before)|\w+'s\s+ok(?:ay)?|ok(?:ay)?'?d",
+        r"permission|approv\w*|authori[sz]\w*|who\s+decides|ok(?:ay)?'?d",
         "approval approved",
         policy=True,
+        idioms=r"sign(?:s|ed|ing)?\s+off|ok(?:ay)?\s+(?:my|the|his|her|their|it|before)"
+        r"|\w+'s\s+ok(?:ay)?",
     ),
     Intent(
         "limits",
@@ -295,18 +304,16 @@ def matched(question: str) -> list[Intent]:
 
 
 def literal_text(question: str) -> str:
-    """`question` spelled out, without the words of idioms the intents read ("sign off", "kick
-    in", "extra hours") that the policies do not use: "off" in "who signs off" is not the "off"
-    of "days off". Words an intent's policy words share ("overtime", "hours") stay."""
+    """`question` spelled out, without the words of its intents' idioms ("sign off", "kick in",
+    "extra hours") but those the intent's policy words share ("overtime")."""
     text = spelled_out(question)
     for intent in matched(question):
+        if not intent.idioms:
+            continue
         keep = set(intent.words.split())
 
         def drop(found: re.Match[str], keep: set[str] = keep) -> str:
-            words = found[0].split()
-            if len(words) < 2:
-                return found[0]
-            return " ".join(w for w in words if w in keep)
+            return " ".join(w for w in found[0].split() if w in keep)
 
-        text = re.sub(rf"\b(?:{intent.triggers})\b", drop, text)
+        text = re.sub(rf"\b(?:{intent.idioms})\b", drop, text)
     return " ".join(text.split())
