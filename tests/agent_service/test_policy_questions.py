@@ -164,3 +164,18 @@ async def test_a_follow_up_policy_question_searches_with_the_question_it_follows
     assert "overtime" in search["input"]
     assert "2x" in first_quote(follow.answer)
     assert any(s["doc_id"] == "overtime" for s in follow.terminal["stats"]["sources"])
+
+
+@pytest.mark.parametrize(
+    ("question", "previous", "route"),
+    [
+        ("how much is it paid?", "rag", "rag"),
+        ("is it ok to wear shorts on site", "sql", "rag"),
+        ("what was it last month", "sql", "sql"),
+    ],
+)
+async def test_it_is_a_follow_up_only_without_a_signal_of_its_own(
+    question: str, previous: str, route: str
+) -> None:
+    choice = await OfflineProvider().classify(ask(question, {"last_route": previous}))
+    assert choice.route == route, choice.reason

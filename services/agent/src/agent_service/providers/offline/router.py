@@ -150,9 +150,11 @@ _FOLLOW_UP: Final = re.compile(
     r"|\b(?:them|those|these|they|their|his|her|ones|more about|tell me more|details?"
     r"|the (?:first|second|third|fourth|fifth|last|next) (?:one|job|technician|customer|result)"
     r"|compare[sd]?|vs|versus|before that|after that|the one (?:before|after)"
-    r"|the (?:day|week|month|quarter|year) (?:before|after)"
-    r"|it)\b"
+    r"|the (?:day|week|month|quarter|year) (?:before|after))\b"
 )
+_ONLY_IT: Final = re.compile(r"\bit\b")
+"""'it' marks a follow-up only in a question with no signal of its own ("how much is it paid?"):
+"is it ok to wear shorts" after a data question is still a policy question."""
 POLICY_TOPIC_WEIGHT: Final = 2.0
 """Added to the policy route for each policy-only concept of the retrieval intent table the
 question shows ("what do I wear", "extra hours", "who do I tell"), at most `MAX_POLICY_TOPICS`."""
@@ -204,7 +206,7 @@ def classify_question(question: str, memory: Mapping[str, Any]) -> RouteChoice:
     ranked = sorted(_ROUTES, key=lambda r: -scores[r][0])
     best, runner_up = ranked[0], ranked[1]
     top, second = scores[best][0], scores[runner_up][0]
-    follow_up = _FOLLOW_UP.search(text) is not None
+    follow_up = _FOLLOW_UP.search(text) is not None or (top == 0 and bool(_ONLY_IT.search(text)))
     if previous and follow_up and previous != "general" and (top < 3.0 or best == "general"):
         return RouteChoice(previous, 0.7, f"A follow-up to the previous {previous} question.")
     if scores["rag"][0] < 3.0 and scores["general"][0] < 3.0 and missing_field(text):
