@@ -50,6 +50,11 @@ DATA = [
     "how many panel upgrades are scheduled",
     "which techs work on water heaters",
     "jobs with warranty claims this year",
+    # a policy-only concept about records, not in the first person, is not a policy question
+    "jobs where the tech got hurt",
+    "which jobs had a gas leak",
+    "revenue from trips to tacoma",
+    "who worked the most extra hours last month",
 ]
 
 

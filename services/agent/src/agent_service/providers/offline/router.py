@@ -152,6 +152,7 @@ _FOLLOW_UP: Final = re.compile(
     r"|compare[sd]?|vs|versus|before that|after that|the one (?:before|after)"
     r"|the (?:day|week|month|quarter|year) (?:before|after))\b"
 )
+_FIRST_PERSON: Final = re.compile(r"\b(?:i|i'm|im|i've|me|my|myself)\b")
 _ONLY_IT: Final = re.compile(r"\bit\b")
 """'it' marks a follow-up only in a question with no signal of its own ("how much is it paid?"):
 "is it ok to wear shorts" after a data question is still a policy question."""
@@ -219,13 +220,23 @@ def classify_question(question: str, memory: Mapping[str, Any]) -> RouteChoice:
         # "Hi, how many jobs are open?": the greeting does not hide the real question.
         best = "sql" if scores["sql"][0] >= scores["rag"][0] else "rag"
         top, second = scores[best][0], scores["general"][0]
-    if best == "sql" and scores["rag"][0] > 0 and _not_data(question, text):
+    if best == "sql" and _policy_signal(text, scores) and _not_data(question, text):
         # "How many days of PTO do I get per year?": data words, but a policy question.
         best = "rag"
         top, second = sorted((scores["rag"][0], scores["sql"][0]), reverse=True)
     confidence = round(min(0.99, 0.55 + 0.45 * (top - second) / (top + second)), 2)
     what = {"sql": "data question", "rag": "policy question", "general": "general message"}[best]
     return RouteChoice(best, confidence, f"A {what}: it {' and '.join(scores[best][1][:2])}.")
+
+
+def _policy_signal(text: str, scores: dict[Route, tuple[float, list[str]]]) -> bool:
+    """Whether a question the data route would take speaks of policy: a policy word of its own,
+    or a policy-only concept asked in the first person ("how do I earn sick time"; but "jobs
+    where the tech got hurt" asks about records)."""
+    topics = min(len(policy_topics(text)), MAX_POLICY_TOPICS)
+    if scores["rag"][0] - POLICY_TOPIC_WEIGHT * topics > 0:
+        return True
+    return topics > 0 and _FIRST_PERSON.search(text) is not None
 
 
 def _not_data(question: str, text: str) -> bool:
