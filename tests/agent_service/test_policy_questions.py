@@ -42,6 +42,10 @@ POLICY = [
     # time off and expenses without a policy word
     "can i be off next friday if i ask today",
     "do i keep proof of what i spent on lunch",
+    # a policy concept in the first person is not mistaken for a missing data field
+    "how fast do i need to be at an emergency at night",
+    "is there a limit on consecutive hours",
+    "what should i do if i smell sewer gas",
 ]
 DATA = [
     # data questions that share a word with a policy topic stay on the data route
@@ -55,6 +59,7 @@ DATA = [
     "which jobs had a gas leak",
     "revenue from trips to tacoma",
     "who worked the most extra hours last month",
+    "how many emergency jobs did we do last month",
 ]
 
 

@@ -56,7 +56,9 @@ INTENTS: Final = (
     Intent(
         "hours limit",
         r"(?:max|maximum|most)\s+(?:number\s+of\s+)?hours|hours\s+(?:i|we|you)\s+(?:can|may)\s+work"
-        r"|how\s+(?:long|many\s+hours)\s+(?:can|may)\s+(?:i|we)\s+work|rest\s+(?:after|between)",
+        r"|how\s+(?:long|many\s+hours)\s+(?:can|may)\s+(?:i|we)\s+work|rest\s+(?:after|between)"
+        r"|(?:max|maximum|longest|limit\w*\s+on)\s+(?:\w+\s+)?(?:shifts?|workdays?|work\s+weeks?)"
+        r"|shift\s+length|consecutive\s+(?:hours|days|shifts)",
         "limits more than hours rest",
         policy=True,
     ),
@@ -132,6 +134,13 @@ INTENTS: Final = (
         r"who\s+(?:do|should|must)\s+i\s+(?:tell|call|notify|report\s+to|let\s+know)"
         r"|tell\s+(?:anyone|someone|somebody)|(?:do|should|must)\s+i\s+report",
         "report reporting supervisor immediately",
+        policy=True,
+    ),
+    Intent(
+        "gas hazard",
+        r"smell\w*\s+(?:of\s+)?(?:gas|sewer|fumes)|sewer\s+gas|gas\s+smell|hydrogen\s+sulfide|h2s"
+        r"|four[- ]gas",
+        "gas monitor hydrogen sulfide ppm leave",
         policy=True,
     ),
     Intent(
@@ -243,6 +252,12 @@ INTENTS: Final = (
         "response time",
         r"how\s+(?:quick|fast|soon)\w*|show\s+up|get\s+there|respond\w*|arriv\w*",
         "response time arrive within minutes",
+    ),
+    Intent(
+        "emergency call-out",
+        r"emergenc\w*|call[- ]?outs?|night\s+calls?|after[- ]hours",
+        "on call emergency",
+        policy=True,
     ),
     Intent(
         "on-call pay",

@@ -210,7 +210,12 @@ def classify_question(question: str, memory: Mapping[str, Any]) -> RouteChoice:
     follow_up = _FOLLOW_UP.search(text) is not None or (top == 0 and bool(_ONLY_IT.search(text)))
     if previous and follow_up and previous != "general" and (top < 3.0 or best == "general"):
         return RouteChoice(previous, 0.7, f"A follow-up to the previous {previous} question.")
-    if scores["rag"][0] < 3.0 and scores["general"][0] < 3.0 and missing_field(text):
+    if (
+        scores["rag"][0] < 3.0
+        and scores["general"][0] < 3.0
+        and not _asks_own_policy(text)
+        and missing_field(text)
+    ):
         # "the phone number for Harbor Brewery": a field the data doesn't have; the data route
         # says so, with what the data has instead.
         return RouteChoice("sql", 0.6, "A data question about a field the data doesn't have.")
@@ -236,7 +241,13 @@ def _policy_signal(text: str, scores: dict[Route, tuple[float, list[str]]]) -> b
     topics = min(len(policy_topics(text)), MAX_POLICY_TOPICS)
     if scores["rag"][0] - POLICY_TOPIC_WEIGHT * topics > 0:
         return True
-    return topics > 0 and _FIRST_PERSON.search(text) is not None
+    return _asks_own_policy(text)
+
+
+def _asks_own_policy(text: str) -> bool:
+    """A policy-only concept asked in the first person: "what do I wear", "how many hours can I
+    work", "how fast do I get to an emergency at night"."""
+    return bool(policy_topics(text)) and _FIRST_PERSON.search(text) is not None
 
 
 def _not_data(question: str, text: str) -> bool:
