@@ -46,6 +46,9 @@ POLICY = [
     "how fast do i need to be at an emergency at night",
     "is there a limit on consecutive hours",
     "what should i do if i smell sewer gas",
+    "when do i need fall protection on a roof",
+    # a policy concept asked as a rule, not in the first person
+    "how many techs can be off at once in winter",
 ]
 DATA = [
     # data questions that share a word with a policy topic stay on the data route

@@ -98,7 +98,8 @@ INTENTS: Final = (
     Intent(
         "busy season",
         r"january|february|march|april|may|june|july|august|september|october|november"
-        r"|december|christmas|thanksgiving|peak|busy",
+        r"|december|christmas|thanksgiving|peak|busy|winter"
+        r"|at\s+(?:once|the\s+same\s+time)|same\s+day",
         "requests approved season peak off same day",
     ),
     Intent(
@@ -158,6 +159,12 @@ INTENTS: Final = (
         "heights",
         r"ladders?|roofs?|rooftops?|heights?|top\s+of\s+a\s+building|fall",
         "ladders roofs fall protection",
+    ),
+    Intent(
+        "fall protection",
+        r"fall\s+(?:protection|arrest)|harness\w*|tie\s+off|tied\s+off|guard\s*rails?",
+        "fall protection ladders roofs",
+        policy=True,
     ),
     Intent(
         "confined space",

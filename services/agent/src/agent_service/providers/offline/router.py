@@ -152,7 +152,12 @@ _FOLLOW_UP: Final = re.compile(
     r"|compare[sd]?|vs|versus|before that|after that|the one (?:before|after)"
     r"|the (?:day|week|month|quarter|year) (?:before|after))\b"
 )
-_FIRST_PERSON: Final = re.compile(r"\b(?:i|i'm|im|i've|me|my|myself)\b")
+_ASKS_RULES: Final = re.compile(
+    r"\b(?:i|i'm|im|i've|me|my|myself|can|may|must|should|allowed|required"
+    r"|(?:have|has|need|needs|supposed)\s+to)\b"
+)
+"""The first person or a modal: a policy concept asked as a rule ("how do I earn sick time",
+"how many techs can be off at once"), not about records ("jobs where the tech got hurt")."""
 _ONLY_IT: Final = re.compile(r"\bit\b")
 """'it' marks a follow-up only in a question with no signal of its own ("how much is it paid?"):
 "is it ok to wear shorts" after a data question is still a policy question."""
@@ -236,8 +241,7 @@ def classify_question(question: str, memory: Mapping[str, Any]) -> RouteChoice:
 
 def _policy_signal(text: str, scores: dict[Route, tuple[float, list[str]]]) -> bool:
     """Whether a question the data route would take speaks of policy: a policy word of its own,
-    or a policy-only concept asked in the first person ("how do I earn sick time"; but "jobs
-    where the tech got hurt" asks about records)."""
+    or a policy-only concept asked as a rule (`_ASKS_RULES`)."""
     topics = min(len(policy_topics(text)), MAX_POLICY_TOPICS)
     if scores["rag"][0] - POLICY_TOPIC_WEIGHT * topics > 0:
         return True
@@ -245,9 +249,9 @@ def _policy_signal(text: str, scores: dict[Route, tuple[float, list[str]]]) -> b
 
 
 def _asks_own_policy(text: str) -> bool:
-    """A policy-only concept asked in the first person: "what do I wear", "how many hours can I
-    work", "how fast do I get to an emergency at night"."""
-    return bool(policy_topics(text)) and _FIRST_PERSON.search(text) is not None
+    """A policy-only concept asked in the first person or as a rule: "what do I wear", "how many
+    hours can I work", "how fast do I get to an emergency at night"."""
+    return bool(policy_topics(text)) and _ASKS_RULES.search(text) is not None
 
 
 def _not_data(question: str, text: str) -> bool:
