@@ -116,7 +116,7 @@ SAFETY = passage(
 PAY = passage(
     1,
     "Pay",
-    "## Pay\n\nA night on call is paid a flat $80. Overtime is paid at 1.6x the base rate.",
+    "## Pay\n\nA night on call is paid a flat $80. Overtime is paid at 1.6x.",
 )
 
 
@@ -192,3 +192,18 @@ async def test_it_is_a_follow_up_only_without_a_signal_of_its_own(
 ) -> None:
     choice = await OfflineProvider().classify(ask(question, {"last_route": previous}))
     assert choice.route == route, choice.reason
+
+
+def test_a_follow_up_to_an_idiom_still_knows_the_topic() -> None:
+    """ "who has to sign off on my extra hours" has no literal topic word left, but its intents
+    (approval, overtime) carry the topic; "is it paid" asks for the rate."""
+    approval = passage(
+        1,
+        "Overtime",
+        "## Approval\n\nOvertime needs the foreman's approval. Unapproved hours are still paid"
+        " once.\n\n## Rate\n\nOvertime is paid at 1.6x the regular hourly rate.",
+    )
+    context = follow_up_context("and how much is it paid?", "who has to sign off on my extra hours")
+    assert context
+    text = answer_from_passages_text("and how much is it paid?", [approval], context=context)
+    assert "1.6x" in first_quote(text)

@@ -65,7 +65,8 @@ INTENTS: Final = (
     Intent(
         "pay rate",
         r"paid\s+extra|extra\s+pay|pay\s+extra|premium|time\s+and\s+a\s+half|double\s+time"
-        r"|how\s+much\s+more|per\s+hour|hourly|(?:paid|pay|make|earn)\s+more|more\s+pay|multiplier",
+        r"|how\s+much\s+more|per\s+hour|hourly|(?:paid|pay|make|earn)\s+more|more\s+pay|multiplier"
+        r"|(?:is|are|was)\s+(?:it|that|this|they)\s+paid|paid\s+at|(?:it|that)\s+pays?",
         "rate paid regular hourly",
     ),
     Intent("weekend", r"weekends?|saturdays?|sundays?", "saturday sunday weekend"),

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from agent_service.providers.base import Passage
-from agent_service.storage.intents import literal_text, matched
+from agent_service.storage.intents import intent_words, literal_text, matched
 
 MAX_SENTENCE_CHARS: Final = 400
 NO_PASSAGES: Final = (
@@ -108,7 +108,7 @@ def answer_from_passages_text(
     wanted = terms(literal_text(question))
     concepts = [terms(intent.words) - wanted for intent in matched(question)]
     hinted = set().union(*concepts)
-    around = terms(literal_text(context)) - wanted - hinted
+    around = terms(f"{literal_text(context)} {intent_words(context)}") - wanted - hinted
     units: list[tuple[int, int, str, set[str], set[str]]] = []
     for number, passage in enumerate(passages, start=1):
         title_terms = terms(passage.title)
