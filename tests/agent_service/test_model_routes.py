@@ -242,11 +242,15 @@ async def test_a_short_policy_follow_up_is_searched_with_the_question_it_follows
         route("rag"),
         answer("From the passages [1].", match=Match(has_tools=False, last_user="Passages (")),
     )
-    who = {"user": "u-bob", "company": "bluepeak-plumbing"}
+    user, company = "u-bob", "bluepeak-plumbing"
     async with model_stack(rules, data_dir) as stack:
         token = mint("u-bob", "bluepeak-plumbing")
-        await stream_chat(stack.url, token, "From which hour am I on overtime?", **who)
-        result = await stream_chat(stack.url, token, "and what is it paid at?", **who)
+        await stream_chat(
+            stack.url, token, "From which hour am I on overtime?", user=user, company=company
+        )
+        result = await stream_chat(
+            stack.url, token, "and what is it paid at?", user=user, company=company
+        )
         answering = stack.answering()
     (search,) = result.of("tool_start")
     assert "overtime" in search["input"].lower()

@@ -166,12 +166,14 @@ def test_the_search_query_spells_out_misspelt_policy_words() -> None:
 async def test_a_follow_up_policy_question_searches_with_the_question_it_follows(
     agent_url: str, mint: Mint
 ) -> None:
-    token, where = mint("u-bob", "bluepeak-plumbing"), {"company": "bluepeak-plumbing"}
+    token, company = mint("u-bob", "bluepeak-plumbing"), "bluepeak-plumbing"
     first = await stream_chat(
-        agent_url, token, "from which hour am I on overtime?", user="u-bob", **where
+        agent_url, token, "from which hour am I on overtime?", user="u-bob", company=company
     )
     assert first.terminal["stats"]["route"] == "rag"
-    follow = await stream_chat(agent_url, token, "what's it paid at?", user="u-bob", **where)
+    follow = await stream_chat(
+        agent_url, token, "what's it paid at?", user="u-bob", company=company
+    )
     assert follow.terminal["stats"]["route"] == "rag"
     (search,) = follow.of("tool_start")
     assert "overtime" in search["input"]
