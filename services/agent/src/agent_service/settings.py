@@ -86,7 +86,7 @@ class AgentSettings(BaseSettings):
     busy_wait_s: float = Field(default=2.0, ge=0, le=30)
     """A message to a conversation whose reply is still ending waits this long before 409."""
 
-    # --- PostgreSQL (production backends); see docs/deployment-postgres.md -------------------
+    # --- PostgreSQL (production backends); see docs/deployment.md#postgresql ------------------
     database_url: SecretStr | None = None
     """Set: business data, documents, memory, conversations and busy runs live in PostgreSQL."""
     sql_database_url: SecretStr | None = None
