@@ -25,6 +25,7 @@ from contextlib import aclosing
 from datetime import date
 from typing import Any, TypeVar
 
+import aiohttp
 import structlog
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.runnables import Runnable
@@ -58,7 +59,7 @@ from agent_service.providers.openai.prompts import (
     sql_messages,
 )
 from agent_service.providers.openai.routing_call import ToolCallParse
-from agent_service.providers.openai.stream import stream_text
+from agent_service.providers.openai.stream import new_session, stream_text
 from agent_service.providers.refusals import refusal_message
 from contracts.errors import ErrorCode
 
@@ -90,6 +91,8 @@ class OpenAIProvider:
             limits=sdk_httpx.Limits(max_connections=1000, max_keepalive_connections=100),
         )
         self._http_sync = sdk_httpx.Client(verify=tls)  # never used for calls; built once
+        self._answers: aiohttp.ClientSession | None = None
+        """The answer streams' pool (aiohttp, `stream.py`): made in the loop at the first one."""
         call_timeout = sdk_httpx.Timeout(config.timeout_s, connect=config.connect_timeout_s)
         stream_timeout = sdk_httpx.Timeout(config.stall_timeout_s, connect=config.connect_timeout_s)
         classifier = self._chat(config.classifier_model, call_timeout)
@@ -132,6 +135,8 @@ class OpenAIProvider:
         """Close the connection pool (at the app's shutdown)."""
         await self._http.aclose()
         self._http_sync.close()
+        if self._answers is not None:
+            await self._answers.close()
 
     def _history(self, ask: AskContext) -> list[BaseMessage]:
         return history_messages(ask.history, self._config.history_tokens)
@@ -255,8 +260,16 @@ class OpenAIProvider:
             try:
                 # Not `ChatOpenAI.astream`: its per-chunk objects cost ~300 µs a token
                 # (openai_stream.py). aclosing: however this ends, the response is closed.
+                cfg = self._config
+                if self._answers is None:
+                    self._answers = new_session(1000, cfg.connect_timeout_s)
                 stream = stream_text(
-                    self._answer, messages, usage, include_usage=self._config.stream_usage
+                    self._answer,
+                    messages,
+                    usage,
+                    include_usage=cfg.stream_usage,
+                    session=self._answers,
+                    stall_timeout_s=cfg.stall_timeout_s,
                 )
                 async with aclosing(stream) as pieces:
                     async for content in pieces:
