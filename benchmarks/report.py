@@ -7,6 +7,7 @@ from typing import Any
 
 from benchmarks.account import account_lines
 from benchmarks.svg_plot import Panel, Series, render
+from benchmarks.workers import s5_lines
 
 PLOT_NAME = "benchmarks-latency.svg"
 S1_MAX_RATIO = 5.0
@@ -268,5 +269,5 @@ def write_report(results: dict[str, Any], out: Path) -> None:
     """Write benchmarks.md and its plot into `out`."""
     (out / PLOT_NAME).write_text(_plot(results))
     (out / "benchmarks.md").write_text(
-        render_markdown(results) + "\n".join(account_lines(results)) + "\n"
+        render_markdown(results) + "\n".join([*s5_lines(results), *account_lines(results)]) + "\n"
     )
