@@ -229,9 +229,10 @@ def render_markdown(results: dict[str, Any]) -> str:
         "S2's load the processes reuse memory freed by it, so the same streams cost less there. "
         "The floor is a fresh client process holding the same number of streams read straight "
         "from the fake. Hanging up on all of them closed the model calls upstream (counted by "
-        "the fake); the last column counts runs the agent stopped waiting for after "
-        "`CANCEL_GRACE_S` (its `run_ignored_cancellation` log line) while hundreds unwound at "
-        "once.",
+        "the fake); the last column counts `run_ignored_cancellation` log lines (runs the agent "
+        "stopped waiting for while hundreds unwound at once), which only a run in its own "
+        "producer task could produce: since the run moved into the response's task, the "
+        "response waits for it to unwind.",
         "",
         "| processes | agent KiB | gateway KiB | both tiers KiB | × floor | floor KiB | opened "
         "| model calls closed by hang-up | runs not unwound within the agent's grace |",
