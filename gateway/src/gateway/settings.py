@@ -90,7 +90,7 @@ class GatewaySettings(BaseSettings):
     write_timeout_s: Annotated[float, Field(gt=0)] = 10.0
     """A client that does not take a write within this long is cut off."""
     stream_buffer_events: Annotated[int, Field(ge=1)] = 64
-    """Events buffered between the agent and a slow client before the agent is slowed down."""
+    """Most events read from the agent ahead of a write (they go out in that one write)."""
     client_max_size: Annotated[int, Field(ge=1024)] = 64 * 1024
     """Largest accepted request body, in bytes (413 above)."""
     ai_sdk_max_body_bytes: Annotated[int, Field(ge=1024, le=64 * 1024 * 1024)] = 2 * 1024 * 1024

@@ -26,7 +26,6 @@ from agent_service.graph.builder import AgentGraph
 from agent_service.graph.state import RunContext, TurnRecord, utc_now
 from agent_service.metrics import AgentMetrics
 from agent_service.providers.base import TenantContext
-from agent_service.runs.batches import in_batches
 from agent_service.runs.events import (
     RunEvent,
     RunMeta,
@@ -43,6 +42,7 @@ from contracts.agent_api import (
     CompleteEvent,
     ToolEndEvent,
 )
+from contracts.batches import in_batches
 from contracts.errors import ErrorCode
 
 log = structlog.get_logger("agent_service.runs.runner")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-from agent_service.runs.batches import in_batches
+from contracts.batches import in_batches
 
 
 async def bursts(unwound: list[str], gate: asyncio.Event | None) -> AsyncIterator[int]:
@@ -55,3 +55,15 @@ async def test_closing_between_batches_unwinds_the_source() -> None:
     assert await anext(batches) == [0, 1, 2]  # the next step is now waiting on the gate
     await batches.aclose()
     assert unwound == ["done"]
+
+
+async def test_a_source_that_never_waits_still_hands_over_its_items() -> None:
+    async def endless() -> AsyncIterator[int]:
+        i = 0
+        while True:
+            yield i
+            i += 1
+
+    batches = in_batches(endless(), limit=4)
+    assert [await anext(batches) for _ in range(2)] == [[0, 1, 2, 3], [4, 5, 6, 7]]
+    await batches.aclose()

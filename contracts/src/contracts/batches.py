@@ -1,9 +1,10 @@
 """`in_batches`: an async iterator's items grouped by what was ready without waiting.
 
-The run's events come from LangGraph in bursts (a model read of many chunks becomes many tokens
-at once) or one at a time (a paced model). Writing each burst as one write, in the task that
-runs the graph (no producer task and queue between them), needs to know whether the next item
-is ready before waiting for it. `in_batches` steps the source's `__anext__` once by hand: if it
+A stream's events come in bursts (a model read of many chunks becomes many tokens at once, one
+read from the agent holds several events) or one at a time (a paced model). Writing each burst as
+one write, in the task that reads the source (no pump task and queue between them: the agent's
+response runs the graph, the gateway's relay reads the agent), needs to know whether the next
+item is ready before waiting for it. `in_batches` steps the source's `__anext__` once by hand: if it
 finishes, the item joins the batch; if it would wait, the batch goes out first and the step is
 resumed by awaiting `_Rest`, which hands the source's own future to the task, so cancellation
 and wake-ups reach the source exactly as if it had been awaited directly.
@@ -45,8 +46,9 @@ class _Rest(Awaitable[T]):
                     return cast(T, done.value)
 
 
-async def in_batches(source: AsyncIterator[T]) -> AsyncGenerator[list[T], None]:
-    """`source`'s items in order, each list holding what was ready without waiting.
+async def in_batches(source: AsyncIterator[T], limit: int = 256) -> AsyncGenerator[list[T], None]:
+    """`source`'s items in order, each list holding what was ready without waiting (at most
+    `limit`: a source that never waits still hands over its items).
 
     Closing this iterator while a step of `source` is paused cancels that step and waits for
     the source to unwind (its cleanup runs, as it would for a cancelled consumer)."""
@@ -59,6 +61,9 @@ async def in_batches(source: AsyncIterator[T]) -> AsyncGenerator[list[T], None]:
                 signal = step.send(None)
             except StopIteration as done:
                 batch.append(cast(T, done.value))
+                if len(batch) >= limit:
+                    yield batch
+                    batch = []
                 continue
             except StopAsyncIteration:
                 break
