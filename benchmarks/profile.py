@@ -93,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
                 args.py_spy, args.out, args.requests, args.rate, args.format, Path(tmp), args.paced
             )
         )
-    sys.stderr.write(f"wrote {args.out}/profile-agent.svg and profile-gateway.svg\n")
+    name = "profile-paced" if args.paced else "profile"
+    sys.stderr.write(f"wrote {args.out}/{name}-agent and {name}-gateway\n")
     return 0
 
 
