@@ -29,6 +29,8 @@ class BenchConfig:
     s3_streams: int = 500
     s3_tps: float = 1.0
     s4_connections: int = 5000
+    s5_workers: int = 2
+    s5_concurrency: tuple[int, ...] = (200, 400, 600, 800)
     settle_s: float = 2.0
 
     @classmethod
@@ -47,6 +49,7 @@ class BenchConfig:
             s3_streams=5,
             s3_tps=5.0,
             s4_connections=10,
+            s5_concurrency=(2, 4),
             settle_s=0.3,
         )
 

@@ -54,7 +54,7 @@ class MemoryScenarios:
             "ratio_to_floor": ratio(stack, floor),
             "ratio_by_tier": {t: ratio(growth[t], floor) for t in TIERS},
             "model_calls_cancelled": gone,
-            # runs the agent gave up waiting for after the hang-up (its CANCEL_GRACE_S)
+            # runs the agent gave up waiting for after the hang-up (`run_ignored_cancellation`)
             "runs_not_unwound_in_grace": abandoned,
         }
 

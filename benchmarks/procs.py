@@ -19,6 +19,28 @@ class Sample:
 
 
 def read_sample(pid: int) -> Sample:
+    """CPU and RSS of `pid` and its live descendants (a supervisor and its workers)."""
+    total = _own_sample(pid)
+    for child in _children(pid):
+        try:
+            sample = read_sample(child)
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # exited between the listing and the read
+        total = Sample(cpu_s=total.cpu_s + sample.cpu_s, rss=total.rss + sample.rss)
+    return total
+
+
+def _children(pid: int) -> list[int]:
+    children: list[int] = []
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            children += [int(c) for c in (task / "children").read_text().split()]
+    except (FileNotFoundError, ProcessLookupError):
+        return []
+    return children
+
+
+def _own_sample(pid: int) -> Sample:
     """Read /proc/<pid>/stat (utime, stime) and /proc/<pid>/status (VmRSS)."""
     stat = Path(f"/proc/{pid}/stat").read_text()
     # the command name may contain spaces and parentheses: split after the last ')'

@@ -2,9 +2,10 @@
 
 Starts the same stack as the benchmark, warms it up, then records the agent and the gateway with
 py-spy (`--py-spy PATH`, a separate install: it is not a project dependency) while one client
-sends `--requests` short answers over SSE one after another. Writes one SVG per tier into `--out`
-(`profile-agent.svg`, `profile-gateway.svg`). Needs ptrace rights over the children (root or
-`kernel.yama.ptrace_scope=0`).
+sends `--requests` short answers over SSE one after another, or (`--paced N`) while N clients
+each read `--requests` paced S2 answers (the per-token path). Writes one SVG per tier into `--out`
+(`profile-agent.svg`, `profile-gateway.svg`; `profile-paced-*.svg` with `--paced`). Needs ptrace
+rights over the children (root or `kernel.yama.ptrace_scope=0`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import aiohttp
 
-from benchmarks.config import SHORT_MESSAGE, BenchConfig
+from benchmarks.config import S2_MESSAGE, SHORT_MESSAGE, BenchConfig
 from benchmarks.load import connector, dev_token, sse_stream
 from benchmarks.stack import running_stack
 
@@ -26,9 +27,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 async def profile(
-    py_spy: str, out: Path, requests: int, rate: int, fmt: str, workdir: Path
+    py_spy: str, out: Path, requests: int, rate: int, fmt: str, workdir: Path, paced: int = 0
 ) -> None:
-    """Record both tiers while `requests` short answers stream one after another."""
+    """Record both tiers while `requests` short answers stream one after another (or `paced`
+    clients each read `requests` paced answers)."""
     async with (
         running_stack(workdir, BenchConfig().fake_script()) as stack,
         aiohttp.ClientSession(connector=connector()) as session,
@@ -36,6 +38,7 @@ async def profile(
         token = await dev_token(session, stack.gateway_url)
         for _ in range(20):  # warm-up: imports, first connections, first checkpoint
             await sse_stream(session, stack.gateway_url, token, SHORT_MESSAGE)
+        name = "profile-paced" if paced else "profile"
         recorders = {
             tier: await asyncio.create_subprocess_exec(
                 py_spy,
@@ -47,7 +50,7 @@ async def profile(
                 "--format",
                 fmt,
                 "--output",
-                str(out / f"profile-{tier}.{'svg' if fmt == 'flamegraph' else 'txt'}"),
+                str(out / f"{name}-{tier}.{'svg' if fmt == 'flamegraph' else 'txt'}"),
                 "--nonblocking",
                 "--gil",  # only the thread holding the GIL: Python's CPU, not idle waits
                 stdout=asyncio.subprocess.DEVNULL,
@@ -55,10 +58,17 @@ async def profile(
             for tier in ("agent", "gateway")
         }
         await asyncio.sleep(1.0)  # py-spy attaches
-        for _ in range(requests):
-            result = await sse_stream(session, stack.gateway_url, token, SHORT_MESSAGE)
-            if result.error:
-                raise RuntimeError(f"short request failed: {result.error}")
+
+        async def client(message: str) -> None:
+            for _ in range(requests):
+                result = await sse_stream(session, stack.gateway_url, token, message)
+                if result.error:
+                    raise RuntimeError(f"request failed: {result.error}")
+
+        if paced:
+            await asyncio.gather(*(client(S2_MESSAGE) for _ in range(paced)))
+        else:
+            await client(SHORT_MESSAGE)
         for proc in recorders.values():
             proc.send_signal(signal.SIGINT)
         for proc in recorders.values():
@@ -71,14 +81,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "img")
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--rate", type=int, default=250, help="samples per second")
+    parser.add_argument(
+        "--paced", type=int, default=0, help="N clients reading paced answers (per-token path)"
+    )
     parser.add_argument("--format", default="flamegraph", help="flamegraph (SVG) or raw (text)")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="profile-") as tmp:
         asyncio.run(
-            profile(args.py_spy, args.out, args.requests, args.rate, args.format, Path(tmp))
+            profile(
+                args.py_spy, args.out, args.requests, args.rate, args.format, Path(tmp), args.paced
+            )
         )
-    sys.stderr.write(f"wrote {args.out}/profile-agent.svg and profile-gateway.svg\n")
+    name = "profile-paced" if args.paced else "profile"
+    sys.stderr.write(f"wrote {args.out}/{name}-agent and {name}-gateway\n")
     return 0
 
 

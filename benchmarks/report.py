@@ -7,6 +7,7 @@ from typing import Any
 
 from benchmarks.account import account_lines
 from benchmarks.svg_plot import Panel, Series, render
+from benchmarks.workers import s5_lines
 
 PLOT_NAME = "benchmarks-latency.svg"
 S1_MAX_RATIO = 5.0
@@ -228,9 +229,10 @@ def render_markdown(results: dict[str, Any]) -> str:
         "S2's load the processes reuse memory freed by it, so the same streams cost less there. "
         "The floor is a fresh client process holding the same number of streams read straight "
         "from the fake. Hanging up on all of them closed the model calls upstream (counted by "
-        "the fake); the last column counts runs the agent stopped waiting for after "
-        "`CANCEL_GRACE_S` (its `run_ignored_cancellation` log line) while hundreds unwound at "
-        "once.",
+        "the fake); the last column counts `run_ignored_cancellation` log lines (runs the agent "
+        "stopped waiting for while hundreds unwound at once), which only a run in its own "
+        "producer task could produce: since the run moved into the response's task, the "
+        "response waits for it to unwind.",
         "",
         "| processes | agent KiB | gateway KiB | both tiers KiB | × floor | floor KiB | opened "
         "| model calls closed by hang-up | runs not unwound within the agent's grace |",
@@ -268,5 +270,5 @@ def write_report(results: dict[str, Any], out: Path) -> None:
     """Write benchmarks.md and its plot into `out`."""
     (out / PLOT_NAME).write_text(_plot(results))
     (out / "benchmarks.md").write_text(
-        render_markdown(results) + "\n".join(account_lines(results)) + "\n"
+        render_markdown(results) + "\n".join([*s5_lines(results), *account_lines(results)]) + "\n"
     )

@@ -29,9 +29,10 @@ from benchmarks.load import dev_token
 from benchmarks.report import evaluate_targets, write_report
 from benchmarks.scenarios import Bench
 from benchmarks.stack import raise_fd_limit, running_stack
+from benchmarks.workers import s5_workers
 
 ROOT = Path(__file__).resolve().parent.parent
-ALL = frozenset({"s1", "s2", "s3", "s4"})
+ALL = frozenset({"s1", "s2", "s3", "s4", "s5"})
 
 
 def _say(text: str) -> None:
@@ -78,6 +79,9 @@ async def run(config: BenchConfig, workdir: Path, only: frozenset[str] = ALL) ->
                 if "s3" in only:
                     _say("S3 again, after S2's load")
                     measured["s3_after_load"] = await bench.s3_open_streams()
+    if "s5" in only:
+        _say(f"S5: {config.s5_workers} workers per tier (fresh processes, PostgreSQL, Redis)")
+        measured["s5"] = await s5_workers(config, workdir / "s5")
     return {
         "meta": {
             "mode": config.mode,
@@ -109,12 +113,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, help="process logs and data (default: a temp dir)")
     parser.add_argument(
         "--only",
-        default="s1,s2,s3,s4",
+        default="s1,s2,s3,s4,s5",
         help="comma-separated scenarios (a partial run writes JSON only)",
     )
     parser.add_argument(
         "--s2-concurrency",
         help="comma-separated S2 stream counts instead of the mode's (e.g. 50 for a quick A/B)",
+    )
+    parser.add_argument(
+        "--s5-concurrency", help="comma-separated S5 stream counts (2 workers per tier)"
     )
     parser.add_argument(
         "--s1-requests", type=int, help="S1's short requests instead of the mode's (finer CPU ms)"
@@ -137,6 +144,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.s2_concurrency:
         levels = tuple(int(n) for n in args.s2_concurrency.split(","))
         config = dataclasses.replace(config, s2_concurrency=levels)
+    if args.s5_concurrency:
+        levels = tuple(int(n) for n in args.s5_concurrency.split(","))
+        config = dataclasses.replace(config, s5_concurrency=levels)
     if args.s1_requests:
         config = dataclasses.replace(config, s1_requests=args.s1_requests)
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:

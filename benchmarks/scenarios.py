@@ -127,7 +127,7 @@ class Bench(MemoryScenarios):
         for n in cfg.s2_concurrency:
             floor_row: dict[str, Any] | None = None
             for name in ("floor", *cfg.s2_transports):
-                row = await self._s2_once(name, n)
+                row = await self.s2_level(name, n)
                 if name == "floor":
                     floor_row = row
                 else:
@@ -168,7 +168,8 @@ class Bench(MemoryScenarios):
             results.append(await bounded(driver(session, S2_MESSAGE)))
         return results
 
-    async def _s2_once(self, name: str, n: int) -> dict[str, Any]:
+    async def s2_level(self, name: str, n: int) -> dict[str, Any]:
+        """One S2 level on one path: N clients, `s2_rounds` paced answers each."""
         cfg = self.config
         timeline = Timeline(dict(self.stack.pids))
         sampler = asyncio.create_task(timeline.run())

@@ -148,8 +148,19 @@ def _prepare(workdir: Path, script: dict[str, Any]) -> Path:
 
 
 @asynccontextmanager
-async def running_stack(workdir: Path, script: dict[str, Any]) -> AsyncIterator[Stack]:
-    """Start the three processes (fake → agent → gateway), yield them ready, stop them."""
+async def running_stack(
+    workdir: Path,
+    script: dict[str, Any],
+    *,
+    workers: int = 1,
+    agent_extra: dict[str, str] | None = None,
+    gateway_extra: dict[str, str] | None = None,
+) -> AsyncIterator[Stack]:
+    """Start the three processes (fake → agent → gateway), yield them ready, stop them.
+
+    `workers` > 1 runs each tier as that many serving processes (`--workers`); their CPU and
+    memory are read over the supervisor's whole process tree (`procs.read_sample`)."""
+    serve = ["serve", "--workers", str(workers)]
     script_path = _prepare(workdir, script)
     ports = {name: free_port() for name in ("fake", "agent", "gateway")}
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
@@ -170,13 +181,16 @@ async def running_stack(workdir: Path, script: dict[str, Any]) -> AsyncIterator[
             logs["fake"],
         )
         procs["agent"] = _spawn(
-            [str(BIN / "agent-service"), "serve"],
-            agent_env(urls["fake"], ports["agent"], workdir / "agent-data"),
+            [str(BIN / "agent-service"), *serve],
+            {
+                **agent_env(urls["fake"], ports["agent"], workdir / "agent-data"),
+                **(agent_extra or {}),
+            },
             logs["agent"],
         )
         procs["gateway"] = _spawn(
-            [str(BIN / "gateway"), "serve"],
-            gateway_env(urls["agent"], ports["gateway"]),
+            [str(BIN / "gateway"), *serve],
+            {**gateway_env(urls["agent"], ports["gateway"]), **(gateway_extra or {})},
             logs["gateway"],
         )
         async with aiohttp.ClientSession() as session:

@@ -13,7 +13,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
-pytestmark = pytest.mark.slow
+# S5 runs two workers per tier: the agent's on PostgreSQL, the gateway's on Redis
+pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
 
 
 def _numbers(obj: dict[str, Any], *keys: str) -> None:
@@ -79,6 +80,13 @@ def test_json_has_every_scenario_with_numbers(smoke_run: Path) -> None:
     s4 = results["s4"]
     assert s4["opened"] == s4["connections"]
     _numbers(s4, "gateway_kib_per_connection", "floor_kib_per_connection")
+    s5 = results["s5"]
+    assert s5["workers"] == 2
+    assert [r["n"] for r in s5["rows"]] == list(results["meta"]["config"]["s5_concurrency"])
+    for row in s5["rows"]:
+        assert row["errors"] == 0, row["error_kinds"]
+        _numbers(row["cpu_ms_per_stream"], "agent", "gateway")
+    _numbers(s5, "held", "streams_per_core")
     names = [t["target"] for t in results["targets"]]
     assert any(n.startswith("S1") for n in names) and any(n.startswith("S4") for n in names)
     assert all(isinstance(t["met"], bool) for t in results["targets"])
@@ -86,7 +94,7 @@ def test_json_has_every_scenario_with_numbers(smoke_run: Path) -> None:
 
 def test_markdown_reports_every_scenario_and_links_the_plot(smoke_run: Path) -> None:
     text = (smoke_run / "benchmarks.md").read_text()
-    for heading in ("## Targets", "## S1", "## S2", "## S3", "## S4"):
+    for heading in ("## Targets", "## S1", "## S2", "## S3", "## S4", "## S5"):
         assert heading in text
     assert "× floor" in text
     assert "](benchmarks-latency.svg)" in text

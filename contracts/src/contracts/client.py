@@ -183,6 +183,9 @@ class AgentClient:
         self._max_body_bytes = max_body_bytes
         self._health_path = health_path
         self._max_connections = max_connections
+        self._stream_read_s = read_timeout_s
+        # sock_read bounds the wait for the stream's headers; once they came, the stream keeps
+        # one deadline of its own (aiohttp's re-arms a timer on every read)
         self._stream_timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=connect_timeout_s, sock_read=read_timeout_s
         )
@@ -433,6 +436,8 @@ class EventStream:
 
     Entering the context sends the request (so refusals raise `AgentAPIError` before any event);
     leaving it, or cancelling the consumer, closes the connection, which cancels the run.
+    A read that waits longer than the client's read timeout ends the stream as stalled: one timer
+    per stream checks it (a read only notes its time), not one timer per read.
     """
 
     def __init__(self, client: AgentClient, request: ChatRequest, request_id: str) -> None:
@@ -443,6 +448,9 @@ class EventStream:
         self._decoder = SSEDecoder(client._max_event_bytes)
         self._ready: deque[AgentEvent] = deque()
         self._done = False
+        self._read_s = client._stream_read_s
+        self._waiting_since: float | None = None
+        self._deadline: asyncio.TimerHandle | None = None
         self.skipped_events = 0
         """Events of a type this version does not know (a newer service): skipped, not fatal."""
 
@@ -464,13 +472,38 @@ class EventStream:
         if self._resp is None:
             if self._done:
                 raise RuntimeError("EventStream is closed")
-            self._resp = await self._client._open_stream(self._request, self.request_id)
+            self._resp = resp = await self._client._open_stream(self._request, self.request_id)
+            protocol = resp.connection.protocol if resp.connection is not None else None
+            if protocol is not None:
+                protocol.read_timeout = None  # the next read drops aiohttp's timer for good
+                loop = asyncio.get_running_loop()
+                self._deadline = loop.call_at(loop.time() + self._read_s, self._check_stall)
         return self._resp
+
+    def _check_stall(self) -> None:
+        """The stream's one timer: a read waiting past the read timeout ends the stream."""
+        self._deadline = None
+        if self._done or self._resp is None or self._resp.connection is None:
+            return  # ended, or closed by someone else: nothing left to watch
+        loop = asyncio.get_running_loop()
+        since = self._waiting_since
+        if since is not None and loop.time() - since >= self._read_s:
+            exc = aiohttp.SocketTimeoutError("Timeout on reading data from socket")
+            self._resp.content.set_exception(exc)
+            return
+        due = (since if since is not None else loop.time()) + self._read_s
+        self._deadline = loop.call_at(due, self._check_stall)
+
+    def _stop_deadline(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
 
     async def aclose(self) -> None:
         """Stop reading and close the connection (the service then cancels the run)."""
         self._done = True
         self._ready.clear()
+        self._stop_deadline()
         if self._resp is not None:
             self._resp.close()
 
@@ -505,12 +538,16 @@ class EventStream:
         """Read until at least one event is ready or the stream is over."""
         content = resp.content
         decoder = self._decoder
+        loop = asyncio.get_running_loop()
         while not self._ready and not self._done:
+            self._waiting_since = loop.time()
             try:
                 chunk = await content.readany()
             except (aiohttp.ClientError, TimeoutError, OSError):
+                self._waiting_since = None
                 self._end(_synthetic(ErrorCode.UPSTREAM_UNAVAILABLE, "stopped responding"))
                 return
+            self._waiting_since = None
             if not chunk:
                 decoder.close()
                 self._end(_synthetic(ErrorCode.UPSTREAM_PROTOCOL_ERROR, "ended the stream early"))
@@ -555,6 +592,7 @@ class EventStream:
     def _end(self, terminal: CompleteEvent | ErrorEvent) -> None:
         self._ready.append(terminal)
         self._done = True
+        self._stop_deadline()
         if self._resp is not None:
             # Returns the connection to the pool if the body is complete, else closes it.
             self._resp.release()

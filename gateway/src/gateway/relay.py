@@ -1,10 +1,10 @@
 """Relaying one run from the agent to one client: buffering, heartbeats, write deadlines, endings.
 
-A pump task reads the agent's events into a bounded queue (so a slow client slows the agent down,
-and memory stays bounded); the caller's task is the only writer. Idle gaps become heartbeats,
-every write has a deadline, and whatever happens the run ends with exactly one terminal event on
-the client side or the client is gone. Cancelling the caller (client disconnect with
-`handler_cancellation`) cancels the pump; closing the upstream is the caller's
+The caller's task reads the agent's events and writes them, what is ready at once in one write
+(a slow client slows the reading of the agent down, and memory stays bounded). Idle gaps become
+heartbeats, every write has a deadline, and whatever happens the run ends with exactly one
+terminal event on the client side or the client is gone. Cancelling the caller (client
+disconnect with `handler_cancellation`) cancels the read; closing the upstream is the caller's
 (`gateway.runs.relay_run`).
 """
 
@@ -13,14 +13,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Final, Literal, Protocol
+from typing import Literal, Protocol
 
 import aiohttp
 import structlog
 
 from contracts.agent_api import AgentEvent, CompleteEvent, ErrorEvent, TokenEvent
+from contracts.batches import in_batches
 from contracts.client import AgentAPIError
 from contracts.errors import ErrorCode
 
@@ -58,29 +59,7 @@ class RelayResult:
     first_token_at: float | None = None
 
 
-class _Signal:
-    """Items of the relay's queue that are not agent events."""
-
-
-class _End(_Signal):
-    """The agent stream ended (without a terminal event if none was seen)."""
-
-
-class _Wake(_Signal):
-    """Look at the interrupt flag."""
-
-
-class _Tick(_Signal):
-    """The connection has been idle for a heartbeat interval."""
-
-
-_END: Final = _End()
-_WAKE: Final = _Wake()
-_TICK: Final = _Tick()
-_Item = AgentEvent | _Signal
-
-
-def _is_terminal(item: _Item) -> bool:
+def _is_terminal(item: AgentEvent) -> bool:
     return isinstance(item, CompleteEvent | ErrorEvent)
 
 
@@ -100,9 +79,12 @@ def upstream_error_event(exc: BaseException) -> ErrorEvent:
 class Relay:
     """One run in flight; `run()` relays it, `interrupt()` (from any task) ends it early.
 
+    The caller's task reads the agent and writes the client: what is ready at once goes out in
+    one write (`contracts.batches.in_batches`), with no pump task or queue between them.
     Deadlines and heartbeats come from one timer per relay that fires a few times per interval
-    (not one per event): it cancels a write stuck past the write deadline, queues a heartbeat
-    when the connection has been idle, and marks the lease for renewal.
+    (not one per event): it cancels a write stuck past the write deadline, and while the relay
+    waits for the agent it sends a heartbeat from a short-lived task when the connection has been
+    idle, and renews the lease when due (after a write otherwise).
     """
 
     def __init__(
@@ -117,17 +99,17 @@ class Relay:
         self._sink = sink
         self._config = config
         self._on_heartbeat = on_heartbeat
-        self._queue: asyncio.Queue[_Item] = asyncio.Queue(config.buffer_events)
-        self._pump: asyncio.Task[None] | None = None
         self._interrupt: tuple[Ending, ErrorEvent] | None = None
         self._tick_s = min(config.heartbeat_s, config.write_timeout_s) / 4
         self._timer: asyncio.TimerHandle | None = None
         self._writer: asyncio.Task[object] | None = None
+        self._beat: asyncio.Task[None] | None = None
         self._last_write = 0.0
         self._last_renew = 0.0
         self._writing_since: float | None = None
+        self._reading = False
         self._expired = False
-        self._tick_queued = False
+        self._woken = False
         self._renew_due = False
         self.result = RelayResult("error")
         """The run so far; final once `run()` returns (read it if `run()` was cancelled)."""
@@ -137,34 +119,47 @@ class Relay:
         if self._interrupt is not None:
             return
         self._interrupt = (ending, event)
-        if self._pump is not None:
-            self._pump.cancel()
-        # Wake the writer if it is waiting for an event; if the queue is full it is busy and
-        # checks the flag before its next read.
-        with contextlib.suppress(asyncio.QueueFull):
-            self._queue.put_nowait(_WAKE)
+        # Wake the relay if it is waiting for the agent; if it is writing, it checks the flag
+        # after the write.
+        if self._reading and self._writer is not None and not self._woken:
+            self._woken = True
+            self._writer.cancel()
 
     async def run(self) -> RelayResult:
         """Relay until a terminal event, an interrupt, or the client is gone or too slow."""
         loop = asyncio.get_running_loop()
         self._writer = asyncio.current_task()
         self._last_write = self._last_renew = loop.time()
-        self._pump = asyncio.create_task(self._read_upstream())
         self._timer = loop.call_later(self._tick_s, self._tick)
         result = self.result
+        config = self._config
+        batches = in_batches(self._source, min(config.buffer_events, config.max_batch))
         try:
-            await self._write_loop(result)
-        except asyncio.CancelledError:
-            # Our watchdog's cancel means "too slow"; any other cancel (the client left) goes on.
-            if not self._expired or self._writer is None or self._writer.uncancel() > 0:
-                raise
-            result.ending = "slow_client"
+            try:
+                await self._write_loop(result, batches)
+            except asyncio.CancelledError:
+                # Our own cancels: the watchdog's means "too slow", an interrupt's "stop reading";
+                # any other cancel (the client left) goes on.
+                if self._writer is None or not (self._expired or self._woken):
+                    raise
+                if self._writer.uncancel() > 0:
+                    raise
+                if self._expired:
+                    result.ending = "slow_client"
+                else:
+                    await self._end_interrupted(result, batches)
         except (ConnectionError, aiohttp.ClientConnectionResetError):
             result.ending = "client_gone"
+        except asyncio.CancelledError:
+            if self._expired and self._writer is not None and self._writer.uncancel() == 0:
+                result.ending = "slow_client"  # the interrupt's write was stuck too
+            else:
+                raise
         finally:
             if self._timer is not None:
                 self._timer.cancel()
-            await self._stop_pump()
+            await self._stop_beat()
+            await self._close(batches)
         return result
 
     def _tick(self) -> None:
@@ -180,12 +175,14 @@ class Relay:
         if now - self._last_renew >= config.heartbeat_s:
             self._renew_due = True
         idle = self._writing_since is None and now - self._last_write >= config.heartbeat_s
-        if (idle or self._renew_due) and not self._tick_queued:
-            try:
-                self._queue.put_nowait(_TICK)
-                self._tick_queued = True
-            except asyncio.QueueFull:
-                pass  # events are waiting: not idle, and the writer renews after its next write
+        # While writing, the writer renews after its write; while it waits for the agent, a
+        # short-lived task does what is due.
+        if (
+            (idle or self._renew_due)
+            and self._reading
+            and (self._beat is None or self._beat.done())
+        ):
+            self._beat = asyncio.create_task(self._on_tick())
         self._timer = loop.call_later(self._tick_s, self._tick)
 
     async def _write(self, events: Sequence[AgentEvent]) -> None:
@@ -198,37 +195,30 @@ class Relay:
         self._last_write = loop.time()
 
     async def _on_tick(self) -> None:
-        self._tick_queued = False
         loop = asyncio.get_running_loop()
         if loop.time() - self._last_write >= self._config.heartbeat_s:
             self._writing_since = loop.time()
             try:
                 await self._sink.heartbeat()
+            except (ConnectionError, aiohttp.ClientConnectionResetError):
+                return  # the writer finds out at its next write
             finally:
                 self._writing_since = None
             self._last_write = loop.time()
         if self._renew_due:
             await self._renew()
 
-    async def _write_loop(self, result: RelayResult) -> None:
-        queue = self._queue
-        max_batch = self._config.max_batch
-        pending: _Item | None = None
+    async def _write_loop(
+        self, result: RelayResult, batches: AsyncGenerator[list[AgentEvent], None]
+    ) -> None:
         while True:
             if self._interrupt is not None:
-                result.ending, terminal = self._interrupt
-                result.terminal = terminal
-                await self._stop_pump()
-                await self._write([terminal])
+                await self._end_interrupted(result, batches)
                 return
-            item = pending if pending is not None else await queue.get()
-            pending = None
-            if isinstance(item, _Tick):
-                await self._on_tick()
-                continue
-            if isinstance(item, _Wake):
-                continue
-            if isinstance(item, _End):
+            self._reading = True
+            try:
+                batch = await anext(batches)
+            except StopAsyncIteration:
                 # The agent went away without saying how the run ended: never look complete.
                 result.terminal = ErrorEvent(
                     code=ErrorCode.UPSTREAM_PROTOCOL_ERROR,
@@ -238,20 +228,24 @@ class Relay:
                 result.ending = "error"
                 await self._write([result.terminal])
                 return
-            assert not isinstance(item, _Signal)
-            # Whatever else is already waiting goes out in the same write.
-            batch: list[AgentEvent] = [item]
-            while queue.qsize() and len(batch) < max_batch and not _is_terminal(item):
-                item = queue.get_nowait()
-                if isinstance(item, _Signal):
-                    pending = item
-                    break
-                batch.append(item)
-            for event in batch:
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if not isinstance(
+                    exc, AgentAPIError | aiohttp.ClientError | TimeoutError | OSError
+                ):
+                    log.exception("upstream_read_failed")
+                batch = [upstream_error_event(exc)]
+            finally:
+                self._reading = False
+            for i, event in enumerate(batch):
                 if type(event) is TokenEvent:
                     result.tokens += 1
                     if result.first_token_at is None and event.channel == "final":
                         result.first_token_at = time.monotonic()
+                elif _is_terminal(event):
+                    del batch[i + 1 :]  # nothing follows a terminal event
+                    break
             await self._write(batch)
             if self._renew_due:
                 await self._renew()
@@ -260,6 +254,15 @@ class Relay:
                 result.terminal = last
                 result.ending = "complete" if isinstance(last, CompleteEvent) else "error"
                 return
+
+    async def _end_interrupted(
+        self, result: RelayResult, batches: AsyncGenerator[list[AgentEvent], None]
+    ) -> None:
+        assert self._interrupt is not None
+        result.ending, terminal = self._interrupt
+        result.terminal = terminal
+        await self._close(batches)
+        await self._write([terminal])
 
     async def _renew(self) -> None:
         self._renew_due = False
@@ -271,32 +274,18 @@ class Relay:
         except Exception:  # a failed renewal must not end a healthy stream; the lease TTL covers it
             log.warning("lease_renew_failed", exc_info=True)
 
-    async def _read_upstream(self) -> None:
-        queue = self._queue
-        source = self._source
-        try:
-            async for event in source:
-                await queue.put(event)
-                if isinstance(event, CompleteEvent | ErrorEvent):
-                    break
-            else:
-                await queue.put(_END)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            if not isinstance(exc, AgentAPIError | aiohttp.ClientError | TimeoutError | OSError):
-                log.exception("upstream_read_failed")
-            await queue.put(upstream_error_event(exc))
+    async def _stop_beat(self) -> None:
+        beat, self._beat = self._beat, None
+        if beat is not None and not beat.done():
+            beat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beat
 
-    async def _stop_pump(self) -> None:
-        pump = self._pump
-        if pump is None or pump.done():
-            return
-        pump.cancel()
+    async def _close(self, batches: AsyncGenerator[list[AgentEvent], None]) -> None:
+        """Stop reading the agent (a read it was waiting for is cancelled)."""
         try:
-            await pump
+            await batches.aclose()
         except asyncio.CancelledError:
-            # The pump's own cancellation; re-raise only if we were cancelled ourselves.
             current = asyncio.current_task()
             if current is not None and current.cancelling():
                 raise

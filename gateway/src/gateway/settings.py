@@ -100,7 +100,7 @@ class GatewaySettings(BaseSettings):
     write_timeout_s: Annotated[float, Field(gt=0)] = 10.0
     """A client that does not take a write within this long is cut off."""
     stream_buffer_events: Annotated[int, Field(ge=1)] = 64
-    """Events buffered between the agent and a slow client before the agent is slowed down."""
+    """Most events read from the agent ahead of a write (they go out in that one write)."""
     body_read_timeout_s: Annotated[float, Field(gt=0)] = 10.0
     """A request body must arrive whole within this long (408 and the connection closed after);
     the caller is authenticated and admitted before it is read."""

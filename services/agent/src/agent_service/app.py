@@ -49,6 +49,7 @@ from agent_service.openapi import openapi_document
 from agent_service.providers.base import TenantContext
 from agent_service.runs.registry import InProcessActiveRuns, RunRegistry, thread_key
 from agent_service.runs.runner import RunLimits, Runner
+from agent_service.runs.sse import HEARTBEAT
 from agent_service.settings import AgentSettings
 from agent_service.sse_response import EventStreamResponse
 from contracts.agent_api import (
@@ -142,7 +143,14 @@ async def chat_stream(request: Request) -> Response:
         raise
     body = st["runner"].sse_body(tenant, message, on_done=lambda: st["active"].release(key))
     headers = {**SSE_HEADERS, REQUEST_ID_HEADER: request_id_of(request)}
-    return EventStreamResponse(body, headers)
+    settings = st["settings"]
+    return EventStreamResponse(
+        body,
+        headers,
+        heartbeat=HEARTBEAT,
+        heartbeat_s=settings.heartbeat_s,
+        stall_s=settings.stall_timeout_s,
+    )
 
 
 async def chat(request: Request) -> Response:

@@ -50,8 +50,9 @@ class AgentSettings(BaseSettings):
     run_timeout_s: float = Field(default=120.0, gt=0)
     """A run that has not finished after this long ends with RUN_TIMEOUT."""
     stall_timeout_s: float = Field(default=30.0, gt=0)
-    """A stream whose reader has not taken an event for this long is cancelled."""
+    """A stream whose reader has not taken a write for this long is cancelled."""
     stream_buffer_events: int = Field(default=512, ge=16)
+    """Unused since frames are written as the run makes them (no queue per stream); accepted."""
 
     # model
     provider: Literal["offline", "openai"] = "offline"

@@ -1,10 +1,11 @@
 """A run: one question through the graph, as typed events (`run_events`), as SSE frames for the
 streaming endpoint (`sse_body`), or folded into one answer (`collect`).
 
-For SSE the events run in a producer task feeding a bounded queue; the response drains the queue,
-batching whatever is ready into one write, and one timer per stream queues a comment heartbeat
-when nothing came for a while. Cancelling the response (the client went away) cancels the producer
-and so the run.
+For SSE the run runs in the response's own task: what the graph has ready at once goes out in one
+write (`batches.in_batches`), with no producer task or queue between the graph and the socket.
+The response (`sse_response.EventStreamResponse`) keeps one timer per stream for heartbeats and
+the write deadline. Cancelling the response (the client went away) cancels the run where it
+waits, and closing the body lets it unwind.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from agent_service.runs.events import (
     Token,
 )
 from agent_service.runs.registry import thread_key
-from agent_service.runs.sse import HEARTBEAT, FinalBytes, encode_frame
+from agent_service.runs.sse import FinalBytes, encode_frame
 from agent_service.runs.tally import RunTally, error_event, merge_meta
 from agent_service.storage.checkpoints import keep_latest_checkpoint
 from contracts.agent_api import (
@@ -41,13 +42,12 @@ from contracts.agent_api import (
     CompleteEvent,
     ToolEndEvent,
 )
+from contracts.batches import in_batches
 from contracts.errors import ErrorCode
 
 log = structlog.get_logger("agent_service.runs.runner")
 
-_END = b""
-CANCEL_GRACE_S = 5.0
-"""How long a cancelled run may take to unwind (close model calls) before it is abandoned."""
+_TERMINAL = frozenset({"complete", "error"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,27 +157,9 @@ class Runner:
     async def sse_body(
         self, tenant: TenantContext, message: str, on_done: Callable[[], Awaitable[None]]
     ) -> AsyncIterator[bytes]:
-        """The response body: frames through a bounded queue, with heartbeats and batching."""
-        limits = self._limits
-        queue: asyncio.Queue[bytes] = asyncio.Queue(limits.buffer_events)
-        loop = asyncio.get_running_loop()
-        last_frame = loop.time()
-        heartbeat: asyncio.TimerHandle
-
-        def beat() -> None:
-            # One timer per quiet period of the stream, not one per read: a comment goes out
-            # when nothing was queued for `heartbeat_s`.
-            nonlocal heartbeat, last_frame
-            quiet_for = loop.time() - last_frame
-            if quiet_for >= limits.heartbeat_s:
-                if not queue.full():
-                    queue.put_nowait(HEARTBEAT)
-                last_frame += quiet_for
-                quiet_for = 0.0
-            heartbeat = loop.call_later(limits.heartbeat_s - quiet_for, beat)
-
-        heartbeat = loop.call_later(limits.heartbeat_s, beat)
-
+        """The response body: the run's frames, what is ready at once in one chunk; the last
+        chunk (the terminal event) as `FinalBytes`. The run runs in the task that reads this
+        (no producer task or queue); heartbeats and the write deadline are the response's."""
         released = False
 
         async def release() -> None:
@@ -190,77 +172,32 @@ class Runner:
             except Exception:
                 log.exception("run_release_failed", conversation_id=tenant.conversation_id)
 
-        async def produce() -> None:
-            nonlocal last_frame
-            ended = False
-            seq = 0
-            try:
-                async for event in self.run_events(tenant, message, before_end=release):
-                    seq += 1
-                    frame = encode_frame(event, seq)
-                    if queue.full():
-                        # the reader is not keeping up: wait, but not forever
-                        await asyncio.wait_for(queue.put(frame), limits.stall_timeout_s)
-                    else:
-                        queue.put_nowait(frame)
-                    last_frame = loop.time()
-                # the reader is still reading: the end marker waits for room like any frame,
-                # so a complete stream never loses a frame
-                if queue.full():
-                    await asyncio.wait_for(queue.put(_END), limits.stall_timeout_s)
-                else:
-                    # no await between the terminal frame and the end: the reader takes both at
-                    # once and the terminal leaves in the response's last write
-                    queue.put_nowait(_END)
-                ended = True
-            except TimeoutError:
-                log.warning("stream_stalled", conversation_id=tenant.conversation_id)
-            finally:
-                if not released:
-                    # cancelled or stalled: hand the conversation back without awaiting here
-                    task = asyncio.create_task(release())
-                    self._background.add(task)
-                    task.add_done_callback(self._background.discard)
-                if not ended:
-                    # cancelled or stalled: nobody reads the rest, so the end may take a slot;
-                    # the stream then lacks its terminal event, which readers report as cut
-                    if queue.full():
-                        queue.get_nowait()
-                    queue.put_nowait(_END)
-
-        producer = asyncio.create_task(produce())
+        ended = False
+        seq = 0
         self._metrics.active_streams.inc()
         try:
-            while True:
-                frame = await queue.get()
-                if frame is _END:
-                    return
-                if queue.empty():
-                    yield frame
-                    continue
-                batch = [frame]
-                while not queue.empty():
-                    item = queue.get_nowait()
-                    if item is _END:
-                        yield FinalBytes(b"".join(batch))
+            events = self.run_events(tenant, message, before_end=release)
+            async with contextlib.aclosing(in_batches(events)) as batches:
+                async for batch in batches:
+                    frames = []
+                    for event in batch:
+                        seq += 1
+                        frames.append(encode_frame(event, seq))
+                    chunk = frames[0] if len(frames) == 1 else b"".join(frames)
+                    last = batch[-1]
+                    if not isinstance(last, Token) and last.event in _TERMINAL:
+                        ended = True
+                        # the body ends right after it: one write with the response's end
+                        yield FinalBytes(chunk)
                         return
-                    batch.append(item)
-                yield b"".join(batch)
+                    yield chunk
         finally:
-            heartbeat.cancel()
-            if not producer.done():
-                producer.cancel()
-                # Wait for the run to unwind, shielded: Starlette's cancel scope re-cancels this
-                # task on every loop turn, and a re-cancel reaching the producer mid-cleanup
-                # would leave LangGraph's node tasks (and their model calls) running.
-                # Bounded: a node that ignores cancellation must not pin this response forever.
-                loop = asyncio.get_running_loop()
-                deadline = loop.time() + CANCEL_GRACE_S
-                while not producer.done() and loop.time() < deadline:
-                    with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-                        await asyncio.wait_for(asyncio.shield(producer), deadline - loop.time())
-                if not producer.done():
-                    log.error("run_ignored_cancellation", conversation_id=tenant.conversation_id)
+            if not released:
+                # stopped or cut: hand the conversation back without awaiting here
+                task = asyncio.create_task(release())
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
+            if not ended:
                 self._metrics.runs_cancelled.inc()
             self._metrics.active_streams.dec()
 

@@ -15,6 +15,7 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import aiohttp
 import httpx
 import openai
 from langchain_openai._compat import httpx as sdk_httpx
@@ -28,7 +29,15 @@ _TIMEOUTS = (
     sdk_httpx.TimeoutException,
     TimeoutError,
 )
-_TRANSPORT = (openai.APIConnectionError, httpx.TransportError, sdk_httpx.TransportError)
+_TRANSPORT = (
+    openai.APIConnectionError,
+    httpx.TransportError,
+    sdk_httpx.TransportError,
+    # the answer stream's own reader (`stream.py`): refused or lost connections, a cut body
+    aiohttp.ClientConnectionError,
+    aiohttp.ClientPayloadError,
+    aiohttp.ClientResponseError,
+)
 
 _MESSAGES = {
     ErrorCode.MODEL_RATE_LIMITED: "the model is rate-limiting requests; try again shortly",
@@ -62,7 +71,8 @@ def classify_failure(exc: BaseException) -> ModelFailure | None:
     detail = f"{type(exc).__name__}: {str(exc)[:300]}"
     if isinstance(exc, openai.APIStatusError):
         return _from_status(exc.status_code, detail, exc.response.headers)
-    # Mid-stream transport errors come raw from the SDK's httpx (httpx2 under openai>=3).
+    # Mid-stream transport errors come raw from the SDK's httpx (httpx2 under openai>=3), or
+    # from aiohttp for the answer stream; aiohttp's timeouts are also TimeoutErrors.
     if isinstance(exc, _TIMEOUTS):
         return ModelFailure(ErrorCode.MODEL_TIMEOUT, True, detail)
     if isinstance(exc, _TRANSPORT):

@@ -13,7 +13,7 @@ Failures map to stable codes (`errors`). A retryable failure is retried (`attemp
 while nothing of that step reached the user, so a token is never sent twice, and only while
 another attempt fits the step's deadline (`deadlines.StepBudget`: the call deadline for
 non-streamed steps, the first-token deadline for answers, never past the run's). Between chunks a
-stream is bounded by httpx's read timeout (the stall allowed).
+stream is bounded by one stall timer per stream (`AGENT_MODEL_STALL_TIMEOUT_S`).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from datetime import date
 from typing import Any
 
+import aiohttp
 import structlog
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.runnables import Runnable
@@ -56,7 +57,7 @@ from agent_service.providers.openai.prompts import (
     sql_messages,
 )
 from agent_service.providers.openai.routing_call import ToolCallParse
-from agent_service.providers.openai.stream import stream_text
+from agent_service.providers.openai.stream import new_session, stream_text
 from agent_service.providers.refusals import refusal_message
 
 log = structlog.get_logger("agent_service.providers.openai.provider")
@@ -85,6 +86,8 @@ class OpenAIProvider:
             limits=sdk_httpx.Limits(max_connections=1000, max_keepalive_connections=100),
         )
         self._http_sync = sdk_httpx.Client(verify=tls)  # never used for calls; built once
+        self._answers: aiohttp.ClientSession | None = None
+        """The answer streams' pool (aiohttp, `stream.py`): made in the loop at the first one."""
         call_timeout = sdk_httpx.Timeout(config.timeout_s, connect=config.connect_timeout_s)
         stream_timeout = sdk_httpx.Timeout(config.stall_timeout_s, connect=config.connect_timeout_s)
         classifier = self._chat(config.classifier_model, call_timeout)
@@ -127,14 +130,24 @@ class OpenAIProvider:
         """Close the connection pool (at the app's shutdown)."""
         await self._http.aclose()
         self._http_sync.close()
+        if self._answers is not None:
+            await self._answers.close()
 
     def _answer_stream(
         self, ask: AskContext, messages: list[BaseMessage]
     ) -> Callable[[], AsyncGenerator[str, None]]:
         # Not `ChatOpenAI.astream`: its per-chunk objects cost ~300 µs a token (stream.py)
         def open_stream() -> AsyncGenerator[str, None]:
+            cfg = self._config
+            if self._answers is None:  # the answer reader's pool, opened at the first answer
+                self._answers = new_session(1000, cfg.connect_timeout_s)
             return stream_text(
-                self._answer, messages, ask.usage, include_usage=self._config.stream_usage
+                self._answer,
+                messages,
+                ask.usage,
+                include_usage=cfg.stream_usage,
+                session=self._answers,
+                stall_timeout_s=cfg.stall_timeout_s,
             )
 
         return open_stream

@@ -2,29 +2,63 @@
 
 `ChatOpenAI.astream` costs about 300 µs of CPU per token: the SDK builds a pydantic model per
 chunk, LangChain dumps it back to a dict, wraps it in message objects and adds every chunk to
-the last (quadratic in the answer's length). Here the request is still built by `ChatOpenAI`
-(same payload, client, timeouts, status errors as every other step) and sent through its own
-SDK client, but the body is split into SSE events and each chunk is read with one `json.loads`.
-Failures raise what the SDK raises (`openai.APIStatusError`, `openai.APIError` for an error
-event, the SDK's httpx transport errors, `ValueError` for unparsable chunks), so
-`openai_errors.classify_failure` maps them as before.
+the last (quadratic in the answer's length). Here the request body is still built by
+`ChatOpenAI` (same payload, headers and base URL as every other step), but it is sent with
+aiohttp: its C parser and plain stream reads cost a fraction of the SDK's httpx/h11/anyio path
+per chunk and per request. The body is split into SSE events and each chunk is read with one
+`json.loads`. The silence allowed before the headers and between reads is one timer per stream
+(`stall.StallDeadline`), not a timer per read.
+
+Failures raise what the SDK would (`openai.APIStatusError` subclasses built by the SDK from the
+status, `openai.APIError` for an error event, `TimeoutError` for a stall, aiohttp's connection
+and payload errors for a lost connection, `ValueError` for unparsable chunks), so
+`errors.classify_failure` maps them as before.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
+import aiohttp
 import openai
 from langchain_core.messages import BaseMessage
 from langchain_openai import ChatOpenAI
+from langchain_openai._compat import httpx as sdk_httpx
 
 from agent_service.providers.base import UsageMeter
 from agent_service.providers.openai.errors import BadModelOutput
+from agent_service.providers.openai.stall import StallDeadline
 
 MAX_EVENT_BYTES = 8 * 1024 * 1024
 """An SSE event (or a line without an end) longer than this is a broken stream, not an answer."""
+MAX_ERROR_BYTES = 64 * 1024
+"""How much of a refusal's body is read (for the SDK's error message)."""
+DEFAULT_STALL_S = 60.0
+
+
+def new_session(max_connections: int, connect_timeout_s: float | None) -> aiohttp.ClientSession:
+    """The answer streams' connection pool (call inside the running loop; close it at shutdown)."""
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=max_connections),
+        timeout=aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout_s),
+        trust_env=True,  # proxies from the environment, as httpx does
+        auto_decompress=False,  # identity is asked for: a compressed stream stalls in zlib
+    )
+
+
+@asynccontextmanager
+async def _session_for(
+    session: aiohttp.ClientSession | None,
+) -> AsyncIterator[aiohttp.ClientSession]:
+    if session is not None:
+        yield session
+        return
+    async with new_session(10, None) as own:  # a one-off call (tests): its own pool
+        yield own
 
 
 async def stream_text(
@@ -33,56 +67,123 @@ async def stream_text(
     usage: UsageMeter,
     *,
     include_usage: bool,
+    session: aiohttp.ClientSession | None = None,
+    stall_timeout_s: float | None = None,
 ) -> AsyncGenerator[str, None]:
-    """The content deltas of one streamed call, in order; usage is added to `usage` as it comes."""
+    """The content deltas of one streamed call, in order; usage is added to `usage` as it comes.
+
+    `stall_timeout_s`: the longest wait for the headers or the next bytes (else `TimeoutError`);
+    None takes `chat`'s read timeout."""
     extra: dict[str, Any] = {"stream": True}
     if include_usage:
         extra["stream_options"] = {"include_usage": True}
     # ChatOpenAI's own payload: model, sampling, max tokens and message conversion stay its job
     payload = chat._get_request_payload(messages, **extra)
-    completions = chat.root_async_client.chat.completions
-    async with completions.with_streaming_response.create(**payload) as response:
-        http = response.http_response
-        buffer = b""
-        data: list[bytes] = []
-        done = False
-        async for block in http.aiter_bytes():
-            buffer = buffer + block if buffer else block
-            if b"\n" not in buffer:
-                if len(buffer) > MAX_EVENT_BYTES:
-                    raise BadModelOutput("an SSE line longer than the limit")
-                continue
-            *lines, buffer = buffer.split(b"\n")
-            for line in lines:
-                if line.endswith(b"\r"):
-                    line = line[:-1]
-                if line:
-                    if line.startswith(b"data:"):
-                        data.append(line[5:].lstrip(b" ") if len(line) > 5 else b"")
-                        if len(data) > 1 and sum(map(len, data)) > MAX_EVENT_BYTES:
-                            raise BadModelOutput("an SSE event longer than the limit")
-                    continue  # `event:`, `id:`, comments: nothing the chat stream needs
-                if not data:
+    client = chat.root_async_client
+    url = f"{client.base_url}chat/completions"
+    headers = {
+        k: v for k, v in {**client.default_headers, **client.auth_headers}.items() if type(v) is str
+    }
+    headers["Accept"] = "text/event-stream"
+    headers["Accept-Encoding"] = "identity"
+    body = json.dumps(payload).encode()
+    stall = StallDeadline(stall_timeout_s or _read_timeout(client.timeout))
+    loop = asyncio.get_running_loop()
+    resp: aiohttp.ClientResponse | None = None
+    finished = False
+    try:
+        async with _session_for(session) as http:
+            resp = await http.post(url, data=body, headers=headers)
+            if resp.status != 200:
+                raise await _status_error(client, resp, url)
+            content = resp.content
+            buffer = b""
+            data: list[bytes] = []
+            done = False
+            while True:
+                stall.waiting_since = loop.time()
+                block = await content.readany()
+                if not block:
+                    break
+                buffer = buffer + block if buffer else block
+                if b"\n" not in buffer:
+                    if len(buffer) > MAX_EVENT_BYTES:
+                        raise BadModelOutput("an SSE line longer than the limit")
                     continue
-                # a blank line ends the event
-                raw = data[0] if len(data) == 1 else b"\n".join(data)
-                data = []
-                if done:
-                    continue  # read to the end so the connection can be reused
-                if raw.startswith(b"[DONE]"):
-                    done = True
-                    continue
-                try:
-                    text = _chunk_text(json.loads(raw), usage, http.request)
-                except (AttributeError, TypeError, IndexError, KeyError) as exc:
-                    # valid JSON of the wrong shape (`{"choices": "not-a-list"}`): as unusable
-                    # as invalid JSON, and a coded error, never a traceback
-                    raise BadModelOutput(f"a stream chunk of the wrong shape: {exc}") from None
-                if text:
-                    yield text
+                *lines, buffer = buffer.split(b"\n")
+                for line in lines:
+                    if line.endswith(b"\r"):
+                        line = line[:-1]
+                    if line:
+                        if line.startswith(b"data:"):
+                            data.append(line[5:].lstrip(b" ") if len(line) > 5 else b"")
+                            if len(data) > 1 and sum(map(len, data)) > MAX_EVENT_BYTES:
+                                raise BadModelOutput("an SSE event longer than the limit")
+                        continue  # `event:`, `id:`, comments: nothing the chat stream needs
+                    if not data:
+                        continue
+                    # a blank line ends the event
+                    raw = data[0] if len(data) == 1 else b"\n".join(data)
+                    data = []
+                    if done:
+                        continue  # read to the end so the connection can be reused
+                    if raw.startswith(b"[DONE]"):
+                        done = True
+                        continue
+                    try:
+                        text = _chunk_text(json.loads(raw), usage, url)
+                    except (AttributeError, TypeError, IndexError, KeyError) as exc:
+                        # valid JSON of the wrong shape (`{"choices": "not-a-list"}`): as
+                        # unusable as invalid JSON, and a coded error, never a traceback
+                        raise BadModelOutput(f"a stream chunk of the wrong shape: {exc}") from None
+                    if text:
+                        stall.waiting_since = None  # the consumer's time is not silence
+                        yield text
+            finished = True
+            resp.release()  # read to its end: the connection goes back to the pool
+    except asyncio.CancelledError:
+        if stall.fired() and stall.uncancel() == 0:
+            raise TimeoutError(f"no bytes from the model for {stall.limit_s} s") from None
+        raise
+    finally:
+        stall.cancel()
+        if resp is not None and not finished:
+            resp.close()  # stopped early: drop the connection, so the model stops generating
 
 
-def _chunk_text(chunk: Any, usage: UsageMeter, request: Any) -> str | None:
+def _read_timeout(timeout: object) -> float:
+    if isinstance(timeout, sdk_httpx.Timeout):
+        return timeout.read or DEFAULT_STALL_S
+    if isinstance(timeout, int | float):
+        return float(timeout)
+    return DEFAULT_STALL_S
+
+
+async def _status_error(
+    client: openai.AsyncOpenAI, resp: aiohttp.ClientResponse, url: str
+) -> Exception:
+    """The SDK's own exception for a refused call (`RateLimitError` for 429, ...)."""
+    parts: list[bytes] = []
+    size = 0
+    while size < MAX_ERROR_BYTES and (part := await resp.content.readany()):
+        parts.append(part)
+        size += len(part)
+    body = b"".join(parts)[:MAX_ERROR_BYTES]
+    # Any: the SDK's own httpx (httpx2 under openai>=3), which mypy sees as httpx
+    response: Any = sdk_httpx.Response(
+        resp.status,
+        headers=list(resp.headers.items()),
+        content=body,
+        request=sdk_httpx.Request("POST", url),
+    )
+    return client._make_status_error_from_response(response)
+
+
+def _request(url: str) -> Any:
+    return sdk_httpx.Request("POST", url)
+
+
+def _chunk_text(chunk: Any, usage: UsageMeter, url: str) -> str | None:
     """The content of one chunk (None if it has none); its usage is metered; error events raise."""
     if type(chunk) is not dict:
         raise BadModelOutput(f"a stream chunk that is not an object: {type(chunk).__name__}")
@@ -93,7 +194,7 @@ def _chunk_text(chunk: Any, usage: UsageMeter, request: Any) -> str | None:
             message
             if isinstance(message, str) and message
             else "An error occurred during streaming",
-            request=request,
+            request=_request(url),
             body=error,
         )
     counted = chunk.get("usage")
