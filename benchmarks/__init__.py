@@ -1,1 +1,1 @@
-"""The stack's benchmark harness: `make bench` (or `uv run python -m benchmarks.run`)."""
+"""The stack's benchmark harness: `make bench` (or `.venv/bin/python -m benchmarks.run`)."""
