@@ -115,9 +115,9 @@ def render_markdown(results: dict[str, Any]) -> str:
         "```sh",
         "make bench                                   # full run (~10 min): rewrites this page,",
         "                                             # docs/benchmarks.json and the plot",
-        ".venv/bin/python -m benchmarks.run --smoke --out /tmp/bench   # every scenario in seconds",
-        ".venv/bin/python -m benchmarks.run --only s1,s2 --out /tmp/b  # some scenarios (JSON only)",
-        ".venv/bin/python -m benchmarks.run --from-json docs/benchmarks.json  # re-render this page",
+        ".venv/bin/python -m benchmarks.run --smoke --out /tmp/bench  # every scenario in seconds",
+        ".venv/bin/python -m benchmarks.run --only s1,s2 --out /tmp/b # some scenarios (JSON)",
+        ".venv/bin/python -m benchmarks.run --from-json docs/benchmarks.json # re-render",
         "```",
         "",
         "The harness starts three processes with production-like settings (JSON logs at warning, "
