@@ -57,7 +57,7 @@ from agent_service.providers.openai.prompts import (
     rows_messages,
     sql_messages,
 )
-from agent_service.providers.openai.routing_call import ToolCallParse
+from agent_service.providers.openai.routing_call import ToolCallParse, probe_format
 from agent_service.providers.openai.stream import stream_text
 from agent_service.providers.refusals import refusal_message
 from contracts.errors import ErrorCode
@@ -71,6 +71,17 @@ NO_PASSAGES = (
     "overtime, on-call pay, safety and PPE, time off, or expenses — or check with your manager "
     "or HR."
 )
+NO_QUERY = (
+    "I couldn't look that up: the model did not write a query for it. Try asking about your "
+    "technicians, customers or jobs by name, status or date."
+)
+"""Said when the SQL step's model replies without calling `run_sql`: its text is not streamed,
+since a weak model's words there read as an answer ("The tool returns the number of ...")."""
+NO_ROWS = "Nothing in your data matches that: the query returned no rows."
+
+
+class StructuredOutputUnsupported(RuntimeError):
+    """The model server rejects the configured structured-output method (at start-up)."""
 
 
 class OpenAIProvider:
@@ -92,7 +103,7 @@ class OpenAIProvider:
         self._http_sync = sdk_httpx.Client(verify=tls)  # never used for calls; built once
         call_timeout = sdk_httpx.Timeout(config.timeout_s, connect=config.connect_timeout_s)
         stream_timeout = sdk_httpx.Timeout(config.stall_timeout_s, connect=config.connect_timeout_s)
-        classifier = self._chat(config.classifier_model, call_timeout)
+        classifier = self._classifier_chat = self._chat(config.classifier_model, call_timeout)
         self._route_call = (
             ToolCallParse(classifier, RouteDecision)
             if config.structured_output == "function_calling"
@@ -128,6 +139,37 @@ class OpenAIProvider:
             **kwargs,
         )
 
+    async def check_structured_output(self) -> None:
+        """Refuse to start against a server that rejects `model_structured_output`'s format.
+
+        A server that cannot be reached, is rate-limiting or times out is only logged: it may
+        come up after this service. A refusal of the request itself is a configuration error.
+        """
+        method = self._config.structured_output
+        try:
+            async with asyncio.timeout(self._config.timeout_s):
+                await probe_format(self._classifier_chat, RouteDecision, method)
+        except Exception as exc:
+            failure = classify_failure(exc)
+            status = getattr(exc, "status_code", None)
+            detail = failure.detail if failure is not None else ""
+            # A refusal names the format (llama-cpp-python answers with a 500 naming the field);
+            # anything else (a model name, `max_tokens`, an outage) is not this check's business.
+            format_refused = status in (400, 422, 500) and any(
+                word in detail for word in ("response_format", "json_schema", "tool", "function")
+            )
+            if failure is None or not format_refused:
+                log.warning("model_startup_check_skipped", method=method, error=repr(exc)[:300])
+                return
+            raise StructuredOutputUnsupported(
+                f"AGENT_MODEL_STRUCTURED_OUTPUT={method}: the model server at "
+                f"{self._config.base_url} rejected a request in this format (HTTP {status}: "
+                f"{detail[:300]}). Set AGENT_MODEL_STRUCTURED_OUTPUT to another of "
+                "function_calling, json_schema, json_mode (docs/real-model.md lists what local "
+                "servers support), or AGENT_MODEL_STARTUP_CHECK=false to skip this check."
+            ) from None
+        log.info("model_startup_check_ok", method=method)
+
     async def aclose(self) -> None:
         """Close the connection pool (at the app's shutdown)."""
         await self._http.aclose()
@@ -149,7 +191,11 @@ class OpenAIProvider:
             _meter(ask.usage, out.get("raw"))
             parsed, error = out.get("parsed"), out.get("parsing_error")
         if not isinstance(parsed, RouteDecision):
-            raise _bad("classify", f"no valid route decision: {error!r}")
+            # an unusable reply is not the user's fault: take the workflow's default route
+            log.warning("route_unusable", detail=f"no valid route decision: {error!r}"[:300])
+            return RouteChoice(
+                route="general", confidence=0.0, reason="unusable routing reply", uncertain=True
+            )
         kind = parsed.refusal_kind()
         if kind is not None:
             # a fixed reply naming the reason; the contract's route for it is `general`
@@ -160,7 +206,10 @@ class OpenAIProvider:
                 refusal=refusal_message(kind, parsed.reason),
             )
         route = parsed.route if parsed.route != "refuse" else "general"
-        return RouteChoice(route=route, confidence=parsed.confidence, reason=parsed.reason)
+        uncertain = parsed.confidence < self._config.route_min_confidence
+        return RouteChoice(
+            route=route, confidence=parsed.confidence, reason=parsed.reason, uncertain=uncertain
+        )
 
     async def draft_sql(
         self,
@@ -186,14 +235,16 @@ class OpenAIProvider:
             return SqlDraft(sql=sql.strip(), note=note.strip() if isinstance(note, str) else "")
         if reply.invalid_tool_calls:
             raise _bad("draft_sql", f"unparsable tool call: {reply.invalid_tool_calls[0]!r}")
-        text = reply.text.strip()
-        if not text:
-            raise _bad("draft_sql", "neither a query nor an explanation")
-        return Unanswerable(text)
+        # No tool call: whatever the text says, no data was read. It goes to the log, and the
+        # user is told plainly (a weak model's text here reads like an answer it never had).
+        log.info("sql_not_written", reply=reply.text.strip()[:300])
+        return Unanswerable(NO_QUERY, reason="no_query")
 
     def answer_from_rows(self, ask: AskContext, result: QueryResult) -> AsyncIterator[str]:
         """Stream an answer from the rows, which reach the model as framed, untrusted data."""
         cfg = self._config
+        if not result.rows:
+            return _words(NO_ROWS)  # nothing to answer from: said, not improvised
         messages = rows_messages(
             ask.question, self._history(ask), result, cfg.prompt_rows, cfg.prompt_chars
         )

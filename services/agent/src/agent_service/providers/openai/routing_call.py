@@ -12,29 +12,50 @@ keep LangChain's parsers (`OpenAIProvider`).
 from __future__ import annotations
 
 import json
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, Generic, Literal, TypeVar, cast
 
-from langchain_core.messages import BaseMessage
+from langchain_core.messages import BaseMessage, HumanMessage
 from langchain_core.runnables import RunnableBinding, RunnableSequence
 from langchain_openai import ChatOpenAI
+from openai.lib._parsing._completions import type_to_response_format_param
 from pydantic import BaseModel, ValidationError
 
 from agent_service.providers.base import UsageMeter
 
 M = TypeVar("M", bound=BaseModel)
+Method = Literal["function_calling", "json_schema", "json_mode"]
+
+
+def format_kwargs(chat: ChatOpenAI, schema: type[BaseModel], method: Method) -> dict[str, Any]:
+    """The request fields (`tools` and `tool_choice`, or `response_format`) that
+    `with_structured_output(schema, method=method)` adds to each request."""
+    chain = cast(RunnableSequence[Any, Any], chat.with_structured_output(schema, method=method))
+    binding = cast(RunnableBinding[Any, Any], chain.first)
+    # ls_* are tracing only
+    return {k: v for k, v in binding.kwargs.items() if not k.startswith("ls_")}
+
+
+async def probe_format(chat: ChatOpenAI, schema: type[BaseModel], method: Method) -> None:
+    """One request of one output token in the structured-output format: raises the SDK's error
+    when the server rejects the format (it checks the request before generating)."""
+    kwargs = format_kwargs(chat, schema, method)
+    if isinstance(kwargs.get("response_format"), type):
+        # json_schema binds the class; the SDK's `parse` converts it like this when it sends
+        kwargs["response_format"] = type_to_response_format_param(kwargs["response_format"])
+    payload = chat._get_request_payload([HumanMessage("hello")], **kwargs)
+    # `max_tokens`, which every OpenAI-compatible server reads (llama.cpp's ignores the newer
+    # `max_completion_tokens` ChatOpenAI would send)
+    payload.pop("max_completion_tokens", None)
+    payload["max_tokens"] = 1
+    await chat.root_async_client.chat.completions.create(**payload)
 
 
 class ToolCallParse(Generic[M]):
     """One non-streamed call that must answer by calling the schema's tool; `None` if it did not."""
 
     def __init__(self, chat: ChatOpenAI, schema: type[M]) -> None:
-        chain = cast(
-            RunnableSequence[Any, Any],
-            chat.with_structured_output(schema, method="function_calling"),
-        )
-        binding = cast(RunnableBinding[Any, Any], chain.first)
-        # tools, tool_choice and parallel_tool_calls, as the chain binds them; ls_* are tracing only
-        self._kwargs = {k: v for k, v in binding.kwargs.items() if not k.startswith("ls_")}
+        # tools, tool_choice and parallel_tool_calls, as the chain binds them
+        self._kwargs = format_kwargs(chat, schema, "function_calling")
         self._chat = chat
         self._schema = schema
         self._name = schema.__name__
