@@ -15,6 +15,7 @@ from gateway.app_state import (
     LIMITER,
     METRICS,
     OPEN_STREAMS,
+    READ_FALLBACK_LIMITER,
     RELAY,
     SETTINGS,
     VERIFIER,
@@ -76,7 +77,9 @@ def _add_routes(app: web.Application, settings: GatewaySettings) -> None:
         router.add_get(path, ops.healthz)
     for path in ("/ready", "/readyz"):
         router.add_get(path, ops.readyz)
-    router.add_get("/metrics", ops.metrics)
+    if settings.metrics_token is not None or settings.is_development:
+        # Public gateways do not publish their internals to anyone: a token, or loopback dev.
+        router.add_get("/metrics", ops.metrics)
     page.add_page_routes(app)
     if settings.dev_auth_enabled:
         add_dev_auth_routes(app)
@@ -113,6 +116,10 @@ def _limiter_ctx(given: Limiter | None) -> CleanupCtx:
         )
         app[CONVERSATION_LIMITER] = conversations
         owned = [conversations]
+        if settings.redis_url:
+            # Reads keep working through a Redis outage, under this replica's own limits.
+            app[READ_FALLBACK_LIMITER] = InProcessLimiter(settings.conversation_limits_config())
+            owned.append(app[READ_FALLBACK_LIMITER])
         if given is not None:
             app[LIMITER] = given
         else:

@@ -33,7 +33,11 @@ class OpenStreams:
     sockets: set[web.WebSocketResponse] = field(default_factory=set)
     sockets_per_user: dict[tuple[str, str], int] = field(default_factory=dict)
     """Authenticated sockets per (company, user) on this replica, for `ws_max_per_user`."""
+    unauthenticated_per_ip: dict[str, int] = field(default_factory=dict)
+    """Sockets per peer address still waiting for `auth` (`ws_max_unauthenticated_per_ip`)."""
     closing: bool = False
+    draining: bool = False
+    """SIGTERM came and `drain_s` runs: new requests get 503, open streams carry on."""
     drained: asyncio.Event = field(default_factory=asyncio.Event)
     """Set whenever no relay is open."""
 
@@ -46,6 +50,8 @@ METRICS: Final = web.AppKey("metrics", GatewayMetrics)
 AGENT: Final = web.AppKey("agent", AgentClient)
 LIMITER: Final = web.AppKey("limiter", Limiter)
 CONVERSATION_LIMITER: Final = web.AppKey("conversation_limiter", Limiter)
+READ_FALLBACK_LIMITER: Final = web.AppKey("read_fallback_limiter", Limiter)
+"""In-process limits for conversation reads while the shared (Redis) limiter is unavailable."""
 """The request windows of the conversation list, history and delete routes."""
 VERIFIER: Final = web.AppKey("verifier", TokenVerifier)
 RELAY: Final = web.AppKey("relay", RelayConfig)

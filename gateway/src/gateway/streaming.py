@@ -18,10 +18,10 @@ from aiohttp import web
 
 from contracts.agent_api import AgentEvent, ChatRequest
 from contracts.sse import encode_comment
-from gateway.admission import admit, stream_lease
+from gateway.admission import stream_lease
 from gateway.app_state import LIMIT_HEADERS, REQUEST_ID, SETTINGS
 from gateway.auth import Principal
-from gateway.runs import open_upstream, relay_run
+from gateway.runs import open_upstream, relay_run, run_reservation
 
 HEARTBEAT: Final = encode_comment("ping")
 """A comment line: ignored by SSE clients, keeps proxies open, detects dead clients."""
@@ -114,14 +114,15 @@ async def serve_stream(
     started: float,
     closing: bytes = b"",
 ) -> web.StreamResponse:
-    """Admit the run, open the agent's stream, relay it, close the stream.
+    """Take a stream slot, open the agent's stream, relay it, close the stream (the route has
+    admitted the request, whose RateLimit headers are in `request[LIMIT_HEADERS]`).
 
     Refusals up to the agent's answer (limits, busy, down) are JSON errors with their status;
     after that every ending is an event on the stream. A client that stopped reading or left has
     its connection dropped instead of the closing.
     """
     app = request.app
-    limits = request[LIMIT_HEADERS] = await admit(app, principal)
+    limits = request[LIMIT_HEADERS]
     async with stream_lease(app, principal) as lease:
         source = await open_upstream(app, chat, request[REQUEST_ID])
         response = web.StreamResponse(headers={**headers, **limits})
@@ -133,6 +134,7 @@ async def serve_stream(
             lease=lease,
             transport=transport,
             started=started,
+            reserve_tokens=run_reservation(app, chat),
         )
         if result.ending in ("slow_client", "client_gone"):
             abort_connection(request)

@@ -8,7 +8,7 @@ from typing import Final
 from aiohttp import web
 
 from contracts.ui_events import UiEvent
-from gateway.admission import authenticate
+from gateway.admission import admit_request, authenticate
 from gateway.app_state import REQUEST_ID
 from gateway.request_body import ChatStreamBody, read_json
 from gateway.runs import chat_request, new_conversation_id, new_message_id, refuse_if_closing
@@ -55,6 +55,7 @@ async def chat_stream(request: web.Request) -> web.StreamResponse:
     started = time.monotonic()
     refuse_if_closing(request.app)
     principal = await authenticate(request)
+    await admit_request(request, principal)
     body = await read_json(request, ChatStreamBody)
     conversation_id = body.conversation_id or new_conversation_id()
     chat = chat_request(principal, body.message, conversation_id)

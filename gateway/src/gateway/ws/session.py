@@ -42,6 +42,7 @@ from gateway.runs import (
     open_upstream,
     refuse_if_closing,
     relay_run,
+    run_reservation,
 )
 from gateway.streaming import MappedSink
 from gateway.ui_mapping import MappingState, error_ui_event, opening_events, to_ui_events
@@ -255,6 +256,7 @@ class ChatSocket:
                     lease=lease,
                     transport="ws",
                     started=started,
+                    reserve_tokens=run_reservation(self.app, chat),
                     on_relay=self._set_relay,
                 )
                 if result.ending in ("slow_client", "client_gone"):
