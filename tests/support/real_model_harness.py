@@ -7,11 +7,10 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from support.llama_server import LlamaServer
-from support.servers import serve_asgi
-
 from agent_service.app import create_app
 from agent_service.settings import AgentSettings
+from support.llama_server import LlamaServer
+from support.servers import serve_asgi
 
 RUN_DEADLINE_S = 150.0
 """`AGENT_RUN_TIMEOUT_S` of the lane: a run ends with `complete` or a coded error by then."""
