@@ -21,7 +21,7 @@ from support.model_harness import (
 from support.sse_client import StreamResult, stream_chat
 
 from agent_service.app import create_app
-from agent_service.providers.openai.provider import StructuredOutputUnsupported
+from agent_service.providers.openai.format_check import StructuredOutputUnsupported
 from agent_service.settings import AgentSettings
 from fake_openai import Match, Reply, Rule, running_fake_openai
 

@@ -17,7 +17,8 @@ from support.real_model_harness import RUN_DEADLINE_S, agent, lane_settings
 from support.sse_client import StreamResult, stream_chat
 
 from agent_service.app import create_app
-from agent_service.providers.openai.provider import NO_QUERY, StructuredOutputUnsupported
+from agent_service.providers.openai.format_check import StructuredOutputUnsupported
+from agent_service.providers.openai.provider import NO_QUERY
 from agent_service.settings import DEV_INTERNAL_SECRET
 from contracts.errors import ErrorCode
 from contracts.internal_token import mint_internal_token

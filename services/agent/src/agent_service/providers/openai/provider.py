@@ -45,6 +45,7 @@ from agent_service.providers.base import (
 from agent_service.providers.openai.citations import CitationFilter
 from agent_service.providers.openai.config import OpenAIConfig
 from agent_service.providers.openai.errors import ModelFailure, classify_failure
+from agent_service.providers.openai.format_check import check_structured_output
 from agent_service.providers.openai.prompts import (
     SQL_TOOL,
     SQL_TOOL_NAME,
@@ -57,7 +58,7 @@ from agent_service.providers.openai.prompts import (
     rows_messages,
     sql_messages,
 )
-from agent_service.providers.openai.routing_call import ToolCallParse, probe_format
+from agent_service.providers.openai.routing_call import ToolCallParse
 from agent_service.providers.openai.stream import stream_text
 from agent_service.providers.refusals import refusal_message
 from contracts.errors import ErrorCode
@@ -78,10 +79,6 @@ NO_QUERY = (
 """Said when the SQL step's model replies without calling `run_sql`: its text is not streamed,
 since a weak model's words there read as an answer ("The tool returns the number of ...")."""
 NO_ROWS = "Nothing in your data matches that: the query returned no rows."
-
-
-class StructuredOutputUnsupported(RuntimeError):
-    """The model server rejects the configured structured-output method (at start-up)."""
 
 
 class OpenAIProvider:
@@ -140,35 +137,8 @@ class OpenAIProvider:
         )
 
     async def check_structured_output(self) -> None:
-        """Refuse to start against a server that rejects `model_structured_output`'s format.
-
-        A server that cannot be reached, is rate-limiting or times out is only logged: it may
-        come up after this service. A refusal of the request itself is a configuration error.
-        """
-        method = self._config.structured_output
-        try:
-            async with asyncio.timeout(self._config.timeout_s):
-                await probe_format(self._classifier_chat, RouteDecision, method)
-        except Exception as exc:
-            failure = classify_failure(exc)
-            status = getattr(exc, "status_code", None)
-            detail = failure.detail if failure is not None else ""
-            # A refusal names the format (llama-cpp-python answers with a 500 naming the field);
-            # anything else (a model name, `max_tokens`, an outage) is not this check's business.
-            format_refused = status in (400, 422, 500) and any(
-                word in detail for word in ("response_format", "json_schema", "tool", "function")
-            )
-            if failure is None or not format_refused:
-                log.warning("model_startup_check_skipped", method=method, error=repr(exc)[:300])
-                return
-            raise StructuredOutputUnsupported(
-                f"AGENT_MODEL_STRUCTURED_OUTPUT={method}: the model server at "
-                f"{self._config.base_url} rejected a request in this format (HTTP {status}: "
-                f"{detail[:300]}). Set AGENT_MODEL_STRUCTURED_OUTPUT to another of "
-                "function_calling, json_schema, json_mode (docs/real-model.md lists what local "
-                "servers support), or AGENT_MODEL_STARTUP_CHECK=false to skip this check."
-            ) from None
-        log.info("model_startup_check_ok", method=method)
+        """Refuse to start against a server that rejects `model_structured_output`'s format."""
+        await check_structured_output(self._classifier_chat, self._config)
 
     async def aclose(self) -> None:
         """Close the connection pool (at the app's shutdown)."""

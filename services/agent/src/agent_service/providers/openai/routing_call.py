@@ -14,10 +14,9 @@ from __future__ import annotations
 import json
 from typing import Any, Generic, Literal, TypeVar, cast
 
-from langchain_core.messages import BaseMessage, HumanMessage
+from langchain_core.messages import BaseMessage
 from langchain_core.runnables import RunnableBinding, RunnableSequence
 from langchain_openai import ChatOpenAI
-from openai.lib._parsing._completions import type_to_response_format_param
 from pydantic import BaseModel, ValidationError
 
 from agent_service.providers.base import UsageMeter
@@ -33,21 +32,6 @@ def format_kwargs(chat: ChatOpenAI, schema: type[BaseModel], method: Method) -> 
     binding = cast(RunnableBinding[Any, Any], chain.first)
     # ls_* are tracing only
     return {k: v for k, v in binding.kwargs.items() if not k.startswith("ls_")}
-
-
-async def probe_format(chat: ChatOpenAI, schema: type[BaseModel], method: Method) -> None:
-    """One request of one output token in the structured-output format: raises the SDK's error
-    when the server rejects the format (it checks the request before generating)."""
-    kwargs = format_kwargs(chat, schema, method)
-    if isinstance(kwargs.get("response_format"), type):
-        # json_schema binds the class; the SDK's `parse` converts it like this when it sends
-        kwargs["response_format"] = type_to_response_format_param(kwargs["response_format"])
-    payload = chat._get_request_payload([HumanMessage("hello")], **kwargs)
-    # `max_tokens`, which every OpenAI-compatible server reads (llama.cpp's ignores the newer
-    # `max_completion_tokens` ChatOpenAI would send)
-    payload.pop("max_completion_tokens", None)
-    payload["max_tokens"] = 1
-    await chat.root_async_client.chat.completions.create(**payload)
 
 
 class ToolCallParse(Generic[M]):
