@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from support.model_harness import (
@@ -147,13 +148,18 @@ async def test_a_refusal_is_reported_in_stats(data_dir: Path, mint: Mint) -> Non
 
 
 def settings_for(base_url: str, data_dir: Path, method: str) -> AgentSettings:
+    overrides: dict[str, Any] = {
+        **FAST,
+        "model_startup_check": True,
+        "model_structured_output": method,
+    }
     return AgentSettings(
         data_dir=data_dir,
         env="test",
         seed_on_start=False,
         provider="openai",
         openai_base_url=base_url,
-        **{**FAST, "model_startup_check": True, "model_structured_output": method},
+        **overrides,
     )
 
 

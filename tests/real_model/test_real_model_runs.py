@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -53,10 +54,12 @@ def assert_ends_once(result: StreamResult, elapsed_s: float) -> dict[str, Any]:
     if result.terminal["event"] == "error":
         assert result.terminal["code"] in CODES
         assert result.terminal["message"]
+        if result.terminal["code"] == "MODEL_TIMEOUT":  # a step ran out: the error says which
+            assert "step)" in result.terminal["message"], result.terminal
     return result.terminal
 
 
-def assert_tenant_kept(logs: list[dict[str, Any]]) -> None:
+def assert_tenant_kept(logs: Sequence[Mapping[str, Any]]) -> None:
     """Every query the model wrote went through the guard for the caller's company, and what
     ran was the guarded rewrite (each table a tenant subquery)."""
     queries = [line for line in logs if line.get("event") == "sql_query"]

@@ -25,8 +25,7 @@ LANE = {
     "run_timeout_s": RUN_DEADLINE_S,
     "model_timeout_s": 60.0,
     "model_stall_timeout_s": 30.0,
-    # issue 17.2's first-token deadline (branch faults2; ignored until it is merged): a 135M model
-    # on two busy cores takes 15-25 s to read an answering prompt
+    # a 135M model on two busy cores takes 15-25 s to read an answering prompt
     "model_first_token_timeout_s": 60.0,
     "model_max_retries": 1,
     "model_answer_max_tokens": 32,

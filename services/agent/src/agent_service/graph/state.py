@@ -128,6 +128,8 @@ class RunContext:
     table_max_rows: int = 50
     """Rows of a SQL result sent with its `tool_end` (and kept in the history); 0 sends none."""
     table_max_bytes: int = 8192
+    deadline: float | None = None
+    """When the run's total budget ends (`loop.time()`); set by the runner as the run starts."""
 
 
 def utc_now() -> str:

@@ -88,6 +88,7 @@ class Runner:
         started = time.perf_counter()
         run_id = f"run-{uuid.uuid4().hex}"
         ctx = self._make_context(tenant)
+        ctx.deadline = asyncio.get_running_loop().time() + self._limits.run_timeout_s
         config: Any = {"configurable": {"thread_id": thread_key(tenant)}, "recursion_limit": 16}
         tally = RunTally(started, self._metrics)
         metrics = self._metrics
