@@ -109,6 +109,7 @@ async def test_audit_line_per_query_never_carries_rows(db: Path) -> None:
     assert ok["event"] == "sql_query"
     assert (ok["tenant"], ok["verdict"], ok["rows"]) == (TENANT, "ok", len(names))
     assert isinstance(ok["duration_ms"], float)
+    assert '"company_id" = :tenant_id' in ok["executed"]  # the guarded rewrite is what ran
     assert rejected["verdict"] == "rejected"
     assert rejected["reason"] == "only SELECT statements are allowed"
     assert not any(name in str(logs) for name in names)

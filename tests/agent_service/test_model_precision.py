@@ -119,7 +119,8 @@ async def test_a_refuse_route_without_a_kind_is_unsupported(data_dir: Path, mint
 async def test_the_sql_writer_declining_is_said_plainly_not_replaced_by_a_query(
     data_dir: Path, mint: Mint
 ) -> None:
-    """The SQL step may still find a part it cannot answer: its sentence is the reply."""
+    """The SQL step may still decline: no query runs and the reply says no data was read (the
+    model's own sentence goes to the log: from a weak model it reads as an answer)."""
     decline = "I can't forecast next month's revenue; I can show revenue for past months instead."
     rules = script(
         route("sql"),
@@ -128,7 +129,8 @@ async def test_the_sql_writer_declining_is_said_plainly_not_replaced_by_a_query(
     async with model_stack(rules, data_dir) as stack:
         result = await stream_chat(stack.url, mint(), "How much will we make next month?")
         requests = stack.requests()
-    assert result.answer == decline
+    assert result.answer.startswith("I couldn't look that up")
+    assert result.terminal["stats"]["unanswered"] == "no_query"
     assert len(requests) == 2 and not result.of("tool_start")
 
 

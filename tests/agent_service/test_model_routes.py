@@ -196,10 +196,10 @@ async def test_a_greeting_takes_the_general_route_with_no_tools_anywhere(
     assert "tools" not in answering and "tool_choice" not in answering
 
 
-async def test_the_model_saying_the_data_cannot_answer_is_streamed_without_a_query(
+async def test_the_model_replying_without_a_query_is_told_plainly_not_streamed(
     data_dir: Path, mint: Mint
 ) -> None:
-    reply = "I can't see weather data; I can count jobs, technicians and customers."
+    reply = "The tool returns the number of jobs that were rained out."
     rules = script(
         route("sql"),
         Rule(match=Match(tool=SQL_TOOL), reply=Reply.text(reply)),
@@ -209,8 +209,12 @@ async def test_the_model_saying_the_data_cannot_answer_is_streamed_without_a_que
         requests = stack.requests()
     assert result.terminal["event"] == "complete"
     assert not result.of("tool_start")
-    assert result.answer == reply
-    assert len(requests) == 2  # the plain reply is streamed as it is, not sent back to the model
+    assert result.answer == (
+        "I couldn't look that up: the model did not write a query for it. Try asking about your "
+        "technicians, customers or jobs by name, status or date."
+    )
+    assert result.terminal["stats"]["unanswered"] == "no_query"
+    assert len(requests) == 2  # no answering call: nothing was read to answer from
 
 
 @pytest.mark.parametrize("method", ["json_schema", "json_mode"])

@@ -170,6 +170,15 @@ def test_run_finished_carries_the_answer_s_provenance_and_usage() -> None:
     assert data["threadId"] == "t-1" and data["runId"] == "r-1"
     assert data["result"]["sql"].startswith("SELECT count(*)")
     assert data["usage"] == [{"inputTokens": 10, "outputTokens": 5, "totalTokens": 15}]
+    assert "unanswered" not in data["result"]
+
+
+def test_run_finished_says_why_a_run_could_not_answer() -> None:
+    done = CompleteEvent(stats=stats(sql=None, row_count=None, unanswered="no_query"))
+    (finished,) = to_agui_events(done, _state())[-1:]
+    assert finished.model_dump(by_alias=True, exclude_none=True)["result"]["unanswered"] == (
+        "no_query"
+    )
 
 
 def _input(messages: list[dict[str, Any]]) -> RunAgentInput:

@@ -267,6 +267,13 @@ def test_a_data_answer_carries_its_sql_and_row_count() -> None:
     assert json.loads(ui_event_json(produced[-1]))["metadata"]["row_count"] == 7
 
 
+def test_why_a_run_could_not_answer_reaches_the_ui_in_its_stats() -> None:
+    state = MappingState(conversation_id="conv-1", route="sql")
+    done = CompleteEvent(stats=stats(sql=None, row_count=None, unanswered="queries_failed"))
+    complete = json.loads(ui_event_json(to_ui_events(done, state)[-1]))
+    assert complete["stats"]["unanswered"] == "queries_failed"
+
+
 def test_sse_frames_name_the_event_and_number_it() -> None:
     frame = sse_frame(TokenUiEvent.model_construct(token="a\nb"), 7)
     assert frame == b'id: 7\nevent: token\ndata: {"type":"token","token":"a\\nb"}\n\n'

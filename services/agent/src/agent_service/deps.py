@@ -110,6 +110,8 @@ async def open_deps(settings: AgentSettings) -> AsyncIterator[Deps]:
         provider = make_provider(settings)
         if isinstance(provider, OpenAIProvider):
             stack.push_async_callback(provider.aclose)
+            if settings.model_startup_check:
+                await provider.check_structured_output()
         hybrid = hybrid_for(settings)
         if hybrid is not None:
             stack.push_async_callback(hybrid.aclose)
@@ -134,6 +136,8 @@ async def _open_postgres_deps(settings: AgentSettings) -> AsyncIterator[Deps]:
         provider = make_provider(settings)
         if isinstance(provider, OpenAIProvider):
             stack.push_async_callback(provider.aclose)
+            if settings.model_startup_check:
+                await provider.check_structured_output()
         yield Deps(
             provider=provider,
             sql=pg.sql,

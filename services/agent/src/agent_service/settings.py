@@ -130,6 +130,13 @@ class AgentSettings(BaseSettings):
         "function_calling"
     )
     """How `classify` asks for its structured route; a forced tool call works on most servers."""
+    model_route_min_confidence: float = Field(default=0.6, ge=0, le=1)
+    """Below this router confidence (or on an unusable routing reply) the default route is taken:
+    SQL when the question names a data word, documents otherwise (docs/real-model.md)."""
+    model_startup_check: bool = True
+    """At start-up, send the model server one tiny request in the `model_structured_output`
+    format; a server that rejects the format stops the service with a clear message (one it
+    cannot reach is only logged: it may come up later)."""
     model_stream_usage: bool = True
     """Ask for token usage at the end of streams (`stream_options.include_usage`)."""
     model_connect_timeout_s: float = Field(default=5.0, gt=0, le=120)

@@ -17,6 +17,7 @@ import structlog
 from langgraph.config import get_stream_writer
 from langgraph.runtime import Runtime
 
+from agent_service.graph.fallback import fallback_route
 from agent_service.graph.result_table import result_table
 from agent_service.graph.state import (
     AgentState,
@@ -69,14 +70,16 @@ async def classify(state: AgentState, runtime: Runtime[RunContext]) -> AgentStat
     """Route the question; emits `route_decision` and never streams tokens."""
     ctx = runtime.context
     choice = await ctx.provider.classify(_ask(state, ctx))
-    get_stream_writer()(
-        RouteDecisionEvent(
-            route=choice.route, confidence=round(choice.confidence, 3), reason=choice.reason
-        )
-    )
+    write = get_stream_writer()
+    route, reason = choice.route, choice.reason
+    if choice.uncertain and not choice.refusal:
+        route, reason = fallback_route(state["question"], ctx.schema)
+    write(RouteDecisionEvent(route=route, confidence=round(choice.confidence, 3), reason=reason))
+    if choice.refusal:
+        write(RunMeta(unanswered="refused"))
     # the question is in `turns` already: the run records it first (Runner.record_question)
     return {
-        "route": choice.route,
+        "route": route,
         "result": None,
         "passages": [],
         "notice": choice.refusal or None,
@@ -119,6 +122,7 @@ async def sql_agent(state: AgentState, runtime: Runtime[RunContext]) -> AgentSta
     while len(attempts) < ctx.max_sql_attempts:
         draft = await ctx.provider.draft_sql(ask, ctx.schema, attempts)
         if isinstance(draft, Unanswerable):
+            write(RunMeta(unanswered=draft.reason))
             return {"notice": draft.message, "tools": tools}
         note, query = _encodable(draft.note), _encodable(draft.sql)
         if note:
@@ -164,6 +168,7 @@ async def sql_agent(state: AgentState, runtime: Runtime[RunContext]) -> AgentSta
         }
         return {"result": _result_state(result), "memory": memory, "tools": tools}
     last_error = attempts[-1].error if attempts else "no query was produced"
+    write(RunMeta(unanswered="queries_failed"))
     return {
         "notice": (
             f"I couldn't answer that from the data: my queries failed {len(attempts)} times "
@@ -197,7 +202,12 @@ async def rag_agent(state: AgentState, runtime: Runtime[RunContext]) -> AgentSta
             tools,
         )
     )
-    write(RunMeta(sources=tuple(Source(**_source(p)) for p in passages)))
+    write(
+        RunMeta(
+            sources=tuple(Source(**_source(p)) for p in passages),
+            unanswered=None if passages else "no_passages",
+        )
+    )
     return {"passages": [_passage_state(p) for p in passages], "tools": tools}
 
 

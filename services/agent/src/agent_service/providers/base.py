@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from contracts.agent_api import Route, Usage
+from contracts.agent_api import Route, Unanswered, Usage
 
 JsonDict = dict[str, Any]
 
@@ -39,6 +39,9 @@ class RouteChoice:
     refusal: str = ""
     """Set: the request is refused (read-only access, another company, a forecast, ...); this is
     the whole reply, streamed as it is, and no data is read."""
+    uncertain: bool = False
+    """Set: the router's reply was unusable or below the provider's confidence threshold; the
+    workflow then takes its documented default route (`graph/fallback.py`) instead."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +59,8 @@ class Unanswerable:
     """The provider cannot turn the question into a query; `message` says so plainly."""
 
     message: str
+    reason: Unanswered = "no_query"
+    """What `complete.stats.unanswered` reports."""
 
 
 @dataclass(frozen=True, slots=True)

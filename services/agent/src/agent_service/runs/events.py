@@ -18,6 +18,7 @@ from contracts.agent_api import (
     Source,
     ToolEndEvent,
     ToolStartEvent,
+    Unanswered,
 )
 
 
@@ -36,6 +37,8 @@ class RunMeta:
     row_count: int | None = None
     truncated: bool | None = None
     sources: tuple[Source, ...] | None = None
+    unanswered: Unanswered | None = None
+    """Why the answer says the question could not be answered (see `RunStats.unanswered`)."""
 
 
 NodeEvent = RouteDecisionEvent | ToolStartEvent | ToolEndEvent

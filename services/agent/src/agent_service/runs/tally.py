@@ -56,6 +56,7 @@ class RunTally:
             row_count=meta.row_count,
             truncated=meta.truncated,
             sources=None if meta.sources is None else list(meta.sources),
+            unanswered=meta.unanswered,
         )
 
 

@@ -147,7 +147,14 @@ class GuardedExecutor:
             self._audit(tenant_id, sql, started, verdict=_verdict(error), reason=error.reason)
             raise
         self._audit(
-            tenant_id, sql, started, verdict="ok", rows=result.row_count, truncated=result.truncated
+            tenant_id,
+            sql,
+            started,
+            verdict="ok",
+            rows=result.row_count,
+            truncated=result.truncated,
+            # what ran: every table a tenant subquery (the tenant itself a bound parameter)
+            executed=guarded.rewritten[: self._limits.max_sql_chars * 4],
         )
         return QueryResult(
             sql=guarded.original,

@@ -24,6 +24,8 @@ class OpenAIConfig:
     temperature: float = 0.0
     answer_max_tokens: int = 1024
     structured_output: Literal["function_calling", "json_schema", "json_mode"] = "function_calling"
+    route_min_confidence: float = 0.6
+    """Below this, the router's pick is replaced by the workflow's default route."""
     stream_usage: bool = True
     connect_timeout_s: float = 5.0
     timeout_s: float = 30.0
@@ -50,6 +52,7 @@ def openai_config(settings: AgentSettings) -> OpenAIConfig:
         temperature=settings.model_temperature,
         answer_max_tokens=settings.model_answer_max_tokens,
         structured_output=settings.model_structured_output,
+        route_min_confidence=settings.model_route_min_confidence,
         stream_usage=settings.model_stream_usage,
         connect_timeout_s=settings.model_connect_timeout_s,
         timeout_s=settings.model_timeout_s,

@@ -257,9 +257,11 @@ def sql_messages(
         )
     for i, attempt in enumerate(attempts, start=1):
         call_id = f"call_sql_{i}"
+        # Not empty content: langchain-openai sends "" as null beside tool calls, which
+        # llama-cpp-python's server rejects (500, "content: Input should be a valid string").
         messages.append(
             AIMessage(
-                "",
+                "Running a query.",
                 tool_calls=[{"name": SQL_TOOL_NAME, "args": {"sql": attempt.sql}, "id": call_id}],
             )
         )

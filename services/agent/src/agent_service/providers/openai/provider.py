@@ -44,6 +44,7 @@ from agent_service.providers.base import (
 from agent_service.providers.openai.attempts import Attempts, bad_output
 from agent_service.providers.openai.citations import CitationFilter
 from agent_service.providers.openai.config import OpenAIConfig
+from agent_service.providers.openai.format_check import check_structured_output
 from agent_service.providers.openai.prompts import (
     SQL_TOOL,
     SQL_TOOL_NAME,
@@ -67,6 +68,13 @@ NO_PASSAGES = (
     "overtime, on-call pay, safety and PPE, time off, or expenses — or check with your manager "
     "or HR."
 )
+NO_QUERY = (
+    "I couldn't look that up: the model did not write a query for it. Try asking about your "
+    "technicians, customers or jobs by name, status or date."
+)
+"""Said when the SQL step's model replies without calling `run_sql`: its text is not streamed,
+since a weak model's words there read as an answer ("The tool returns the number of ...")."""
+NO_ROWS = "Nothing in your data matches that: the query returned no rows."
 
 
 class OpenAIProvider:
@@ -90,7 +98,7 @@ class OpenAIProvider:
         """The answer streams' pool (aiohttp, `stream.py`): made in the loop at the first one."""
         call_timeout = sdk_httpx.Timeout(config.timeout_s, connect=config.connect_timeout_s)
         stream_timeout = sdk_httpx.Timeout(config.stall_timeout_s, connect=config.connect_timeout_s)
-        classifier = self._chat(config.classifier_model, call_timeout)
+        classifier = self._classifier_chat = self._chat(config.classifier_model, call_timeout)
         self._route_call = (
             ToolCallParse(classifier, RouteDecision)
             if config.structured_output == "function_calling"
@@ -125,6 +133,10 @@ class OpenAIProvider:
             stream_chunk_timeout=None,
             **kwargs,
         )
+
+    async def check_structured_output(self) -> None:
+        """Refuse to start against a server that rejects `model_structured_output`'s format."""
+        await check_structured_output(self._classifier_chat, self._config)
 
     async def aclose(self) -> None:
         """Close the connection pool (at the app's shutdown)."""
@@ -172,7 +184,11 @@ class OpenAIProvider:
             _meter(ask.usage, out.get("raw"))
             parsed, error = out.get("parsed"), out.get("parsing_error")
         if not isinstance(parsed, RouteDecision):
-            raise bad_output("classify", f"no valid route decision: {error!r}")
+            # an unusable reply is not the user's fault: take the workflow's default route
+            log.warning("route_unusable", detail=f"no valid route decision: {error!r}"[:300])
+            return RouteChoice(
+                route="general", confidence=0.0, reason="unusable routing reply", uncertain=True
+            )
         kind = parsed.refusal_kind()
         if kind is not None:
             # a fixed reply naming the reason; the contract's route for it is `general`
@@ -183,7 +199,10 @@ class OpenAIProvider:
                 refusal=refusal_message(kind, parsed.reason),
             )
         route = parsed.route if parsed.route != "refuse" else "general"
-        return RouteChoice(route=route, confidence=parsed.confidence, reason=parsed.reason)
+        uncertain = parsed.confidence < self._config.route_min_confidence
+        return RouteChoice(
+            route=route, confidence=parsed.confidence, reason=parsed.reason, uncertain=uncertain
+        )
 
     async def draft_sql(
         self,
@@ -209,14 +228,16 @@ class OpenAIProvider:
             return SqlDraft(sql=sql.strip(), note=note.strip() if isinstance(note, str) else "")
         if reply.invalid_tool_calls:
             raise bad_output("draft_sql", f"unparsable tool call: {reply.invalid_tool_calls[0]!r}")
-        text = reply.text.strip()
-        if not text:
-            raise bad_output("draft_sql", "neither a query nor an explanation")
-        return Unanswerable(text)
+        # No tool call: whatever the text says, no data was read. It goes to the log, and the
+        # user is told plainly (a weak model's text here reads like an answer it never had).
+        log.info("sql_not_written", reply=reply.text.strip()[:300])
+        return Unanswerable(NO_QUERY, reason="no_query")
 
     def answer_from_rows(self, ask: AskContext, result: QueryResult) -> AsyncIterator[str]:
         """Stream an answer from the rows, which reach the model as framed, untrusted data."""
         cfg = self._config
+        if not result.rows:
+            return _words(NO_ROWS)  # nothing to answer from: said, not improvised
         messages = rows_messages(
             ask.question, self._history(ask), result, cfg.prompt_rows, cfg.prompt_chars
         )

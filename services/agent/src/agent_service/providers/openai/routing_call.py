@@ -12,7 +12,7 @@ keep LangChain's parsers (`OpenAIProvider`).
 from __future__ import annotations
 
 import json
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, Generic, Literal, TypeVar, cast
 
 from langchain_core.messages import BaseMessage
 from langchain_core.runnables import RunnableBinding, RunnableSequence
@@ -22,19 +22,24 @@ from pydantic import BaseModel, ValidationError
 from agent_service.providers.base import UsageMeter
 
 M = TypeVar("M", bound=BaseModel)
+Method = Literal["function_calling", "json_schema", "json_mode"]
+
+
+def format_kwargs(chat: ChatOpenAI, schema: type[BaseModel], method: Method) -> dict[str, Any]:
+    """The request fields (`tools` and `tool_choice`, or `response_format`) that
+    `with_structured_output(schema, method=method)` adds to each request."""
+    chain = cast(RunnableSequence[Any, Any], chat.with_structured_output(schema, method=method))
+    binding = cast(RunnableBinding[Any, Any], chain.first)
+    # ls_* are tracing only
+    return {k: v for k, v in binding.kwargs.items() if not k.startswith("ls_")}
 
 
 class ToolCallParse(Generic[M]):
     """One non-streamed call that must answer by calling the schema's tool; `None` if it did not."""
 
     def __init__(self, chat: ChatOpenAI, schema: type[M]) -> None:
-        chain = cast(
-            RunnableSequence[Any, Any],
-            chat.with_structured_output(schema, method="function_calling"),
-        )
-        binding = cast(RunnableBinding[Any, Any], chain.first)
-        # tools, tool_choice and parallel_tool_calls, as the chain binds them; ls_* are tracing only
-        self._kwargs = {k: v for k, v in binding.kwargs.items() if not k.startswith("ls_")}
+        # tools, tool_choice and parallel_tool_calls, as the chain binds them
+        self._kwargs = format_kwargs(chat, schema, "function_calling")
         self._chat = chat
         self._schema = schema
         self._name = schema.__name__
