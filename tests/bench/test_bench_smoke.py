@@ -98,7 +98,7 @@ def test_markdown_reports_every_scenario_and_links_the_plot(smoke_run: Path) -> 
         assert heading in text
     assert "× floor" in text
     assert "](benchmarks-latency.svg)" in text
-    assert "uv run python -m benchmarks.run" in text
+    assert ".venv/bin/python -m benchmarks.run" in text
     svg = ET.parse(smoke_run / "benchmarks-latency.svg").getroot()
     assert svg.tag.endswith("svg")
     lines = svg.findall(".//{http://www.w3.org/2000/svg}polyline")

@@ -14,7 +14,7 @@ from agent_service.providers.offline.provider import OfflineProvider
 from agent_service.sql.executor import SqliteExecutor
 from agent_service.sql.schema import curated_schema
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "offline-provider.md"
+DOC = Path(__file__).resolve().parents[4] / "docs" / "offline-provider.md"
 EXAMPLES = re.findall(r"^\| \d+ \| [^|]+ \| (.+?) \|$", DOC.read_text(encoding="utf-8"), re.M)
 
 

@@ -26,7 +26,7 @@ from agent_service.storage.postgres.sql_engine import PostgresExecutor
 
 pytestmark = pytest.mark.postgres
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "offline-provider.md"
+DOC = Path(__file__).resolve().parents[4] / "docs" / "offline-provider.md"
 EXAMPLES = re.findall(r"^\| \d+ \| [^|]+ \| (.+?) \|$", DOC.read_text(encoding="utf-8"), re.M)
 TENANTS = ("acme-hvac", "citywide-electric")
 
