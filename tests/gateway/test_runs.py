@@ -113,7 +113,7 @@ async def test_a_stopped_websocket_run_is_charged_what_it_relayed(
 
 async def test_an_abandoned_sse_run_is_charged_what_it_relayed(upstream: FakeUpstream) -> None:
     upstream.script = THREE_TOKENS_THEN_HANG
-    settings = gateway_settings(upstream.url)
+    settings = gateway_settings(upstream.url, resume=False)  # the run ends with its client
     limiter = RecordingLimiter(settings.limits_config())
     async with running_gateway(settings, limiter=limiter) as gw:
         async with aiohttp.ClientSession() as s:

@@ -59,13 +59,19 @@ async def admit(
     return rate_limit_headers(decisions)
 
 
+async def stream_lease_taken(app: web.Application, principal: Principal) -> Lease:
+    """Take one of the principal's concurrent-stream slots (the caller releases it)."""
+    got = await app[LIMITER].acquire_stream(principal)
+    if isinstance(got, LimitDecision):
+        raise _denied(app[METRICS], [got])
+    return got
+
+
 @asynccontextmanager
 async def stream_lease(app: web.Application, principal: Principal) -> AsyncIterator[Lease]:
     """Hold one of the principal's concurrent-stream slots; released on every ending."""
     limiter = app[LIMITER]
-    got = await limiter.acquire_stream(principal)
-    if isinstance(got, LimitDecision):
-        raise _denied(app[METRICS], [got])
+    got = await stream_lease_taken(app, principal)
     try:
         yield got
     finally:

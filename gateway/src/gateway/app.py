@@ -16,6 +16,8 @@ from gateway.app_state import (
     METRICS,
     OPEN_STREAMS,
     RELAY,
+    RUN_STORE,
+    RUN_TASKS,
     SETTINGS,
     VERIFIER,
     OpenStreams,
@@ -25,9 +27,11 @@ from gateway.auth import JwtVerifier
 from gateway.metrics import GatewayMetrics
 from gateway.middleware import on_response_prepare, request_context
 from gateway.rate_limit import InProcessLimiter, Limiter, LimitsConfig
+from gateway.resume import cancel_runs
 from gateway.routes import agui, ai_sdk, complete, conversations, openai_chat, ops, page, sse, ws
 from gateway.routes.api_docs import add_api_docs_routes
 from gateway.routes.dev_auth import add_dev_auth_routes
+from gateway.run_buffer import MemoryRunStore, RunStore
 from gateway.runs import end_open_streams
 from gateway.settings import GatewaySettings
 from gateway.upstream import agent_client, upstream_session
@@ -41,6 +45,7 @@ def create_app(
     agent_client: AgentClient | None = None,
     limiter: Limiter | None = None,
     verifier: TokenVerifier | None = None,
+    run_store: RunStore | None = None,
 ) -> web.Application:
     """Build the gateway; resources given here are used (and not closed), others are created."""
     settings = settings if settings is not None else GatewaySettings()
@@ -52,6 +57,7 @@ def create_app(
     app.cleanup_ctx.append(_agent_ctx(agent_client))
     app.cleanup_ctx.append(_limiter_ctx(limiter))
     app.cleanup_ctx.append(_verifier_ctx(verifier))
+    app.cleanup_ctx.append(_runs_ctx(run_store))
     app.on_response_prepare.append(on_response_prepare)
     app.on_shutdown.append(_on_shutdown)
     _add_routes(app, settings)
@@ -63,6 +69,8 @@ def _add_routes(app: web.Application, settings: GatewaySettings) -> None:
     router.add_post("/api/chat", ai_sdk.chat_ai_sdk)
     router.add_get("/api/chat/{chat_id}/stream", ai_sdk.resume_stream)
     router.add_post("/api/chat/stream", sse.chat_stream)
+    router.add_get("/api/chat/runs/{run_id}/stream", sse.resume_chat_stream)
+    router.add_post("/api/chat/runs/{run_id}/stop", sse.stop_run_route)
     router.add_post("/api/chat/complete", complete.chat_complete)
     router.add_post("/api/agui", agui.run_agui)
     router.add_post("/v1/chat/completions", openai_chat.chat_completions)
@@ -141,6 +149,44 @@ def _new_limiter(settings: GatewaySettings, config: LimitsConfig, prefix: str) -
     return InProcessLimiter(config)
 
 
+def _runs_ctx(given: RunStore | None) -> CleanupCtx:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        settings = app[SETTINGS]
+        app[RUN_TASKS] = {}
+        if given is not None:
+            app[RUN_STORE] = given
+            yield
+            return
+        config = settings.resume_config()
+        store: RunStore
+        if settings.redis_url:
+            from gateway.redis_runs import RedisRunStore  # only replicas sharing runs need it
+
+            store = RedisRunStore(
+                config,
+                settings.redis_url,
+                prefix=settings.redis_prefix,
+                timeout_s=settings.redis_timeout_s,
+                on_stop=lambda run_id: _cancel_task(app, run_id),
+            )
+        else:
+            store = MemoryRunStore(config)
+        app[RUN_STORE] = store
+        try:
+            yield
+        finally:
+            await cancel_runs(app)
+            await store.close()
+
+    return ctx
+
+
+def _cancel_task(app: web.Application, run_id: str) -> None:
+    task = app[RUN_TASKS].get(run_id)
+    if task is not None:
+        task.cancel()
+
+
 def _verifier_ctx(given: TokenVerifier | None) -> CleanupCtx:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         if given is not None:
@@ -161,6 +207,7 @@ def _verifier_ctx(given: TokenVerifier | None) -> CleanupCtx:
 async def _on_shutdown(app: web.Application) -> None:
     """SIGTERM: stop new runs, end open ones with SHUTTING_DOWN, close sockets with 1001."""
     await end_open_streams(app)
+    await cancel_runs(app)
     sockets = list(app[OPEN_STREAMS].sockets)
     if sockets:
         log.info("closing_websockets", count=len(sockets))

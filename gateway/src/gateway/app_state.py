@@ -14,6 +14,7 @@ from gateway.auth import Principal
 from gateway.metrics import GatewayMetrics
 from gateway.rate_limit import Limiter
 from gateway.relay import Relay, RelayConfig
+from gateway.run_buffer import RunStore
 from gateway.settings import GatewaySettings
 
 
@@ -51,5 +52,9 @@ VERIFIER: Final = web.AppKey("verifier", TokenVerifier)
 RELAY: Final = web.AppKey("relay", RelayConfig)
 """The relay limits of every run, built once from the settings."""
 OPEN_STREAMS: Final = web.AppKey("open_streams", OpenStreams)
+RUN_STORE: Final = web.AppKey("run_store", RunStore)
+"""Buffered runs, for resuming (`gateway.run_buffer`, `gateway.redis_runs`)."""
+RUN_TASKS: Final = web.AppKey("run_tasks", dict[str, asyncio.Task[None]])
+"""The producer task of each run this process buffers, by run id (`gateway.resume`)."""
 REQUEST_ID: Final = web.RequestKey("request_id", str)
 LIMIT_HEADERS: Final = web.RequestKey("limit_headers", Mapping[str, str])

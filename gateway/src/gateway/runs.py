@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Final, Protocol
 
@@ -14,6 +14,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from contracts.agent_api import (
+    AgentEvent,
     ChatInput,
     ChatRequest,
     CompleteEvent,
@@ -40,6 +41,8 @@ SHUTDOWN_EVENT: Final = ErrorEvent(
     message="The server is restarting. Please send your message again.",
     retryable=True,
 )
+Source = EventStream | AsyncGenerator[AgentEvent, None]
+"""Where a run's events come from: the agent's stream, or a buffered run's follower."""
 STOPPED_EVENT: Final = ErrorEvent(code=ErrorCode.CANCELLED, message="Stopped.", retryable=False)
 
 
@@ -115,10 +118,10 @@ class OpenedSink(Sink, Protocol):
 async def relay_run(
     app: web.Application,
     *,
-    source: EventStream,
+    source: Source,
     sink: OpenedSink,
     principal: Principal,
-    lease: Lease,
+    lease: Lease | None,
     transport: str,
     started: float,
     on_relay: Callable[[Relay], None] | None = None,
@@ -126,8 +129,9 @@ async def relay_run(
     """Open `sink` and relay one run to it, then record its metrics and charge its tokens
     (however it ended: a stopped, abandoned or failed run is charged what was relayed of it).
 
-    The upstream `source` is this function's from the moment it is called: it is closed here on
-    every ending (the agent sees the client leave), and nowhere else.
+    The `source` is this function's from the moment it is called: it is closed here on every
+    ending (the agent sees the client leave), and nowhere else. With no `lease` the source is a
+    buffered run's follower (`gateway.resume`): its producer holds the slot and is charged.
     """
     try:
         try:
@@ -144,16 +148,17 @@ async def relay_run(
 
 async def _relay(
     app: web.Application,
-    source: EventStream,
+    source: Source,
     sink: Sink,
     principal: Principal,
-    lease: Lease,
+    lease: Lease | None,
     transport: str,
     started: float,
     on_relay: Callable[[Relay], None] | None,
 ) -> RelayResult:
     limiter = app[LIMITER]
-    relay = Relay(source, sink, app[RELAY], on_heartbeat=lambda: limiter.renew(lease))
+    renew = (lambda: limiter.renew(lease)) if lease is not None else None
+    relay = Relay(source, sink, app[RELAY], on_heartbeat=renew)
     if on_relay is not None:
         on_relay(relay)
     app[OPEN_STREAMS].drained.clear()
@@ -166,7 +171,8 @@ async def _relay(
         if result is None:  # cancelled: the client left (the handler was cancelled)
             ended.ending = "client_gone"
         _record(app, transport, ended, started)
-        await charge_tokens(limiter, principal, tokens_used(ended))
+        if lease is not None:
+            await charge_tokens(limiter, principal, tokens_used(ended))
     return ended
 
 
