@@ -203,6 +203,7 @@ async def get_conversation(request: Request) -> Response:
             sources=[Source(**s) for s in t["sources"]] if t.get("sources") else None,
             tools=[ToolEndEvent.model_validate(e) for e in t["tools"]] if t.get("tools") else None,
             created_at=t.get("at"),
+            stopped=t.get("stopped"),
         )
         for t in (snapshot.values or {}).get("turns", [])
     ]

@@ -39,6 +39,8 @@ class TurnRecord(TypedDict, total=False):
     """The answer's `tool_end` events (with their capped rows), for the history."""
     at: str
     """When the turn was recorded (ISO 8601, UTC)."""
+    stopped: bool
+    """A partial answer whose run was stopped (or whose client left with resuming off)."""
 
 
 class ResultRecord(TypedDict):

@@ -148,6 +148,18 @@ class Runner:
         turn: TurnRecord = {"role": "user", "content": message, "at": utc_now()}
         await self._graph.aupdate_state(config, {"turns": [turn]}, as_node="classify")
 
+    async def record_stopped(self, tenant: TenantContext, answer: str) -> None:
+        """Store a stopped run's partial answer, marked `stopped`, so the history shows what the
+        user saw (called before the conversation is released)."""
+        config: Any = {"configurable": {"thread_id": thread_key(tenant)}}
+        turn: TurnRecord = {
+            "role": "assistant",
+            "content": answer,
+            "stopped": True,
+            "at": utc_now(),
+        }
+        await self._graph.aupdate_state(config, {"turns": [turn]}, as_node="finalize")
+
     async def _prune(self, config: Any) -> None:
         checkpointer = self._graph.checkpointer
         if isinstance(checkpointer, BaseCheckpointSaver):
@@ -189,12 +201,24 @@ class Runner:
             except Exception:
                 log.exception("run_release_failed", conversation_id=tenant.conversation_id)
 
+        answer: list[str] = []
+
+        async def stopped() -> None:
+            # The partial answer first, then the conversation is free: a reload shows it.
+            try:
+                await self.record_stopped(tenant, "".join(answer))
+            except Exception:
+                log.exception("stopped_answer_not_saved", conversation_id=tenant.conversation_id)
+            await release()
+
         async def produce() -> None:
             nonlocal last_frame
             ended = False
             seq = 0
             try:
                 async for event in self.run_events(tenant, message, before_end=release):
+                    if type(event) is Token and event.channel == "final":
+                        answer.append(event.content)
                     seq += 1
                     frame = encode_frame(event, seq)
                     if queue.full():
@@ -216,8 +240,9 @@ class Runner:
                 log.warning("stream_stalled", conversation_id=tenant.conversation_id)
             finally:
                 if not released:
-                    # cancelled or stalled: hand the conversation back without awaiting here
-                    task = asyncio.create_task(release())
+                    # cancelled or stalled: save what was answered and hand the conversation
+                    # back, without awaiting here
+                    task = asyncio.create_task(stopped())
                     self._background.add(task)
                     task.add_done_callback(self._background.discard)
                 if not ended:
