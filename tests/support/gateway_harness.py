@@ -63,6 +63,13 @@ class Hang:
 
 
 @dataclass(frozen=True)
+class Gate:
+    """Wait until the test opens this gate, then go on with the script."""
+
+    event: asyncio.Event
+
+
+@dataclass(frozen=True)
 class Refuse:
     """Refuse the request before streaming, with this status and error code."""
 
@@ -71,7 +78,7 @@ class Refuse:
     message: str = "refused"
 
 
-Step = AgentEvent | Comment | Sleep | Die | Hang | Refuse
+Step = AgentEvent | Comment | Sleep | Die | Hang | Gate | Refuse
 
 
 @dataclass
@@ -137,6 +144,8 @@ class FakeUpstream:
                     return response
                 elif isinstance(step, Hang):
                     await asyncio.sleep(3600)
+                elif isinstance(step, Gate):
+                    await step.event.wait()
                 elif isinstance(step, Refuse):
                     raise AssertionError("Refuse must come first")
                 else:
