@@ -86,6 +86,7 @@ def gateway_env(agent_url: str, port: int) -> dict[str, str]:
     """The gateway with limits out of the way (the bench is one user), production-like logging."""
     return {
         **_base_env(),
+        "GATEWAY_ENV": "development",  # loopback only; the load takes /auth/dev-token tokens
         "GATEWAY_HOST": "127.0.0.1",
         "GATEWAY_PORT": str(port),
         "GATEWAY_AGENT_URL": agent_url,

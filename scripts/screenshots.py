@@ -129,6 +129,7 @@ def main() -> int:
             "AGENT_DATA_DIR": str(Path(tmp) / "agent"),
             "AGENT_PORT": str(agent_port),
             "AGENT_OFFLINE_PACE_MS": "0",
+            "GATEWAY_ENV": "development",  # the page's demo sign-in, on loopback
             "GATEWAY_PORT": str(gateway_port),
             "GATEWAY_AGENT_URL": f"http://127.0.0.1:{agent_port}",
         }

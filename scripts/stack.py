@@ -51,6 +51,9 @@ def wait_healthy(name: str, url: str, proc: subprocess.Popen[bytes], timeout_s: 
 
 def main() -> int:
     env = {**os.environ}
+    # The one place development mode is asked for: it trusts keys committed to this repository,
+    # so the gateway binds loopback only and answers only to local Host names.
+    env.setdefault("GATEWAY_ENV", "development")
     env.setdefault("AGENT_DATA_DIR", str(ROOT / "var" / "agent"))
     env.setdefault("AGENT_OFFLINE_PACE_MS", "15")
     agent_port = env.setdefault("AGENT_PORT", "8001")

@@ -14,7 +14,9 @@ The same code runs the topology in tests, on other ports and a throwaway databas
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -26,7 +28,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Literal, Self
+from typing import IO, Final, Literal, Self
 from urllib.parse import urlsplit
 
 import psycopg
@@ -56,6 +58,11 @@ class TopologyConfig:
     pg_server: str = "postgresql://postgres@127.0.0.1:5432"
     """The PostgreSQL server (no database part); its user must be allowed to create databases."""
     database: str = "agent_local"
+    internal_key: str = field(default_factory=lambda: secrets.token_hex(32), repr=False)
+    """The internal-token key both tiers share; fresh per run (production mode refuses the
+    repository's development key)."""
+    user_token_secret: str = field(default_factory=lambda: secrets.token_hex(32), repr=False)
+    """The gateways' HS256 user-token key; fresh per run, printed tokens are signed with it."""
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_prefix: str = "gw"
     agent_env: Mapping[str, str] = field(default_factory=dict)
@@ -84,6 +91,9 @@ class TopologyConfig:
 def agent_settings(config: TopologyConfig, port: int) -> dict[str, str]:
     """The environment of one agent replica (the same names docker-compose.yml sets)."""
     return {
+        "AGENT_ENV": "production",
+        "AGENT_INTERNAL_ISSUERS": json.dumps({"gateway": config.internal_key}),
+        "AGENT_INTERNAL_REQUIRE_BOUND_TOKENS": "true",
         "AGENT_HOST": config.host,
         "AGENT_PORT": str(port),
         "AGENT_DATABASE_URL": config.database_url,
@@ -99,6 +109,9 @@ def agent_settings(config: TopologyConfig, port: int) -> dict[str, str]:
 def gateway_settings(config: TopologyConfig, port: int) -> dict[str, str]:
     """The environment of one gateway replica (the same names docker-compose.yml sets)."""
     return {
+        "GATEWAY_ENV": "production",
+        "GATEWAY_INTERNAL_KEY": config.internal_key,
+        "GATEWAY_JWT_HS256_SECRET": config.user_token_secret,
         "GATEWAY_HOST": config.host,
         "GATEWAY_PORT": str(port),
         "GATEWAY_AGENT_URLS": ",".join(config.agent_urls),
@@ -111,7 +124,12 @@ def gateway_settings(config: TopologyConfig, port: int) -> dict[str, str]:
 
 def job_settings(config: TopologyConfig) -> dict[str, str]:
     """The environment of the one-off migrate job."""
-    return {"AGENT_DATABASE_URL": config.database_url, **config.agent_env}
+    return {
+        "AGENT_ENV": "production",
+        "AGENT_INTERNAL_ISSUERS": json.dumps({"gateway": config.internal_key}),
+        "AGENT_DATABASE_URL": config.database_url,
+        **config.agent_env,
+    }
 
 
 @dataclass(slots=True)
@@ -367,6 +385,25 @@ def _ports(text: str) -> tuple[int, ...]:
     return ports
 
 
+DEMO_USERS: Final = (("u-alice", "acme-hvac"), ("u-bob", "bluepeak-plumbing"))
+
+
+def sign_in_tokens(config: TopologyConfig) -> list[tuple[str, str]]:
+    """A user token per demo user, signed with this run's user-token key."""
+    from gateway.auth import mint_dev_token  # the gateway's own signer (workspace package)
+    from gateway.settings import GatewaySettings
+
+    settings = GatewaySettings(
+        env="production",
+        internal_key=config.internal_key,
+        jwt_hs256_secret=config.user_token_secret,
+    )
+    return [
+        (user, mint_dev_token(settings.jwt_config(), user_id=user, company_id=company))
+        for user, company in DEMO_USERS
+    ]
+
+
 def _parser() -> argparse.ArgumentParser:
     defaults = TopologyConfig()
     parser = argparse.ArgumentParser(
@@ -409,7 +446,10 @@ def main(argv: list[str] | None = None) -> int:
                 "\nproduction-like topology is up "
                 f"(PostgreSQL database {config.database}, Redis {config.redis_url}):\n"
                 + "\n".join(lines)
-                + "\n\n  Open a gateway URL in a browser; Ctrl-C stops everything.\n",
+                + "\n\n  Open a gateway URL in a browser and paste a token to sign in"
+                + " (valid 1 h; both tiers run in production mode with keys made for this run):\n"
+                + "\n".join(f"  {user:<8} {token}" for user, token in sign_in_tokens(config))
+                + "\n\n  Ctrl-C stops everything.\n",
                 flush=True,
             )
             if args.check:

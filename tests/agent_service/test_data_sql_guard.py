@@ -209,6 +209,18 @@ REJECTED = [
         "recursive",
     ),
     ("SELECT * FROM jobs INDEXED BY jobs_company_id", "unsupported table syntax"),
+    # issue 13: names by scope, SQLite's `IN table`, unknown qualifiers, bad bytes, deep nesting
+    ("SELECT 1 AS customers WHERE 'x' IN main.customers", "IN takes"),
+    ("SELECT count(*) FROM jobs WHERE 'x' IN customers", "IN takes"),
+    ("SELECT main.customers.name FROM customers", "schema-qualified"),
+    ("SELECT nowhere.name FROM customers", "nowhere.name names no table"),
+    ("SELECT * FROM x WHERE EXISTS (WITH x AS (SELECT 1 AS v) SELECT v FROM x)", "table x"),
+    ("WITH b AS (SELECT * FROM a), a AS (SELECT name FROM customers) SELECT * FROM b", "table a"),
+    ("SELECT * FROM (WITH x AS (SELECT 1 AS v) SELECT v FROM x) s, x", "table x"),
+    ("SELECT name FROM customers WHERE name = '\x00'", "NUL or unpaired surrogate"),
+    ("SELECT name FROM customers WHERE name = '\ud800'", "NUL or unpaired surrogate"),
+    ("SELECT " + "(" * 1500 + "1" + ")" * 1500, "nested too deeply"),
+    ("SELECT " + "CASE WHEN 1 THEN " * 150 + "1" + " END" * 150, "nested too deeply"),
 ]
 
 
@@ -217,6 +229,31 @@ def test_rejections_carry_a_reason(sql: str, reason: str) -> None:
     with pytest.raises(SqlRejected) as caught:
         guarded(sql)
     assert reason in caught.value.reason
+
+
+def doubling_chain(levels: int) -> str:
+    chain = [f"a{i} AS (SELECT t || t AS t FROM a{i - 1})" for i in range(1, levels + 1)]
+    return f"WITH a0 AS (SELECT 'x' AS t), {', '.join(chain)} SELECT t FROM a{levels}"
+
+
+def test_the_expanded_size_is_bounded_whatever_the_text_length() -> None:
+    guarded(doubling_chain(8))  # 2^8 copies: fine
+    with pytest.raises(SqlRejected, match="grows too large once its WITH queries"):
+        guarded(doubling_chain(10))
+    with pytest.raises(SqlRejected, match="grows too large"):
+        guarded(doubling_chain(6), max_expanded_nodes=1000)
+    # derived tables inline the same way: 40 copies a level, 4 levels
+    wide = " || ".join(["t"] * 40)
+    derived = "SELECT 'x' AS t"
+    for _ in range(4):
+        derived = f"SELECT {wide} AS t FROM ({derived}) d"
+    with pytest.raises(SqlRejected, match="grows too large"):
+        guarded(derived)
+    # a CTE read once, or many columns named once each, are not multiplied
+    guarded(
+        "WITH m AS (SELECT status, count(*) AS n, sum(revenue) AS r FROM jobs GROUP BY status),"
+        " s AS (SELECT status, n, r, r / n AS avg FROM m) SELECT status, n, r, avg FROM s"
+    )
 
 
 def test_caps_on_length_joins_and_nesting() -> None:

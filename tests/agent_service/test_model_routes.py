@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 from collections.abc import Callable
@@ -22,6 +23,8 @@ from support.model_harness import (
 from support.sse_client import stream_chat
 
 from fake_openai import Match, Reply, Rule, Timing
+from fake_openai.completion import prompt_tokens
+from fake_openai.request import parse_chat_request
 
 Mint = Callable[..., str]
 
@@ -106,6 +109,12 @@ async def test_usage_from_every_call_adds_up_in_complete_stats(data_dir: Path, m
     assert usage["completion_tokens"] > 10
     assert usage["prompt_tokens"] > 100
     assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
+    # the routing call's prompt counts too (the gateway charges the company from this total)
+    asked = [
+        prompt_tokens(parse_chat_request(json.dumps(r.body).encode(), default_model="m"))
+        for r in requests
+    ]
+    assert usage["prompt_tokens"] == sum(asked)
     assert result.answer == "Hello! I can answer questions about your data."
     assert result.terminal["stats"]["route"] == "general"
     assert not result.of("tool_start")

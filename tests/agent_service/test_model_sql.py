@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from support.model_harness import SQL_TOOL, answer, model_stack, route, script, sql, texts
 from support.sse_client import stream_chat
 
@@ -82,6 +83,40 @@ async def test_a_guard_refusal_is_fed_back_and_the_corrected_query_answers(
     )
     assert tool_messages(first) == []
     assert result.terminal["stats"]["sql"] == "SELECT count(*) AS customers FROM customers"
+
+
+def _cte_bomb(levels: int) -> str:
+    chain = [f"a{i} AS (SELECT t || t AS t FROM a{i - 1})" for i in range(1, levels + 1)]
+    head = f"a0 AS (SELECT '{'x' * 32}' AS t)"
+    return f"WITH {head}, {', '.join(chain)} SELECT length(t) FROM a{levels}"
+
+
+@pytest.mark.parametrize(
+    ("bad", "reason"),
+    [
+        ("SELECT count(*) FROM customers WHERE name = '\ud800'", "unpaired surrogate"),
+        ("SELECT count(*) FROM customers WHERE name = '\x00'", "NUL"),
+        ("SELECT " + "(" * 1500 + "1" + ")" * 1500, "nested too deeply"),
+        ("SELECT " + "CASE WHEN 1 THEN " * 150 + "1" + " END" * 150, "nested too deeply"),
+        (_cte_bomb(21), "grows too large"),
+    ],
+)
+async def test_a_query_the_guard_cannot_take_is_a_refused_call_the_model_may_retry(
+    data_dir: Path, mint: Mint, bad: str, reason: str
+) -> None:
+    # These crashed the run with INTERNAL (RecursionError, UnicodeEncodeError) or ran 6-13 s.
+    rules = script(
+        route("sql"),
+        sql(bad, attempt=0),
+        sql("SELECT count(*) AS customers FROM customers", attempt=1),
+        answer("Done."),
+    )
+    async with model_stack(rules, data_dir) as stack:
+        result = await stream_chat(stack.url, mint(), "How many customers do we have?")
+    refusal, ok = result.of("tool_end")
+    assert refusal["status"] == "error" and reason in refusal["summary"]
+    assert ok["status"] == "ok"
+    assert result.terminal["event"] == "complete"
 
 
 async def test_a_query_aimed_at_another_tenant_is_refused_and_the_retry_sees_only_the_callers(

@@ -341,3 +341,14 @@ async def test_an_unreachable_server_is_a_clear_start_up_error(tmp_path: Path) -
     with pytest.raises(DatabaseUnavailable, match="PostgreSQL is not reachable"):
         async with open_deps(settings):
             pass
+
+
+@pytest.mark.parametrize("message", ["How many jobs?\x00", "\x00", "How many jobs?\ud800"])
+async def test_unstorable_text_is_refused_as_on_sqlite(
+    replica: Callable[..., Any], mint: Mint, message: str
+) -> None:
+    # It used to reach the conversation store and fail there with a 500 INTERNAL.
+    async with replica() as url:
+        result = await stream_chat(url, mint(), message, conversation="nul")
+    assert result.status == 400
+    assert result.events[0]["error"]["code"] == "INVALID_REQUEST"

@@ -39,6 +39,7 @@ async def post_raw(url: str, data: bytes, headers: dict[str, str]) -> tuple[int,
         (body(message="   \n "), "input.message"),
         (body(message="x" * 8001), "input.message"),
         (body(message=42), "input.message"),
+        (body(message="How many jobs?\x00"), "input.message"),  # PostgreSQL text cannot hold NUL
         (body(id="conv 1"), "conversation.id"),
         (body(id="../../etc/passwd"), "conversation.id"),
         (body(id="a') OR 1=1 --"), "conversation.id"),
@@ -55,6 +56,13 @@ async def test_invalid_bodies_are_400_with_the_field(
     error = result.events[0]["error"]
     assert error["code"] == "INVALID_REQUEST"
     assert any(d["field"].startswith(field) for d in error["details"]), error
+
+
+async def test_a_lone_surrogate_is_400(agent_url: str, mint: Mint) -> None:
+    # JSON can spell one ("\ud800") but UTF-8 cannot encode it: refused, never stored.
+    result = await stream_chat(agent_url, mint(), "How many jobs?\ud800")
+    assert result.status == 400
+    assert result.events[0]["error"]["code"] == "INVALID_REQUEST"
 
 
 async def test_invalid_json_is_400(agent_url: str, mint: Mint) -> None:

@@ -116,7 +116,8 @@ async def start_gateway(settings: GatewaySettings, port: int = 0) -> tuple[web.A
 
 def gateway_settings(agent_url: str, **overrides: Any) -> GatewaySettings:
     """Development settings toward `agent_url` with short write deadlines for tests."""
-    return GatewaySettings(agent_url=agent_url, write_timeout_s=2.0, **overrides)
+    values: dict[str, Any] = {"env": "development", "write_timeout_s": 2.0, **overrides}
+    return GatewaySettings(agent_url=agent_url, **values)
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")

@@ -53,8 +53,11 @@ DOCKERFILES = {
     "fake-openai": ROOT / "services" / "fake_openai" / "Dockerfile",
 }
 _VAR = re.compile(r"\$\{(\w+)(?:(:-|:\?)([^}]*))?\}")
-REQUIRED = {"GATEWAY_JWT_HS256_SECRET": "a-secret-of-the-operators-own-choosing-0123456789"}
-"""What an operator must set before `docker compose up` (compose refuses to start without it)."""
+REQUIRED = {
+    "GATEWAY_JWT_HS256_SECRET": "a-secret-of-the-operators-own-choosing-0123456789",
+    "GATEWAY_INTERNAL_KEY": "an-internal-key-of-the-operators-own-choosing-0123",
+}
+"""What an operator must set before `docker compose up` (compose refuses to start without them)."""
 
 
 def resolve(value: object) -> str:
@@ -173,7 +176,7 @@ def health_url(test: list[str] | str) -> str:
 
 
 def gateway_paths() -> set[str]:
-    app = gateway_app(GatewaySettings())
+    app = gateway_app(GatewaySettings(env="development", host="127.0.0.1"))
     return {r.canonical for r in app.router.resources()}
 
 
@@ -224,7 +227,10 @@ def test_both_tiers_share_one_internal_key(services: dict[str, dict[str, Any]]) 
     agent_env = env_of(services["agent-1"])
     gateway_env = env_of(services["gateway-1"])
     issuers = json.loads(agent_env["AGENT_INTERNAL_ISSUERS"])
-    assert issuers[GatewaySettings().internal_issuer] == gateway_env["GATEWAY_INTERNAL_KEY"]
+    assert (
+        issuers[GatewaySettings.model_fields["internal_issuer"].default]
+        == gateway_env["GATEWAY_INTERNAL_KEY"]
+    )
     raw_agent = services["agent-1"]["environment"]["AGENT_INTERNAL_ISSUERS"]
     raw_gateway = services["gateway-1"]["environment"]["GATEWAY_INTERNAL_KEY"]
     # One variable sets both, so changing the key cannot leave one tier behind.
@@ -291,9 +297,35 @@ def test_the_user_token_secret_has_no_committed_default(
         assert isinstance(settings, GatewaySettings)
         secret = settings.jwt_config().hs256_secret
         assert secret == REQUIRED["GATEWAY_JWT_HS256_SECRET"] != DEV_JWT_SECRET, name
-        # Dev sign-in can be switched off from .env without editing the file.
-        clean_env.setenv("GATEWAY_DEV_AUTH", "false")
-        assert not GatewaySettings().dev_auth_enabled, name
+
+
+def test_compose_runs_production_with_required_keys(
+    services: dict[str, dict[str, Any]], clean_env: pytest.MonkeyPatch
+) -> None:
+    """No development mode, no dev sign-in, no default internal key: the public development
+    keys must never be what a deployment runs on."""
+    for name, svc in replicas(services, "gateway").items():
+        raw = svc["environment"]
+        assert "GATEWAY_DEV_AUTH" not in raw, name
+        found = _VAR.fullmatch(str(raw["GATEWAY_INTERNAL_KEY"]))
+        assert found and found.group(2) == ":?", (name, raw["GATEWAY_INTERNAL_KEY"])
+        settings = check_settings(env_of(svc), GatewaySettings, clean_env)
+        assert isinstance(settings, GatewaySettings)
+        assert settings.env == "production" and not settings.dev_auth_enabled, name
+    for name in ("migrate", *replicas(services, "agent")):
+        raw_issuers = str(services[name]["environment"]["AGENT_INTERNAL_ISSUERS"])
+        assert ":?" in raw_issuers and ":-" not in raw_issuers, name
+        agent = check_settings(env_of(services[name]), AgentSettings, clean_env)
+        assert isinstance(agent, AgentSettings)
+        assert agent.env == "production", name
+
+
+@pytest.mark.parametrize("doc", ["deployment.md", "deployment-postgres.md", "operations.md"])
+def test_deployment_docs_run_production(doc: str) -> None:
+    text = (ROOT / "docs" / doc).read_text()
+    for unsafe in ("GATEWAY_DEV_AUTH=true", "GATEWAY_ENV=development", "AGENT_ENV=development"):
+        assert unsafe not in text, (doc, unsafe)
+    assert "dev-internal-secret" not in text, doc
 
 
 def test_compose_matches_the_local_topology(services: dict[str, dict[str, Any]]) -> None:
@@ -472,7 +504,10 @@ def test_dockerfile_runs_our_command_as_a_non_root_user(
         check_settings(tier_env, AgentSettings, clean_env)
         assert url.path in AGENT_PATHS and str(url.port) == env["AGENT_PORT"]
     elif role == "gateway":
-        check_settings(tier_env, GatewaySettings, clean_env)
+        # The image runs production: it refuses to start until the operator's keys are set.
+        with pytest.raises(ValueError, match="refusing to start in production"):
+            check_settings(tier_env, GatewaySettings, clean_env)
+        check_settings({**tier_env, **REQUIRED}, GatewaySettings, clean_env)
         assert url.path in gateway_paths() and str(url.port) == env["GATEWAY_PORT"]
     else:
         assert url.path == "/v1/models" and str(url.port) == json.loads(cmd)[-1]

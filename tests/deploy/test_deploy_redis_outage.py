@@ -163,10 +163,13 @@ async def until_admitted(http: aiohttp.ClientSession, gateway: str, token: str) 
 
 
 async def test_redis_stopped_and_restarted_mid_traffic(
-    own_redis: OwnRedis, outage_gateways: dict[str, str], http: aiohttp.ClientSession
+    stack: Any,
+    own_redis: OwnRedis,
+    outage_gateways: dict[str, str],
+    http: aiohttp.ClientSession,
 ) -> None:
     closed = [outage_gateways["closed-1"], outage_gateways["closed-2"]]
-    token = user_token(unique("u-outage"))
+    token = user_token(stack.config, unique("u-outage"))
     traffic = Traffic()
     runners = [asyncio.create_task(traffic.run(http, gateway, token)) for gateway in closed]
     try:

@@ -24,8 +24,9 @@ from support.deploy_stack import (
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow, pytest.mark.timeout(240)]
 
-FIRST = "How many technicians are active?"
-FOLLOW_UP = "and how many are on leave?"
+FIRST = "How many jobs were completed in October?"
+FOLLOW_UP = "and the month before?"
+"""Only answerable from the first turn: alone, it names no measure to move back a month."""
 
 
 @pytest.fixture
@@ -40,9 +41,9 @@ async def counts(http: aiohttp.ClientSession, stack: Any) -> list[int]:
 
 
 def uses_memory(reply: Any) -> bool:
-    """Whether the follow-up was answered from the previous turn (technicians, now on leave)."""
+    """Whether the follow-up was answered from the previous turn (completed jobs, a month back)."""
     sql = reply.body["stats"].get("sql") or ""
-    return "technicians" in sql and "on_leave" in sql and "on leave" in reply.body["answer"]
+    return "completed" in sql and "2026-09-01" in sql and "2026-09-30" in sql
 
 
 async def test_a_conversation_continues_on_the_other_agent_replica(
@@ -50,13 +51,13 @@ async def test_a_conversation_continues_on_the_other_agent_replica(
 ) -> None:
     agents = stack.config.agent_urls
     gateway_a, gateway_b = stack.config.gateway_urls
-    token = user_token(unique("u-spread"))
+    token = user_token(stack.config, unique("u-spread"))
     conversation = unique("conv")
 
     before = await counts(http, stack)
     first = await ask(http, gateway_a, token, FIRST, conversation)
     assert first.status == 200, first.body
-    assert "active technicians" in first.body["answer"]
+    assert "2026-10-01" in (first.body["stats"].get("sql") or ""), first.body
     first_agent = await served_by(http, agents, before)
 
     # Gateway B goes round-robin: once a call of B lands on the first turn's agent, its next
@@ -89,7 +90,7 @@ async def test_a_conversation_continues_on_the_other_agent_replica(
 async def test_limits_are_exact_across_gateway_replicas_under_a_burst(
     stack: Any, http: aiohttp.ClientSession
 ) -> None:
-    token = user_token(unique("u-burst"))
+    token = user_token(stack.config, unique("u-burst"))
     gateways = stack.config.gateway_urls
     burst = 3 * USER_LIMIT
     replies = await asyncio.gather(
@@ -114,13 +115,13 @@ async def test_restarting_each_process_in_turn_loses_no_conversation_and_no_limi
     stack: Any, http: aiohttp.ClientSession
 ) -> None:
     gateways = stack.config.gateway_urls
-    owner = user_token(unique("u-owner"))
+    owner = user_token(stack.config, unique("u-owner"))
     conversation = unique("conv")
     first = await ask(http, gateways[0], owner, FIRST, conversation)
     assert first.status == 200, first.body
 
     # Another user spends their whole window.
-    limited = user_token(unique("u-limited"))
+    limited = user_token(stack.config, unique("u-limited"))
     spent = await asyncio.gather(
         *(ask(http, gateways[i % 2], limited, FIRST, unique("conv")) for i in range(USER_LIMIT))
     )

@@ -99,7 +99,7 @@ def refused_url() -> str:
 
 @asynccontextmanager
 async def client_for(urls: list[str]) -> AsyncIterator[AgentClient]:
-    settings = GatewaySettings(agent_urls=urls, upstream_connect_timeout_s=2)
+    settings = GatewaySettings(env="development", agent_urls=urls, upstream_connect_timeout_s=2)
     session = upstream_session(settings)
     try:
         yield agent_client(settings, session)
@@ -172,9 +172,9 @@ def test_agent_urls_come_from_the_environment_and_win_over_agent_url(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("GATEWAY_AGENT_URL", "http://single:8001")
-    assert GatewaySettings().agent_base_urls == ("http://single:8001",)
+    assert GatewaySettings(env="development").agent_base_urls == ("http://single:8001",)
     monkeypatch.setenv("GATEWAY_AGENT_URLS", " http://a:8001 , http://b:8001,")
-    assert GatewaySettings().agent_base_urls == ("http://a:8001", "http://b:8001")
+    assert GatewaySettings(env="development").agent_base_urls == ("http://a:8001", "http://b:8001")
 
 
 @pytest.mark.parametrize("bad", ["a:8001", "ftp://a:8001", "http://a:8001,b:8001"])
@@ -187,7 +187,7 @@ def test_agent_urls_that_are_not_http_are_refused_at_start(
 
 
 async def test_one_url_keeps_the_plain_client() -> None:
-    settings = GatewaySettings(agent_url="http://127.0.0.1:8001")
+    settings = GatewaySettings(env="development", agent_url="http://127.0.0.1:8001")
     async with aiohttp.ClientSession() as session:
         client = agent_client(settings, session)
     assert type(client) is AgentClient

@@ -10,6 +10,7 @@ import pytest
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from fake_openai import FakeSettings, Match, Reply, Rule, Script, ToolCall, running_fake_openai
+from fake_openai.wire import dumps
 
 SCRIPT = Script(
     rules=(
@@ -210,3 +211,11 @@ async def test_long_unpaced_stream_arrives_whole() -> None:
     assert len(chunks) == 5003
     assert chunks[-1]["usage"]["completion_tokens"] == 5000
     assert text.startswith("the quick brown fox")
+
+
+def test_a_lone_surrogate_is_sent_as_a_json_escape_not_a_500() -> None:
+    # A scripted reply may hold one (to test the agent against it); UTF-8 cannot encode it.
+    assert dumps({"arguments": '{"sql": "SELECT \ud800"}'}) == (
+        b'{"arguments":"{\\"sql\\": \\"SELECT \\ud800\\"}"}'
+    )
+    assert dumps("caf\u00e9") == '"café"'.encode()  # everything else stays UTF-8

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import random
 import string
@@ -182,6 +184,23 @@ async def test_oversize_token_is_refused_before_decoding(verify: Callable[..., A
         issuer="https://issuer.test", audience="chat", hs256_secret=SECRET, max_token_bytes=100
     )
     await refused(lambda t: verify(t, small_limit), sign(claims()), "too large")
+
+
+@pytest.mark.parametrize("exp", [b"1e400", b"-1e400", b"1" + b"0" * 400])
+async def test_exp_that_parses_as_infinity_is_refused(
+    verify: Callable[..., Any], exp: bytes
+) -> None:
+    """`exp: 1e400` is infinity to a JSON parser: a signed token must not live forever."""
+    body = json.dumps(claims(exp=0)).encode().replace(b'"exp": 0', b'"exp": ' + exp)
+    signing_input = f"{b64(json.dumps({'alg': 'HS256', 'typ': 'JWT'}).encode())}.{b64(body)}"
+    signature = hmac.new(SECRET.encode(), signing_input.encode(), hashlib.sha256).digest()
+    await refused(verify, f"{signing_input}.{b64(signature)}", "finite")
+
+
+async def test_token_living_longer_than_the_maximum_is_refused(
+    verify: Callable[..., Any],
+) -> None:
+    await refused(verify, sign(claims(exp=int(NOW) + 10 * 86_400)), "lifetime")
 
 
 async def test_wrong_token_type_is_refused(verify: Callable[..., Any]) -> None:

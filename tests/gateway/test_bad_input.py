@@ -124,3 +124,27 @@ async def test_websocket_input_errors_are_invalid_request_not_unauthorized(
 async def _first_error(ws: aiohttp.ClientWebSocketResponse, message: Any) -> dict[str, Any]:
     await ws.send_json(message)
     return await receive_json(ws)
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/api/chat/stream", "/api/chat/complete", "/api/chat", "/api/agui", "/v1/chat/completions"],
+)
+@pytest.mark.parametrize(
+    "content_type",
+    ["text/plain", "text/plain;charset=utf-8", None, "application/x-www-form-urlencoded"],
+)
+async def test_json_body_under_another_content_type_gets_415(
+    upstream: FakeUpstream, path: str, content_type: str | None
+) -> None:
+    """A cross-site form or `fetch` without a JSON header skips the CORS preflight: 415, as
+    docs/public-api.md promises, and the agent never hears of it."""
+    body = json.dumps({"message": "hi", "id": "c1", "messages": [{"role": "user", "parts": []}]})
+    async with running_gateway(gateway_settings(upstream.url)) as gw, aiohttp.ClientSession() as s:
+        headers = gw.auth()
+        if content_type is not None:
+            headers["Content-Type"] = content_type
+        async with s.post(f"{gw.url}{path}", data=body.encode(), headers=headers) as r:
+            assert r.status == 415
+            assert (await r.json())["error"]["code"] == "UNSUPPORTED_MEDIA_TYPE"
+    assert not upstream.requests

@@ -99,3 +99,72 @@ async def test_open_sockets_per_user_are_capped(upstream: FakeUpstream) -> None:
                 await asyncio.sleep(0.01)
         async with s.ws_connect(gw.ws_url, headers=gw.auth()) as again:
             assert (await receive(again))["type"] == "auth_success"
+
+
+METRICS_TOKEN = "metrics-scraper-token-0123456789"
+
+
+def production_settings(agent_url: str, **overrides: Any) -> Any:
+    return gateway_settings(
+        agent_url,
+        env="production",
+        internal_key="a-real-internal-secret-of-enough-length-0123",
+        jwt_hs256_secret="a-real-user-token-secret-of-enough-length-01",
+        **overrides,
+    )
+
+
+async def test_production_metrics_are_not_public(upstream: FakeUpstream) -> None:
+    """Issue 13.13: no token configured, no /metrics on a public gateway."""
+    async with (
+        running_gateway(production_settings(upstream.url)) as gw,
+        aiohttp.ClientSession() as s,
+        s.get(f"{gw.url}/metrics") as r,
+    ):
+        assert r.status == 404
+
+
+@pytest.mark.parametrize(
+    ("authorization", "status"),
+    [
+        (None, 401),
+        ("Bearer wrong-token-of-the-same-size-012", 401),
+        (f"Basic {METRICS_TOKEN}", 401),
+        (f"Bearer {METRICS_TOKEN}", 200),
+    ],
+)
+async def test_metrics_need_the_metrics_token(
+    upstream: FakeUpstream, authorization: str | None, status: int
+) -> None:
+    settings = production_settings(upstream.url, metrics_token=METRICS_TOKEN)
+    headers = {"Authorization": authorization} if authorization else {}
+    async with (
+        running_gateway(settings) as gw,
+        aiohttp.ClientSession() as s,
+        s.get(f"{gw.url}/metrics", headers=headers) as r,
+    ):
+        assert r.status == status
+        text = await r.text()
+    assert ("gateway_requests_total" in text) == (status == 200)
+
+
+async def test_unauthenticated_websockets_are_capped_per_address(upstream: FakeUpstream) -> None:
+    """60 idle sockets were each held for the 10 s auth deadline; past the cap the upgrade is
+    refused with 429, and a socket that authenticates frees its place."""
+    settings = gateway_settings(upstream.url, ws_max_unauthenticated_per_ip=3)
+    async with (
+        running_gateway(settings) as gw,
+        aiohttp.ClientSession() as s,
+        AsyncExitStack() as stack,
+    ):
+        waiting = [await stack.enter_async_context(s.ws_connect(gw.ws_url)) for _ in range(3)]
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await s.ws_connect(gw.ws_url)
+        assert refused.value.status == 429
+        # A token in the handshake does not wait, so it is not counted.
+        with_token = await stack.enter_async_context(s.ws_connect(gw.ws_url, headers=gw.auth()))
+        assert (await with_token.receive_json())["type"] == "auth_success"
+        await waiting[0].send_json({"type": "auth", "token": gw.token()})
+        assert (await waiting[0].receive_json())["type"] == "auth_success"
+        another = await stack.enter_async_context(s.ws_connect(gw.ws_url))
+        assert not another.closed

@@ -82,11 +82,12 @@ async def test_complete_holds_one_of_the_users_stream_slots(upstream: FakeUpstre
     assert after[0] == 200
 
 
-async def test_a_stopped_websocket_run_is_charged_what_it_relayed(
+async def test_a_stopped_websocket_run_is_charged_what_it_relayed_above_its_reservation(
     upstream: FakeUpstream,
 ) -> None:
     upstream.script = THREE_TOKENS_THEN_HANG
-    settings = gateway_settings(upstream.url, limit_company_tokens=3)
+    # a reservation of 2 + 3 (the message's ~4 characters a token) under the 3 relayed: 5
+    settings = gateway_settings(upstream.url, limit_company_tokens=5, limit_run_reserve_tokens=2)
     limiter = RecordingLimiter(settings.limits_config())
     async with (
         running_gateway(settings, limiter=limiter) as gw,
@@ -107,13 +108,16 @@ async def test_a_stopped_websocket_run_is_charged_what_it_relayed(
             await limiter.charge_seen.wait()
         await ws.send_json({"type": "message", "message": "another"})
         refused = await asyncio.wait_for(ws.receive_json(), 10)
-    assert limiter.charged == [3]
+    assert limiter.charged == [5]  # its reservation: more than the 3 tokens relayed
     assert (refused["type"], refused["code"]) == ("error", "RATE_LIMITED")
 
 
-async def test_an_abandoned_sse_run_is_charged_what_it_relayed(upstream: FakeUpstream) -> None:
+async def test_an_abandoned_sse_run_is_charged_what_it_relayed_above_its_reservation(
+    upstream: FakeUpstream,
+) -> None:
     upstream.script = THREE_TOKENS_THEN_HANG
-    settings = gateway_settings(upstream.url, resume=False)  # the run ends with its client
+    # the run ends with its client (no resume); no reservation: what it relayed
+    settings = gateway_settings(upstream.url, resume=False, limit_run_reserve_tokens=0)
     limiter = RecordingLimiter(settings.limits_config())
     async with running_gateway(settings, limiter=limiter) as gw:
         async with aiohttp.ClientSession() as s:
@@ -129,7 +133,7 @@ async def test_an_abandoned_sse_run_is_charged_what_it_relayed(upstream: FakeUps
         async with asyncio.timeout(10):
             await upstream.disconnected.wait()
             await limiter.charge_seen.wait()
-    assert limiter.charged == [3]
+    assert limiter.charged == [3]  # max(3 relayed, reservation 0 + 3 for "a long one")
 
 
 async def test_a_completed_stream_is_charged_the_agents_count_once(

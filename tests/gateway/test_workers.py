@@ -24,6 +24,7 @@ def test_more_than_one_worker_without_redis_is_refused(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.delenv("GATEWAY_REDIS_URL", raising=False)
+    monkeypatch.setenv("GATEWAY_ENV", "development")
     assert main(["serve", "--workers", "2"]) == 2
     assert "GATEWAY_REDIS_URL" in capsys.readouterr().err
 
@@ -44,6 +45,7 @@ async def test_two_workers_serve_one_port_and_stop_together(upstream: FakeUpstre
         port = sock.getsockname()[1]
     env = {
         **os.environ,
+        "GATEWAY_ENV": "development",
         "GATEWAY_AGENT_URL": upstream.url,
         "GATEWAY_PORT": str(port),
         "GATEWAY_REDIS_URL": "redis://127.0.0.1:6379/0",
@@ -55,7 +57,9 @@ async def test_two_workers_serve_one_port_and_stop_together(upstream: FakeUpstre
     try:
         base = f"http://127.0.0.1:{port}"
         token = mint_dev_token(
-            GatewaySettings().jwt_config(), user_id="u-alice", company_id="acme-hvac"
+            GatewaySettings(env="development").jwt_config(),
+            user_id="u-alice",
+            company_id="acme-hvac",
         )
         async with aiohttp.ClientSession() as s:
             async with asyncio.timeout(60):

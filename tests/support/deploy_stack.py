@@ -77,11 +77,15 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{secrets.token_hex(4)}"
 
 
-def user_token(user_id: str, company_id: str = COMPANY) -> str:
-    """A development user token, as `/auth/dev-token` would mint, for any user id."""
-    return mint_dev_token(
-        GatewaySettings().jwt_config(), user_id=user_id, company_id=company_id, ttl_s=900
+def user_token(config: Any, user_id: str, company_id: str = COMPANY) -> str:
+    """A user token for any user id, signed with the topology `config`'s user-token key (the
+    gateways run in production mode on keys made for the run)."""
+    settings = GatewaySettings(
+        env="production",
+        internal_key=config.internal_key,
+        jwt_hs256_secret=config.user_token_secret,
     )
+    return mint_dev_token(settings.jwt_config(), user_id=user_id, company_id=company_id, ttl_s=900)
 
 
 @dataclass(frozen=True, slots=True)

@@ -258,7 +258,12 @@ async def fake_upstream() -> AsyncIterator[FakeUpstream]:
 
 def gateway_settings(agent_url: str, **overrides: Any) -> GatewaySettings:
     """Development settings pointing at `agent_url`, with test-friendly timings."""
-    values: dict[str, Any] = {"agent_url": agent_url, "heartbeat_s": 5.0, "write_timeout_s": 2.0}
+    values: dict[str, Any] = {
+        "env": "development",
+        "agent_url": agent_url,
+        "heartbeat_s": 5.0,
+        "write_timeout_s": 2.0,
+    }
     values.update(overrides)
     return GatewaySettings(**values)
 

@@ -6,9 +6,10 @@ its own `event` name, so a decoder needs only the `data:` line. No UI concepts l
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter
 
 # Limits that are part of the contract (both tiers and every caller enforce the same numbers).
 MAX_MESSAGE_CHARS: Final = 8_000
@@ -22,9 +23,21 @@ Identifier = Annotated[
     str,
     StringConstraints(min_length=1, max_length=MAX_ID_CHARS, pattern=ID_PATTERN),
 ]
+_UNSTORABLE: Final = re.compile(r"[\x00\ud800-\udfff]")
+
+
+def _storable(text: str) -> str:
+    # PostgreSQL text cannot hold NUL and UTF-8 cannot encode an unpaired surrogate (JSON's
+    # "\ud800"): refused here, so both backends answer the same 422 instead of one failing late.
+    if _UNSTORABLE.search(text):
+        raise ValueError("the message must not contain NUL characters or unpaired surrogates")
+    return text
+
+
 Message = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_MESSAGE_CHARS),
+    AfterValidator(_storable),
 ]
 
 Route = Literal["sql", "rag", "general"]

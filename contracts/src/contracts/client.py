@@ -13,10 +13,10 @@ import itertools
 import re
 import uuid
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Final, Self, TypeVar
+from typing import Final, Protocol, Self, TypeVar
 from urllib.parse import quote
 
 import aiohttp
@@ -35,11 +35,24 @@ from contracts.agent_api import (
     ErrorEvent,
 )
 from contracts.errors import ErrorBody, ErrorCode, ServiceError
-from contracts.internal_token import MAX_INTERNAL_TTL_S, mint_internal_token
+from contracts.internal_token import MAX_INTERNAL_TTL_S, RequestBinding, mint_internal_token
 from contracts.sse import DEFAULT_MAX_EVENT_BYTES, SSEDecoder, SSEMessage, SSEProtocolError
 
-TokenFactory = Callable[[str, str, str | None], str]
-"""`(user_id, company_id, request_id) -> internal token`, called once per request."""
+
+class TokenFactory(Protocol):
+    """`(user_id, company_id, request_id, binding=) -> internal token`, called once per request;
+    `binding` is the request's method and path, to put in the token (`htm`, `htu`)."""
+
+    def __call__(
+        self,
+        user_id: str,
+        company_id: str,
+        request_id: str | None,
+        /,
+        *,
+        binding: RequestBinding | None = None,
+    ) -> str: ...
+
 
 DEFAULT_MAX_BODY_BYTES: Final = 8 * 1024 * 1024
 """Cap on a JSON response body (and on an error body) the client will read."""
@@ -74,7 +87,14 @@ def hs256_token_factory(issuer: str, secret: str, ttl_s: int = 30) -> TokenFacto
     if not issuer or not secret:
         raise ValueError("issuer and secret must be non-empty")
 
-    def factory(user_id: str, company_id: str, request_id: str | None) -> str:
+    def factory(
+        user_id: str,
+        company_id: str,
+        request_id: str | None,
+        /,
+        *,
+        binding: RequestBinding | None = None,
+    ) -> str:
         return mint_internal_token(
             issuer=issuer,
             key=secret,
@@ -82,6 +102,7 @@ def hs256_token_factory(issuer: str, secret: str, ttl_s: int = 30) -> TokenFacto
             company_id=company_id,
             request_id=request_id,
             ttl_s=ttl_s,
+            binding=binding,
         )
 
     return factory
@@ -198,8 +219,11 @@ class AgentClient:
             self._session = aiohttp.ClientSession(connector=connector)
         return self._session
 
-    def _headers(self, user_id: str, company_id: str, request_id: str) -> dict[str, str]:
-        token = self._token_factory(user_id, company_id, request_id)
+    def _headers(
+        self, user_id: str, company_id: str, request_id: str, method: str, path: str
+    ) -> dict[str, str]:
+        binding = RequestBinding(method=method, path=path)
+        token = self._token_factory(user_id, company_id, request_id, binding=binding)
         return {"Authorization": f"Bearer {token}", "X-Request-ID": request_id}
 
     # --- streaming -------------------------------------------------------------------------------
@@ -210,7 +234,9 @@ class AgentClient:
 
     async def _open_stream(self, request: ChatRequest, request_id: str) -> aiohttp.ClientResponse:
         conv = request.conversation
-        headers = self._headers(conv.user_id, conv.company_id, request_id)
+        headers = self._headers(
+            conv.user_id, conv.company_id, request_id, "POST", "/internal/chat/stream"
+        )
         headers["Content-Type"] = "application/json"
         headers["Accept"] = "text/event-stream"
         headers["Accept-Encoding"] = "identity"  # a compressed stream stalls in zlib buffers
@@ -239,7 +265,7 @@ class AgentClient:
         """Run a chat turn to completion (`POST /internal/chat`)."""
         rid = request_id or uuid.uuid4().hex
         conv = request.conversation
-        headers = self._headers(conv.user_id, conv.company_id, rid)
+        headers = self._headers(conv.user_id, conv.company_id, rid, "POST", "/internal/chat")
         headers["Content-Type"] = "application/json"
         body = request.model_dump_json().encode()
         resp = await self._send("POST", "/internal/chat", headers, body, self._chat_timeout, rid)
@@ -250,10 +276,9 @@ class AgentClient:
     ) -> ConversationList:
         """The identity's conversations (`GET /internal/conversations`)."""
         rid = request_id or uuid.uuid4().hex
-        headers = self._headers(identity.user_id, identity.company_id, rid)
-        resp = await self._send(
-            "GET", "/internal/conversations", headers, None, self._call_timeout, rid
-        )
+        path = "/internal/conversations"
+        headers = self._headers(identity.user_id, identity.company_id, rid, "GET", path)
+        resp = await self._send("GET", path, headers, None, self._call_timeout, rid)
         return await self._json(resp, ConversationList, rid)
 
     async def get_history(
@@ -262,8 +287,8 @@ class AgentClient:
         """One conversation's messages; another tenant's id raises `AgentAPIError` NOT_FOUND."""
         _check_id("conversation_id", conversation_id)
         rid = request_id or uuid.uuid4().hex
-        headers = self._headers(identity.user_id, identity.company_id, rid)
         path = f"/internal/conversations/{quote(conversation_id, safe='')}"
+        headers = self._headers(identity.user_id, identity.company_id, rid, "GET", path)
         resp = await self._send("GET", path, headers, None, self._call_timeout, rid)
         return await self._json(resp, ConversationHistory, rid)
 
@@ -273,8 +298,8 @@ class AgentClient:
         """Delete one conversation (`DELETE /internal/conversations/{id}`)."""
         _check_id("conversation_id", conversation_id)
         rid = request_id or uuid.uuid4().hex
-        headers = self._headers(identity.user_id, identity.company_id, rid)
         path = f"/internal/conversations/{quote(conversation_id, safe='')}"
+        headers = self._headers(identity.user_id, identity.company_id, rid, "DELETE", path)
         resp = await self._send("DELETE", path, headers, None, self._call_timeout, rid)
         resp.release()
 

@@ -10,7 +10,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from gateway.app_state import LIMITER, METRICS, VERIFIER
+from gateway.app_state import LIMIT_HEADERS, LIMITER, METRICS, VERIFIER
 from gateway.auth import Principal, bearer_token
 from gateway.errors import RateLimited, Unauthorized
 from gateway.metrics import GatewayMetrics
@@ -65,6 +65,15 @@ async def stream_lease_taken(app: web.Application, principal: Principal) -> Leas
     if isinstance(got, LimitDecision):
         raise _denied(app[METRICS], [got])
     return got
+
+
+async def admit_request(request: web.Request, principal: Principal) -> dict[str, str]:
+    """`admit` the request of a chat route, on its headers alone (before its body is read: a
+    refused or slow sender costs no more than that); its RateLimit headers are kept in
+    `request[LIMIT_HEADERS]` for the response."""
+    headers = await admit(request.app, principal)
+    request[LIMIT_HEADERS] = headers
+    return headers
 
 
 @asynccontextmanager

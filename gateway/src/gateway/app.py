@@ -15,9 +15,10 @@ from gateway.app_state import (
     LIMITER,
     METRICS,
     OPEN_STREAMS,
+    READ_FALLBACK_LIMITER,
     RELAY,
+    RUN_PRODUCERS,
     RUN_STORE,
-    RUN_TASKS,
     SETTINGS,
     VERIFIER,
     OpenStreams,
@@ -27,7 +28,7 @@ from gateway.auth import JwtVerifier
 from gateway.metrics import GatewayMetrics
 from gateway.middleware import on_response_prepare, request_context
 from gateway.rate_limit import InProcessLimiter, Limiter, LimitsConfig
-from gateway.resume import cancel_runs
+from gateway.resume import cancel_runs, stop_local_run
 from gateway.routes import agui, ai_sdk, complete, conversations, openai_chat, ops, page, sse, ws
 from gateway.routes.api_docs import add_api_docs_routes
 from gateway.routes.dev_auth import add_dev_auth_routes
@@ -84,7 +85,9 @@ def _add_routes(app: web.Application, settings: GatewaySettings) -> None:
         router.add_get(path, ops.healthz)
     for path in ("/ready", "/readyz"):
         router.add_get(path, ops.readyz)
-    router.add_get("/metrics", ops.metrics)
+    if settings.metrics_token is not None or settings.is_development:
+        # Public gateways do not publish their internals to anyone: a token, or loopback dev.
+        router.add_get("/metrics", ops.metrics)
     page.add_page_routes(app)
     if settings.dev_auth_enabled:
         add_dev_auth_routes(app)
@@ -121,6 +124,10 @@ def _limiter_ctx(given: Limiter | None) -> CleanupCtx:
         )
         app[CONVERSATION_LIMITER] = conversations
         owned = [conversations]
+        if settings.redis_url:
+            # Reads keep working through a Redis outage, under this replica's own limits.
+            app[READ_FALLBACK_LIMITER] = InProcessLimiter(settings.conversation_limits_config())
+            owned.append(app[READ_FALLBACK_LIMITER])
         if given is not None:
             app[LIMITER] = given
         else:
@@ -152,7 +159,7 @@ def _new_limiter(settings: GatewaySettings, config: LimitsConfig, prefix: str) -
 def _runs_ctx(given: RunStore | None) -> CleanupCtx:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         settings = app[SETTINGS]
-        app[RUN_TASKS] = {}
+        app[RUN_PRODUCERS] = {}
         if given is not None:
             app[RUN_STORE] = given
             yield
@@ -167,7 +174,7 @@ def _runs_ctx(given: RunStore | None) -> CleanupCtx:
                 settings.redis_url,
                 prefix=settings.redis_prefix,
                 timeout_s=settings.redis_timeout_s,
-                on_stop=lambda run_id: _cancel_task(app, run_id),
+                on_stop=lambda run_id: stop_local_run(app, run_id),
             )
         else:
             store = MemoryRunStore(config)
@@ -179,12 +186,6 @@ def _runs_ctx(given: RunStore | None) -> CleanupCtx:
             await store.close()
 
     return ctx
-
-
-def _cancel_task(app: web.Application, run_id: str) -> None:
-    task = app[RUN_TASKS].get(run_id)
-    if task is not None:
-        task.cancel()
 
 
 def _verifier_ctx(given: TokenVerifier | None) -> CleanupCtx:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import re
 import time
 import uuid
@@ -64,6 +65,9 @@ class JwtConfig:
     jwks_error_backoff_s: float = 5
     max_id_chars: int = 256
     max_kid_chars: int = 128
+    max_lifetime_s: int = 86_400
+    """Longest accepted `exp - iat` (and `exp - now`): a token that claims to live longer is
+    refused, whatever signed it."""
 
     def __post_init__(self) -> None:
         problems = config_problems(self)
@@ -107,6 +111,7 @@ def config_problems(config: JwtConfig) -> list[str]:
         "jwks_stale_if_error_s": config.jwks_stale_if_error_s >= 0,
         "jwks_error_backoff_s": config.jwks_error_backoff_s >= 0,
         "max_id_chars": config.max_id_chars > 0,
+        "max_lifetime_s": config.max_lifetime_s > 0,
         "max_kid_chars": config.max_kid_chars > 0,
     }
     problems.extend(f"{name} is out of range" for name, ok in numbers.items() if not ok)
@@ -180,9 +185,13 @@ def _instant(claims: Mapping[str, Any], name: str, *, required: bool) -> float |
             raise AuthError(f"token is missing the {name} claim")
         return None
     # bool is an int subclass; `"exp": true` must not read as 1970-01-01T00:00:01.
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+    if isinstance(value, bool) or not isinstance(value, int | float):
         raise AuthError(f"token {name} claim must be a number")
-    return float(value)
+    instant = float(value) if abs(value) < 1e15 else math.inf  # a huge int overflows float()
+    # NaN and infinity (`1e400` parses as inf): a date that never comes is no date.
+    if not math.isfinite(instant):
+        raise AuthError(f"token {name} claim must be a finite number")
+    return instant
 
 
 def principal_from_claims(claims: Mapping[str, Any], config: JwtConfig, now: float) -> Principal:
@@ -197,6 +206,8 @@ def principal_from_claims(claims: Mapping[str, Any], config: JwtConfig, now: flo
         raise AuthError("token has expired")
     if iat > now + leeway or (nbf is not None and nbf > now + leeway):
         raise AuthError("token is not yet valid")
+    if exp - iat > config.max_lifetime_s or exp - now > config.max_lifetime_s + leeway:
+        raise AuthError("token lifetime is longer than accepted")
     issuer = claims.get("iss")
     if issuer != config.issuer:
         raise AuthError("token issuer is not accepted")

@@ -16,6 +16,13 @@ class InvalidRequest(GatewayError):
     code = ErrorCode.INVALID_REQUEST
 
 
+class BodyTimeout(GatewayError):
+    """The body did not arrive within the read deadline (a slow or stalled sender)."""
+
+    status = 408
+    code = ErrorCode.INVALID_REQUEST
+
+
 class PayloadTooLarge(GatewayError):
     status = 413
     code = ErrorCode.PAYLOAD_TOO_LARGE

@@ -13,8 +13,8 @@ import structlog
 from aiohttp import web
 
 from contracts.errors import ErrorCode
-from gateway.app_state import METRICS, REQUEST_ID, SETTINGS
-from gateway.errors import GatewayError
+from gateway.app_state import METRICS, OPEN_STREAMS, REQUEST_ID, SETTINGS
+from gateway.errors import Forbidden, GatewayError, ShuttingDown
 
 log = structlog.get_logger("gateway.http")
 
@@ -48,12 +48,38 @@ def request_id_of(header: str | None) -> str:
 
 def error_response(error: GatewayError, request_id: str | None) -> web.Response:
     """The JSON response of a refused request."""
-    return web.Response(
+    response = web.Response(
         status=error.status,
         text=error.body(request_id).model_dump_json(exclude_none=True),
         content_type="application/json",
         headers=error.headers,
     )
+    return response
+
+
+async def _send_and_close(request: web.Request, response: web.StreamResponse) -> None:
+    """Send `response`, then close the connection: the rest of a slow body may still be on its
+    way, and aiohttp would otherwise linger reading it for seconds."""
+    try:
+        await response.prepare(request)
+        await response.write_eof()
+    except ConnectionError:
+        pass
+    if request.transport is not None:
+        request.transport.close()  # flushes what is buffered, then closes
+
+
+async def _closing_unread(request: web.Request, response: web.StreamResponse) -> web.StreamResponse:
+    """A refusal sent before (or while) its body was read is sent, then the connection closed
+    rather than lingering to read the rest (routes rendering their own error shape included)."""
+    if (
+        response.status >= 400
+        and not response.prepared
+        and request.body_exists
+        and not request.content.is_eof()
+    ):
+        await _send_and_close(request, response)
+    return response
 
 
 def _route_name(request: web.Request) -> str:
@@ -73,11 +99,11 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     try:
         response = await _respond(request, handler)
         status = response.status
-        return response
+        return await _closing_unread(request, response)
     except GatewayError as error:
         # The one place a refusal becomes a response.
         status = error.status
-        return error_response(error, request_id)
+        return await _closing_unread(request, error_response(error, request_id))
     except web.HTTPException as exc:  # a redirect (refusals are GatewayErrors by now)
         status = exc.status
         raise
@@ -99,6 +125,8 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
 async def _respond(request: web.Request, handler: Handler) -> web.StreamResponse:
     """The handler's response; every refusal or failure as a `GatewayError`."""
     try:
+        refuse_foreign_host(request)
+        refuse_while_draining(request)
         if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
             return _preflight(request)
         return await handler(request)
@@ -111,6 +139,35 @@ async def _respond(request: web.Request, handler: Handler) -> web.StreamResponse
     except Exception as exc:
         log.exception("unhandled_error", path=request.path)
         raise GatewayError("Something went wrong on our side.") from exc
+
+
+def host_name(host: str) -> str:
+    """The name of a `Host` header without its port (`[::1]:8000` → `[::1]`), lower-cased."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        end = host.find("]")
+        return host[: end + 1] if end != -1 else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def refuse_foreign_host(request: web.Request) -> None:
+    """In development, refuse a `Host` off the allow-list: a DNS-rebinding page resolves its own
+    name to 127.0.0.1 and would otherwise talk to (and mint tokens from) a developer's gateway."""
+    settings = request.app[SETTINGS]
+    if not settings.is_development:
+        return
+    if host_name(request.headers.get("Host", "")) not in settings.dev_allowed_hosts:
+        raise Forbidden("This host name is not allowed (GATEWAY_DEV_ALLOWED_HOSTS).")
+
+
+OPS_PATHS: Final = frozenset({"/health", "/healthz", "/ready", "/readyz", "/metrics"})
+
+
+def refuse_while_draining(request: web.Request) -> None:
+    """After SIGTERM with a drain period: every new request but the operational ones gets a
+    retryable 503, so clients retry on another replica while this one's streams finish."""
+    if request.app[OPEN_STREAMS].draining and request.path not in OPS_PATHS:
+        raise ShuttingDown("The server is restarting. Please retry.", retryable=True)
 
 
 def _http_error(exc: web.HTTPException) -> GatewayError:

@@ -299,8 +299,8 @@ def _paths() -> dict[str, Any]:
         },
         "/metrics": {
             "get": _operation(
-                "Prometheus metrics",
-                {"200": {"description": "text"}},
+                "Prometheus metrics (Bearer GATEWAY_METRICS_TOKEN; development only without one)",
+                {"200": {"description": "text"}, "401": {"description": "no metrics token"}},
                 secured=False,
                 tag="operations",
             )

@@ -52,7 +52,7 @@ class RedisRunStore:
         *,
         prefix: str,
         timeout_s: float,
-        on_stop: Callable[[str], None],
+        on_stop: Callable[[str], object],
         idle_s: float = 60.0,
     ) -> None:
         self.config = config

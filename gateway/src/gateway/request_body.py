@@ -3,6 +3,7 @@ the body of the gateway's own chat routes."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import TypeVar
 
@@ -10,7 +11,8 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from contracts.agent_api import Identifier, Message
-from gateway.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
+from gateway.app_state import SETTINGS
+from gateway.errors import BodyTimeout, InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -34,16 +36,23 @@ def validation_details(exc: ValidationError) -> list[dict[str, str]]:
 
 async def read_json(request: web.Request, model: type[M], *, max_bytes: int | None = None) -> M:
     """The body parsed as `model`; refuses non-JSON, oversized (over `max_bytes` if given, else
-    the app's `client_max_size`) and invalid bodies."""
-    if request.content_type not in ("application/json", "text/plain", ""):
-        # text/plain: fetch() with a string body and no header sends it.
+    the app's `client_max_size`), slow (`body_read_timeout_s`) and invalid bodies."""
+    if request.content_type != "application/json":
+        # Not even text/plain: a JSON body under a "simple" content type is a cross-site form
+        # post that skips the CORS preflight; application/json always gets one.
         raise UnsupportedMediaType("Send the body as application/json.")
     # A clone shares the body stream; only its size limit differs.
     reader = request if max_bytes is None else request.clone(client_max_size=max_bytes)
+    deadline_s = request.app[SETTINGS].body_read_timeout_s
     try:
-        raw = await reader.read()
+        async with asyncio.timeout(deadline_s):
+            raw = await reader.read()
     except web.HTTPRequestEntityTooLarge as exc:
         raise PayloadTooLarge(f"The body is larger than {reader.client_max_size} bytes.") from exc
+    except TimeoutError as exc:
+        # One byte a second would otherwise hold the connection (and its handler) for as long
+        # as the sender likes; the connection is closed with the 408.
+        raise BodyTimeout(f"The request body did not arrive within {deadline_s:g} s.") from exc
     if not raw:
         raise InvalidRequest("The request body is empty; send a JSON object.")
     try:

@@ -3,7 +3,9 @@ clients follow the buffer, and a client that lost its connection follows it agai
 
 The producer holds the user's stream slot and is charged the run's tokens; it ends when the
 run does, when a stop is asked (`stop_run`), or at shutdown. Followers (`relay_run` with no
-lease) only write to their client: one that leaves does not end the run.
+lease) only write to their client: one that leaves does not end the run, which is then charged
+its real usage when it completes. A run the user stopped is charged like one a client cut short
+without resume: its reservation or the tokens relayed, whichever is more (`runs.tokens_used`).
 """
 
 from __future__ import annotations
@@ -16,17 +18,23 @@ from typing import Final
 import structlog
 from aiohttp import web
 
-from contracts.agent_api import AgentEvent, ChatRequest, ErrorEvent
+from contracts.agent_api import AgentEvent, ChatRequest, CompleteEvent, ErrorEvent
 from contracts.client import AgentAPIError, EventStream
 from contracts.errors import ErrorCode
 from gateway.admission import charge_tokens, stream_lease_taken
-from gateway.app_state import LIMITER, RUN_STORE, RUN_TASKS, SETTINGS
+from gateway.app_state import LIMITER, RUN_PRODUCERS, RUN_STORE, SETTINGS
 from gateway.auth import Principal
 from gateway.errors import NotFound
 from gateway.rate_limit import Lease
 from gateway.relay import upstream_error_event
-from gateway.run_buffer import RunBuffer, RunMeta, is_terminal
-from gateway.runs import STOPPED_EVENT, completed_tokens, open_upstream
+from gateway.run_buffer import Producer, RunBuffer, RunMeta, is_terminal
+from gateway.runs import (
+    SHUTDOWN_EVENT,
+    STOPPED_EVENT,
+    completed_tokens,
+    open_upstream,
+    run_reservation,
+)
 
 log = structlog.get_logger("gateway.resume")
 
@@ -74,10 +82,14 @@ async def start_buffered_run(
     )
     store = app[RUN_STORE]
     buffer = store.begin(meta)
-    task = asyncio.create_task(_produce(app, buffer, source, principal, lease))
-    tasks = app[RUN_TASKS]
-    tasks[run_id] = task
-    task.add_done_callback(lambda _: tasks.pop(run_id, None))
+    producer = Producer()
+    reserve = run_reservation(app, chat)
+    producer.task = asyncio.create_task(
+        _produce(app, buffer, source, principal, lease, producer, reserve)
+    )
+    producers = app[RUN_PRODUCERS]
+    producers[run_id] = producer
+    producer.task.add_done_callback(lambda _: producers.pop(run_id, None))
     return meta, buffer.follow()
 
 
@@ -87,6 +99,8 @@ async def _produce(
     source: EventStream,
     principal: Principal,
     lease: Lease,
+    producer: Producer,
+    reserve_tokens: int,
 ) -> None:
     """Read the agent's stream into the buffer until it ends; then release and charge."""
     settings = app[SETTINGS]
@@ -109,7 +123,7 @@ async def _produce(
         else:
             buffer.append(CUT_EVENT)
     except asyncio.CancelledError:
-        buffer.append(STOPPED_EVENT)
+        buffer.append(SHUTDOWN_EVENT if producer.ended_by == "shutdown" else STOPPED_EVENT)
         raise
     except Exception as exc:
         if not isinstance(exc, AgentAPIError | OSError | TimeoutError):
@@ -122,10 +136,20 @@ async def _produce(
         # Closing the agent's stream is what stops the run there (and saves its partial answer).
         with contextlib.suppress(Exception):
             await asyncio.shield(source.aclose())
-        last = buffer.events[-1] if buffer.events else None
-        used = completed_tokens(last.stats) if last is not None and last.event == "complete" else 0
         await asyncio.shield(limiter.release(lease))
-        await charge_tokens(limiter, principal, used or tokens)
+        await charge_tokens(limiter, principal, _cost(buffer, producer, tokens, reserve_tokens))
+
+
+def _cost(buffer: RunBuffer, producer: Producer, tokens: int, reserve_tokens: int) -> int:
+    """What a buffered run costs: its usage when it completed (with or without a client); when
+    the user stopped it, its reservation or the tokens it made, whichever is more (its usage
+    never arrives); after a failure of ours (agent error, shutdown), the tokens it made."""
+    last = buffer.events[-1] if buffer.events else None
+    if isinstance(last, CompleteEvent):
+        return completed_tokens(last.stats)
+    if producer.ended_by == "stop":
+        return max(tokens, reserve_tokens)
+    return tokens
 
 
 async def _renew(app: web.Application, lease: Lease) -> None:
@@ -148,19 +172,27 @@ async def find_run(app: web.Application, principal: Principal, run_id: str) -> R
     return meta
 
 
+def stop_local_run(app: web.Application, run_id: str) -> bool:
+    """Stop a run this replica produces (the user asked); whether it was running here."""
+    producer = app[RUN_PRODUCERS].get(run_id)
+    if producer is None:
+        return False
+    producer.end("stop")
+    return True
+
+
 async def stop_run(app: web.Application, meta: RunMeta) -> bool:
     """Stop a run wherever its producer is; whether it was still running."""
-    task = app[RUN_TASKS].get(meta.run_id)
-    if task is not None:
-        task.cancel()
+    if stop_local_run(app, meta.run_id):
         return True
     return await app[RUN_STORE].request_stop(meta)
 
 
 async def cancel_runs(app: web.Application) -> None:
-    """At shutdown: stop every run this process produces (the agent saves what each had)."""
-    tasks = list(app[RUN_TASKS].values())
-    for task in tasks:
-        task.cancel()
+    """At shutdown: end every run this process produces (the agent saves what each had)."""
+    producers = list(app[RUN_PRODUCERS].values())
+    for producer in producers:
+        producer.end("shutdown")
+    tasks = [p.task for p in producers if p.task is not None]
     if tasks:
         await asyncio.gather(*tasks, return_exceptions=True)

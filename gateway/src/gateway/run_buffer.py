@@ -13,7 +13,7 @@ import time
 from collections import OrderedDict
 from collections.abc import AsyncGenerator
 from dataclasses import asdict, dataclass
-from typing import Final, Protocol
+from typing import Final, Literal, Protocol
 
 from contracts.agent_api import AgentEvent, CompleteEvent, ErrorEvent
 from gateway.auth import Principal
@@ -50,6 +50,22 @@ class ResumeConfig:
     max_runs: int = 1000
     max_events: int = 20_000
     flush_s: float = 0.1
+
+
+@dataclass(slots=True)
+class Producer:
+    """The task reading one run of this replica's into its buffer, and why it was ended early."""
+
+    task: asyncio.Task[None] | None = None
+    ended_by: Literal["stop", "shutdown"] | None = None
+    """`stop`: the user stopped the run (charged its reservation); `shutdown`: this replica."""
+
+    def end(self, why: Literal["stop", "shutdown"]) -> None:
+        """Cancel the run (the first reason given is kept)."""
+        if self.ended_by is None:
+            self.ended_by = why
+        if self.task is not None:
+            self.task.cancel()
 
 
 def is_terminal(event: AgentEvent) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
@@ -115,6 +116,14 @@ class OpenedSink(Sink, Protocol):
         """Start the stream (headers, opening events)."""
 
 
+def run_reservation(app: web.Application, chat: ChatRequest) -> int:
+    """What a run is assumed to cost until its usage says otherwise: the configured prompt
+    overhead (system prompt, schema, history, the routing call) plus ~4 characters a token of
+    the message. Charged when the client ends a run before its usage is known."""
+    message = chat.input.message
+    return app[SETTINGS].limit_run_reserve_tokens + math.ceil(len(message) / 4)
+
+
 async def relay_run(
     app: web.Application,
     *,
@@ -124,26 +133,42 @@ async def relay_run(
     lease: Lease | None,
     transport: str,
     started: float,
+    reserve_tokens: int,
     on_relay: Callable[[Relay], None] | None = None,
 ) -> RelayResult:
     """Open `sink` and relay one run to it, then record its metrics and charge its tokens
-    (however it ended: a stopped, abandoned or failed run is charged what was relayed of it).
+    however it ended (`tokens_used`: the run's usage, or `reserve_tokens` for a run the client
+    cut short).
 
     The `source` is this function's from the moment it is called: it is closed here on every
     ending (the agent sees the client leave), and nowhere else. With no `lease` the source is a
-    buffered run's follower (`gateway.resume`): its producer holds the slot and is charged.
+    buffered run's follower (`gateway.resume`): its producer holds the slot and is charged (the
+    run's usage when it completes, though every follower left), so nothing is charged here.
     """
     try:
-        try:
-            async with asyncio.timeout(app[SETTINGS].write_timeout_s):
-                await sink.open()
-        except TimeoutError:
-            return RelayResult("slow_client")
-        except ConnectionError:
-            return RelayResult("client_gone")
-        return await _relay(app, source, sink, principal, lease, transport, started, on_relay)
+        failed = await _open_sink(app, sink)
+        if failed is not None:
+            if lease is not None:
+                # The run was sent: the model was asked, whether or not the client heard of it.
+                await charge_tokens(app[LIMITER], principal, tokens_used(failed, reserve_tokens))
+            return failed
+        return await _relay(
+            app, source, sink, principal, lease, transport, started, reserve_tokens, on_relay
+        )
     finally:
         await source.aclose()
+
+
+async def _open_sink(app: web.Application, sink: OpenedSink) -> RelayResult | None:
+    """Open `sink` under the write deadline; how the run ended if that failed."""
+    try:
+        async with asyncio.timeout(app[SETTINGS].write_timeout_s):
+            await sink.open()
+    except TimeoutError:
+        return RelayResult("slow_client")
+    except ConnectionError:
+        return RelayResult("client_gone")
+    return None
 
 
 async def _relay(
@@ -154,6 +179,7 @@ async def _relay(
     lease: Lease | None,
     transport: str,
     started: float,
+    reserve_tokens: int,
     on_relay: Callable[[Relay], None] | None,
 ) -> RelayResult:
     limiter = app[LIMITER]
@@ -172,15 +198,24 @@ async def _relay(
             ended.ending = "client_gone"
         _record(app, transport, ended, started)
         if lease is not None:
-            await charge_tokens(limiter, principal, tokens_used(ended))
+            await charge_tokens(limiter, principal, tokens_used(ended, reserve_tokens))
     return ended
 
 
-def tokens_used(result: RelayResult) -> int:
-    """What a run costs the company budget: the agent's count when it completed, else the
-    tokens relayed before it ended."""
+CLIENT_ENDINGS: Final = frozenset({"client_gone", "slow_client", "stopped"})
+"""Endings the client chose: the model was asked and its usage never arrives."""
+
+
+def tokens_used(result: RelayResult, reserve_tokens: int = 0) -> int:
+    """What a run costs the company budget: its usage when it completed (prompt and generated
+    tokens of every model call, the routing call included); when the client ended it early,
+    the reservation or the tokens relayed, whichever is more (hanging up after the first token
+    must not make a run nearly free); after a failure of ours (agent error, shutdown), only the
+    tokens relayed."""
     if isinstance(result.terminal, CompleteEvent):
         return completed_tokens(result.terminal.stats)
+    if result.ending in CLIENT_ENDINGS:
+        return max(result.tokens, reserve_tokens)
     return result.tokens
 
 

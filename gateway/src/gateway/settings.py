@@ -24,6 +24,9 @@ DEV_CORS_ORIGINS: Final = (
     "http://127.0.0.1:5173",
 )
 
+DEV_ALLOWED_HOSTS: Final = ("localhost", "127.0.0.1", "[::1]")
+LOOPBACK_HOSTS: Final = frozenset({"127.0.0.1", "::1", "localhost"})
+
 CommaList = Annotated[list[str], NoDecode]
 
 
@@ -32,7 +35,9 @@ class GatewaySettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore", frozen=True)
 
-    env: Literal["development", "production"] = "development"
+    env: Literal["development", "production"] = "production"
+    """Production unless told otherwise: development trusts keys committed to this repository,
+    so only `make run` (scripts/stack.py) asks for it, and it binds loopback only."""
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=0, le=65535)] = 8000
     log_level: str = "INFO"
@@ -65,6 +70,8 @@ class GatewaySettings(BaseSettings):
     jwt_tenant_claim: str = "company_id"
     jwt_leeway_s: Annotated[int, Field(ge=0, le=300)] = 30
     jwt_max_token_bytes: Annotated[int, Field(ge=256)] = 8192
+    jwt_max_lifetime_s: Annotated[int, Field(ge=60)] = 86_400
+    """Longest user-token life accepted (`exp - iat`); longer-lived tokens are refused."""
     dev_token_ttl_s: Annotated[int, Field(ge=60)] = 3600
 
     # rate limits
@@ -82,6 +89,9 @@ class GatewaySettings(BaseSettings):
     limit_company_window_s: Annotated[int, Field(ge=1)] = 60
     limit_company_tokens: Annotated[int, Field(ge=1)] = 200_000
     limit_company_token_window_s: Annotated[int, Field(ge=1)] = 3600
+    limit_run_reserve_tokens: Annotated[int, Field(ge=0)] = 2000
+    """What a run the client cut short is charged at least (plus ~4 characters a token of its
+    message): its prompt, the routing call and the model's work, whose usage never arrives."""
     limit_user_streams: Annotated[int, Field(ge=1)] = 3
     limit_lease_ttl_s: Annotated[float, Field(gt=0)] = 60.0
 
@@ -92,6 +102,9 @@ class GatewaySettings(BaseSettings):
     """A client that does not take a write within this long is cut off."""
     stream_buffer_events: Annotated[int, Field(ge=1)] = 64
     """Events buffered between the agent and a slow client before the agent is slowed down."""
+    body_read_timeout_s: Annotated[float, Field(gt=0)] = 10.0
+    """A request body must arrive whole within this long (408 and the connection closed after);
+    the caller is authenticated and admitted before it is read."""
     client_max_size: Annotated[int, Field(ge=1024)] = 64 * 1024
     """Largest accepted request body, in bytes (413 above)."""
     ai_sdk_max_body_bytes: Annotated[int, Field(ge=1024, le=64 * 1024 * 1024)] = 2 * 1024 * 1024
@@ -109,6 +122,9 @@ class GatewaySettings(BaseSettings):
     ws_max_per_user: Annotated[int, Field(ge=1)] = 5
     """Open /ws/chat sockets per user, counted per replica (close 1008 above)."""
     ws_auth_timeout_s: Annotated[float, Field(gt=0)] = 10.0
+    ws_max_unauthenticated_per_ip: Annotated[int, Field(ge=1)] = 16
+    """/ws/chat sockets one peer address may hold while they wait for `auth` (429 at the
+    upgrade above), per replica. Behind a proxy the peer is the proxy: raise it there."""
     ws_protocol_heartbeat_s: Annotated[float, Field(gt=0)] = 30.0
     """WebSocket ping-frame interval; a peer that misses the pong is closed."""
     ws_query_token: bool | None = None
@@ -130,10 +146,22 @@ class GatewaySettings(BaseSettings):
     resume_flush_ms: Annotated[int, Field(ge=1, le=5000)] = 100
     """With Redis: a run's new events go out in one append at most this often (never one
     round trip per token)."""
+    drain_s: Annotated[float, Field(ge=0, le=300)] = 0.0
+    """After SIGTERM, keep listening this long answering new requests (and /readyz) with 503
+    while open streams go on, so a load balancer sees the replica leave; 0: stop listening at
+    once (new connections are refused at TCP level)."""
+    metrics_token: SecretStr | None = None
+    """`GET /metrics` needs `Authorization: Bearer <this>`; unset: /metrics is served only in
+    development (loopback), and not at all in production."""
     dev_auth: bool | None = None
     """`/auth/dev-users` and `/auth/dev-token`; development only (refused elsewhere)."""
+    dev_allowed_hosts: CommaList = list(DEV_ALLOWED_HOSTS)
+    """In development, the `Host` names (port ignored) requests may carry; any other is refused
+    with 421, so a DNS-rebinding page cannot reach a developer's gateway (or mint dev tokens)."""
 
-    @field_validator("jwt_algorithms", "cors_origins", "agent_urls", mode="before")
+    @field_validator(
+        "jwt_algorithms", "cors_origins", "agent_urls", "dev_allowed_hosts", mode="before"
+    )
     @classmethod
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):
@@ -150,9 +178,16 @@ class GatewaySettings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_unsafe(self) -> GatewaySettings:
+        if self.metrics_token is not None and len(self.metrics_token.get_secret_value()) < 16:
+            raise ValueError("GATEWAY_METRICS_TOKEN must be at least 16 characters")
         if "*" in self.cors_origins:
             raise ValueError("GATEWAY_CORS_ORIGINS must list origins; '*' is not allowed")
         if self.env == "development":
+            if self.host not in LOOPBACK_HOSTS:
+                raise ValueError(
+                    f"refusing to start in development on {self.host!r}: development mode "
+                    "trusts public keys and binds loopback only (127.0.0.1, ::1, localhost)"
+                )
             return self
         if "cors_origins" not in self.model_fields_set:
             # The localhost defaults are for development; production lists its origins.
@@ -233,6 +268,7 @@ class GatewaySettings(BaseSettings):
             jwks_url=self.jwt_jwks_url,
             algorithms=tuple(self.jwt_algorithms),
             max_token_bytes=self.jwt_max_token_bytes,
+            max_lifetime_s=self.jwt_max_lifetime_s,
         )
 
     def relay_config(self) -> RelayConfig:

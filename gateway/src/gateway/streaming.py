@@ -18,13 +18,13 @@ from aiohttp import web
 
 from contracts.agent_api import AgentEvent, ChatRequest
 from contracts.sse import encode_comment
-from gateway.admission import admit, stream_lease
+from gateway.admission import stream_lease
 from gateway.app_state import LIMIT_HEADERS, REQUEST_ID, RUN_STORE, SETTINGS
 from gateway.auth import Principal
 from gateway.rate_limit import Lease
 from gateway.resume import resumable, start_buffered_run
 from gateway.run_buffer import RunMeta
-from gateway.runs import Source, open_upstream, relay_run
+from gateway.runs import Source, open_upstream, relay_run, run_reservation
 
 RUN_ID_HEADER: Final = "X-Run-Id"
 """The buffered run's id on a resumable stream's response (also its first event's message id)."""
@@ -131,7 +131,8 @@ async def serve_stream(
     closing: bytes = b"",
     run_id: str | None = None,
 ) -> web.StreamResponse:
-    """Admit the run, open the agent's stream, relay it, close the stream.
+    """Take a stream slot, open the agent's stream, relay it, close the stream (the route has
+    admitted the request, whose RateLimit headers are in `request[LIMIT_HEADERS]`).
 
     Refusals up to the agent's answer (limits, busy, down) are JSON errors with their status;
     after that every ending is an event on the stream. A client that stopped reading or left has
@@ -139,7 +140,7 @@ async def serve_stream(
     is buffered under that id and goes on without the client (`gateway.resume`).
     """
     app = request.app
-    limits = request[LIMIT_HEADERS] = await admit(app, principal)
+    limits = request[LIMIT_HEADERS]
     if run_id is not None and resumable(app):
         _, follower = await start_buffered_run(
             app, principal, chat, run_id=run_id, transport=transport, request_id=request[REQUEST_ID]
@@ -169,6 +170,7 @@ async def serve_stream(
             transport,
             started,
             closing,
+            reserve_tokens=run_reservation(app, chat),
         )
 
 
@@ -183,9 +185,10 @@ async def serve_resumed(
     started: float,
     closing: bytes = b"",
 ) -> web.StreamResponse:
-    """Follow a buffered run from its start (the sink skips what the client already has)."""
+    """Follow a buffered run from its start (the sink skips what the client already has); the
+    route has admitted the request (`admit_request`) before looking the run up."""
     app = request.app
-    request[LIMIT_HEADERS] = await admit(app, principal)
+    response.headers.update(request[LIMIT_HEADERS])
     follower = app[RUN_STORE].follow(meta)
     return await _serve(
         request, response, follower, sink, principal, None, transport, started, closing
@@ -202,7 +205,10 @@ async def _serve(
     transport: str,
     started: float,
     closing: bytes,
+    *,
+    reserve_tokens: int = 0,
 ) -> web.StreamResponse:
+    """Relay a run (with its `lease`) or a buffered run's follower (no lease, not charged)."""
     app = request.app
     result = await relay_run(
         app,
@@ -212,6 +218,7 @@ async def _serve(
         lease=lease,
         transport=transport,
         started=started,
+        reserve_tokens=reserve_tokens,
     )
     if result.ending in ("slow_client", "client_gone"):
         abort_connection(request)

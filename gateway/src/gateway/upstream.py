@@ -2,25 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import aiohttp
 
-from contracts.client import AgentAPIError, AgentClient, hs256_token_factory
+from contracts.client import AgentAPIError, AgentClient, TokenFactory, hs256_token_factory
 from contracts.errors import ErrorCode
-from contracts.internal_token import mint_internal_token
+from contracts.internal_token import RequestBinding, mint_internal_token
 from gateway.errors import GatewayError
 from gateway.settings import GatewaySettings
 
 
-def token_factory(settings: GatewaySettings) -> Callable[[str, str, str | None], str]:
+def token_factory(settings: GatewaySettings) -> TokenFactory:
     """Mint the short-lived internal token of one upstream call (identity from verified claims)."""
     key = settings.internal_key.get_secret_value()
     if settings.internal_algorithm == "HS256":
         return hs256_token_factory(settings.internal_issuer, key, settings.internal_token_ttl_s)
     algorithm = settings.internal_algorithm
 
-    def factory(user_id: str, company_id: str, request_id: str | None) -> str:
+    def factory(
+        user_id: str,
+        company_id: str,
+        request_id: str | None,
+        /,
+        *,
+        binding: RequestBinding | None = None,
+    ) -> str:
         return mint_internal_token(
             issuer=settings.internal_issuer,
             key=key,
@@ -29,6 +34,7 @@ def token_factory(settings: GatewaySettings) -> Callable[[str, str, str | None],
             request_id=request_id,
             ttl_s=settings.internal_token_ttl_s,
             algorithm=algorithm,
+            binding=binding,
         )
 
     return factory

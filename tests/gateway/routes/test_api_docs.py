@@ -19,7 +19,7 @@ UNDOCUMENTED = {"/openapi.json", "/docs", "/docs/assets/{name}"}
 
 
 def _routed() -> set[tuple[str, str]]:
-    app = create_app(GatewaySettings(api_docs=True, dev_auth=True))
+    app = create_app(GatewaySettings(env="development", api_docs=True, dev_auth=True))
     return {
         (route.method.lower(), route.resource.canonical)
         for route in app.router.routes()
@@ -70,7 +70,7 @@ async def fetch(session: aiohttp.ClientSession, url: str) -> tuple[int, dict[str
 
 
 async def test_docs_load_everything_from_the_gateway(upstream: FakeUpstream) -> None:
-    settings = GatewaySettings(agent_url=upstream.url)  # development: docs on by default
+    settings = GatewaySettings(env="development", agent_url=upstream.url)  # docs on by default
     async with running_gateway(settings) as gw, aiohttp.ClientSession() as session:
         status, _, body = await fetch(session, f"{gw.url}/openapi.json")
         assert status == 200

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import aiohttp
@@ -210,3 +211,51 @@ async def test_token_ids_outside_the_contract_pattern_are_served_as_safe_ids(
             assert status == 200, path
     users = {r.body["conversation"]["user_id"] for r in upstream.requests if r.body}
     assert users == {contract_id("auth0|12345")}
+
+
+def test_the_default_is_production_and_refuses_the_committed_keys(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A deployment that forgets GATEWAY_ENV gets production, which refuses to start on the
+    keys committed to this repository."""
+    for name in [n for n in os.environ if n.startswith("GATEWAY_")]:
+        monkeypatch.delenv(name)
+    with pytest.raises(ValidationError, match="GATEWAY_INTERNAL_KEY is the development secret"):
+        GatewaySettings()
+    assert production().env == "production"
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.20", "::"])
+def test_development_binds_loopback_only(host: str) -> None:
+    with pytest.raises(ValidationError, match="binds loopback only"):
+        GatewaySettings(env="development", host=host)
+
+
+@pytest.mark.parametrize(
+    ("host", "status"),
+    [
+        ("127.0.0.1:8000", 200),
+        ("localhost", 200),
+        ("[::1]:8000", 200),
+        ("attacker.example", 403),
+        ("attacker.example:8000", 403),
+        ("127.0.0.1.attacker.example", 403),
+        ("", 403),
+    ],
+)
+async def test_development_answers_only_local_host_names(
+    upstream: FakeUpstream, host: str, status: int
+) -> None:
+    """DNS rebinding: a page on attacker.example re-resolved to 127.0.0.1 sends its own Host;
+    it must not get a dev token (nor anything else) from a developer's gateway."""
+    async with running_gateway(gateway_settings(upstream.url)) as gw:
+        got, _, body = await request(
+            "POST",
+            f"{gw.url}/auth/dev-token",
+            json={"user_id": "u-alice", "company_id": "acme-hvac"},
+            headers={"Host": host},
+        )
+    assert got == status, body
+    if status == 403:
+        assert body["error"]["code"] == "FORBIDDEN"
+        assert "token" not in body

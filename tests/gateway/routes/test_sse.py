@@ -208,7 +208,7 @@ async def test_a_client_that_stops_reading_is_cut_off(upstream: FakeUpstream) ->
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         body = json.dumps({"message": "hi"}).encode()
         writer.write(
-            b"POST /api/chat/stream HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"POST /api/chat/stream HTTP/1.1\r\nHost: [::1]\r\nContent-Type: application/json\r\n"
             + f"Authorization: Bearer {gw.token()}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
             + body
         )

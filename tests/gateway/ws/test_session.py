@@ -171,7 +171,9 @@ async def test_origin_allow_list(upstream: Any) -> None:
 async def test_same_origin_behind_tls_termination(
     upstream: Any, host: str, origin: str, allowed: bool
 ) -> None:
-    settings = gateway_settings(upstream.url, cors_origins="")
+    settings = gateway_settings(
+        upstream.url, cors_origins="", dev_allowed_hosts="chat.example.com,localhost,127.0.0.1"
+    )
     async with running_gateway(settings) as gw, aiohttp.ClientSession() as s:
         headers = {**gw.auth(), "Host": host, "Origin": origin}
         if allowed:

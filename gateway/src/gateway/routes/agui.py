@@ -12,7 +12,7 @@ import time
 from ag_ui.core import BaseEvent, RunAgentInput
 from aiohttp import web
 
-from gateway.admission import authenticate
+from gateway.admission import admit_request, authenticate
 from gateway.agui import (
     SSE_HEADERS,
     AguiState,
@@ -49,6 +49,7 @@ async def run_agui(request: web.Request) -> web.StreamResponse:
     app = request.app
     refuse_if_closing(app)
     principal = await authenticate(request)
+    await admit_request(request, principal)
     run = await read_json(request, RunAgentInput, max_bytes=app[SETTINGS].transcript_max_body_bytes)
     chat = chat_request(principal, last_user_text(run), run.thread_id)
     state = AguiState(thread_id=run.thread_id, run_id=run.run_id, message_id=new_message_id())

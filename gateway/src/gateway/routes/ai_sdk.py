@@ -10,7 +10,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.agent_api import MAX_MESSAGE_CHARS, Identifier
-from gateway.admission import authenticate
+from gateway.admission import admit_request, authenticate
 from gateway.ai_sdk import (
     UI_MESSAGE_STREAM_HEADERS,
     AiSdkState,
@@ -93,6 +93,7 @@ async def chat_ai_sdk(request: web.Request) -> web.StreamResponse:
     app = request.app
     refuse_if_closing(app)
     principal = await authenticate(request)
+    await admit_request(request, principal)
     body = await read_json(request, UseChatBody, max_bytes=app[SETTINGS].ai_sdk_max_body_bytes)
     chat = chat_request(principal, last_user_text(body), body.id)
     state = AiSdkState(message_id=new_message_id(), conversation_id=body.id)
@@ -117,6 +118,7 @@ async def resume_stream(request: web.Request) -> web.StreamResponse:
     app = request.app
     refuse_if_closing(app)
     principal = await authenticate(request)
+    await admit_request(request, principal)
     chat_id = request.match_info["chat_id"]
     meta = await app[RUN_STORE].active_run(principal, chat_id) if resumable(app) else None
     if meta is None:

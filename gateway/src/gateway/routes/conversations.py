@@ -6,10 +6,11 @@ from aiohttp import web
 
 from contracts.client import AgentAPIError
 from gateway.admission import admit, authenticate
-from gateway.app_state import AGENT, CONVERSATION_LIMITER, REQUEST_ID
+from gateway.app_state import AGENT, CONVERSATION_LIMITER, READ_FALLBACK_LIMITER, REQUEST_ID
 from gateway.auth import Principal
 from gateway.errors import NotFound
 from gateway.identity import upstream_identity
+from gateway.rate_limit import LimiterUnavailable
 from gateway.upstream import gateway_error
 
 
@@ -18,10 +19,23 @@ async def admit_conversations(app: web.Application, principal: Principal) -> dic
     return await admit(app, principal, limiter=app[CONVERSATION_LIMITER])
 
 
+async def admit_read(app: web.Application, principal: Principal) -> dict[str, str]:
+    """`admit_conversations` for a read; while the shared limiter is unavailable, this replica's
+    own in-process windows decide instead, so lists and history keep working (a read changes
+    nothing, and each replica still bounds what one user can ask of the agent)."""
+    try:
+        return await admit_conversations(app, principal)
+    except LimiterUnavailable:
+        fallback = app.get(READ_FALLBACK_LIMITER)
+        if fallback is None:
+            raise
+        return await admit(app, principal, limiter=fallback)
+
+
 async def list_conversations(request: web.Request) -> web.Response:
     """`GET /api/conversations`: the caller's conversations, newest first."""
     principal = await authenticate(request)
-    limit_headers = await admit_conversations(request.app, principal)
+    limit_headers = await admit_read(request.app, principal)
     try:
         found = await request.app[AGENT].list_conversations(
             upstream_identity(principal), request_id=request[REQUEST_ID]
@@ -41,7 +55,7 @@ def _conversation_id(request: web.Request) -> str:
 async def get_conversation(request: web.Request) -> web.Response:
     """`GET /api/conversations/{id}`: one of the caller's conversations with its messages."""
     principal = await authenticate(request)
-    limit_headers = await admit_conversations(request.app, principal)
+    limit_headers = await admit_read(request.app, principal)
     try:
         history = await request.app[AGENT].get_history(
             upstream_identity(principal), _conversation_id(request), request_id=request[REQUEST_ID]

@@ -9,7 +9,7 @@ from typing import Final
 
 from aiohttp import web
 
-from gateway.admission import authenticate
+from gateway.admission import admit_request, authenticate
 from gateway.app_state import REQUEST_ID, SETTINGS
 from gateway.errors import GatewayError, NotFound
 from gateway.openai_chat import (
@@ -83,6 +83,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     settings = app[SETTINGS]
     refuse_if_closing(app)
     principal = await authenticate(request)
+    await admit_request(request, principal)
     body = await read_json(
         request, ChatCompletionRequest, max_bytes=settings.transcript_max_body_bytes
     )

@@ -8,7 +8,7 @@ from typing import Final
 from aiohttp import web
 
 from contracts.ui_events import UiEvent
-from gateway.admission import authenticate
+from gateway.admission import admit_request, authenticate
 from gateway.app_state import REQUEST_ID
 from gateway.errors import InvalidRequest
 from gateway.request_body import ChatStreamBody, read_json
@@ -62,6 +62,7 @@ async def chat_stream(request: web.Request) -> web.StreamResponse:
     started = time.monotonic()
     refuse_if_closing(request.app)
     principal = await authenticate(request)
+    await admit_request(request, principal)
     body = await read_json(request, ChatStreamBody)
     conversation_id = body.conversation_id or new_conversation_id()
     chat = chat_request(principal, body.message, conversation_id)
@@ -98,6 +99,7 @@ async def resume_chat_stream(request: web.Request) -> web.StreamResponse:
     started = time.monotonic()
     refuse_if_closing(request.app)
     principal = await authenticate(request)
+    await admit_request(request, principal)
     after = last_event_id(request)
     meta = await find_run(request.app, principal, request.match_info["run_id"])
     state = MappingState(conversation_id=meta.conversation_id)

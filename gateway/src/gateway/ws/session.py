@@ -47,6 +47,7 @@ from gateway.runs import (
     open_upstream,
     refuse_if_closing,
     relay_run,
+    run_reservation,
 )
 from gateway.streaming import MappedSink
 from gateway.ui_mapping import MappingState, error_ui_event, opening_events, to_ui_events
@@ -271,7 +272,9 @@ class ChatSocket:
             async with stream_lease(self.app, principal) as lease:
                 source = await open_upstream(self.app, chat, request_id)
                 sink = self.sink = WsSink(self.ws, state, opening, partial=partial)
-                await self._relay(source, sink, principal, lease, started)
+                await self._relay(
+                    source, sink, principal, lease, started, run_reservation(self.app, chat)
+                )
         except GatewayError as exc:
             await self._refused(exc)
         except (TimeoutError, ConnectionError):
@@ -286,8 +289,8 @@ class ChatSocket:
         """Rejoin a buffered run (of this user's, on any replica): its events after `after`."""
         started = time.monotonic()
         try:
-            meta = await find_run(self.app, principal, run_id)
             await admit(self.app, principal)
+            meta = await find_run(self.app, principal, run_id)
             self.run = meta
             state = MappingState(conversation_id=meta.conversation_id)
             opening = opening_events(state, message_id=meta.run_id, request_id=meta.request_id)
@@ -312,7 +315,10 @@ class ChatSocket:
         principal: Principal,
         lease: Lease | None,
         started: float,
+        reserve_tokens: int = 0,
     ) -> None:
+        """Relay a run (with its `lease`, charged) or a buffered run's follower (no lease: its
+        producer is charged)."""
         result = await relay_run(
             self.app,
             source=source,
@@ -321,6 +327,7 @@ class ChatSocket:
             lease=lease,
             transport="ws",
             started=started,
+            reserve_tokens=reserve_tokens,
             on_relay=self._set_relay,
         )
         if result.ending == "stopped" and self.run is not None:

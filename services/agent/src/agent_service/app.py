@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from typing import TypedDict, TypeVar, cast
@@ -19,7 +20,7 @@ from starlette.routing import Route
 
 from agent_service.api_docs import DOCS_ROUTES
 from agent_service.deps import Deps, open_deps
-from agent_service.errors import AgentError, Forbidden, NotFound
+from agent_service.errors import AgentError, Forbidden, NotFound, Unauthorized
 from agent_service.graph.builder import AgentGraph, build_graph
 from agent_service.graph.state import RunContext
 from agent_service.http_io import (
@@ -29,7 +30,12 @@ from agent_service.http_io import (
     read_json_model,
     request_id_of,
 )
-from agent_service.internal_auth import InternalIdentity, bearer_token, verify_internal_token
+from agent_service.internal_auth import (
+    InternalIdentity,
+    SeenTokens,
+    bearer_token,
+    verify_internal_token,
+)
 from agent_service.metrics import AgentMetrics
 from agent_service.openapi import openapi_document
 from agent_service.providers.base import TenantContext
@@ -65,6 +71,7 @@ class State(TypedDict):
     active: RunRegistry
     metrics: AgentMetrics
     issuers: dict[str, str]
+    seen_tokens: SeenTokens
 
 
 def _state(request: Request) -> State:
@@ -80,7 +87,13 @@ def authenticate(request: Request) -> InternalIdentity:
         st["issuers"],
         leeway_s=s.internal_token_leeway_s,
         max_bytes=s.internal_token_max_bytes,
+        method=request.method,
+        path=request.url.path,
     )
+    if not identity.bound and s.internal_require_bound_tokens:
+        raise Unauthorized("the token is not bound to a request (htm, htu)")
+    if not st["seen_tokens"].first_use(identity, time.time(), s.internal_token_leeway_s):
+        raise Unauthorized("token was already used")
     structlog.contextvars.bind_contextvars(
         request_id=request_id_of(request), company_id=identity.company_id, user_id=identity.user_id
     )
@@ -322,6 +335,7 @@ def create_app(settings: AgentSettings | None = None, *, deps: Deps | None = Non
                 else InProcessActiveRuns(wait_s=settings.busy_wait_s),
                 metrics=metrics,
                 issuers={k: v.get_secret_value() for k, v in settings.internal_issuers.items()},
+                seen_tokens=SeenTokens(),
             )
 
     return Starlette(

@@ -52,6 +52,9 @@ def sql_limits(settings: AgentSettings) -> SqlLimits:
         max_rows=settings.sql_max_rows,
         max_result_bytes=settings.sql_max_result_bytes,
         timeout_s=settings.sql_timeout_s,
+        max_expanded_nodes=settings.sql_max_expanded_nodes,
+        engine_workers=settings.sql_engine_workers,
+        engine_memory_bytes=settings.sql_engine_memory_mb * 1024 * 1024,
     )
 
 
@@ -110,12 +113,11 @@ async def open_deps(settings: AgentSettings) -> AsyncIterator[Deps]:
         hybrid = hybrid_for(settings)
         if hybrid is not None:
             stack.push_async_callback(hybrid.aclose)
+        sql = SqliteExecutor(settings.demo_db_path, sql_limits(settings))
+        stack.callback(sql.close)
         yield Deps(
             provider=provider,
-            sql=SqliteExecutor(
-                settings.demo_db_path,
-                sql_limits(settings),
-            ),
+            sql=sql,
             documents=SqliteDocumentStore(settings.documents_dir, hybrid=hybrid),
             schema=curated_schema(),
             checkpointer=checkpointer,

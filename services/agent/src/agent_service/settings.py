@@ -40,6 +40,9 @@ class AgentSettings(BaseSettings):
     )
     internal_token_leeway_s: int = Field(default=5, ge=0, le=30)
     internal_token_max_bytes: int = Field(default=4096, ge=256)
+    internal_require_bound_tokens: bool = False
+    """Refuse internal tokens not bound to their request (no `htm`/`htu` claims, such as
+    `agent-service mint-token`'s); `AgentClient` always binds them."""
 
     # request and stream limits
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
@@ -63,6 +66,12 @@ class AgentSettings(BaseSettings):
     sql_event_max_rows: int = Field(default=50, ge=0, le=1000)
     """Rows of a result sent to the client with the SQL tool's `tool_end` (0: none)."""
     sql_event_max_bytes: int = Field(default=8192, ge=256, le=1024 * 1024)
+    sql_max_expanded_nodes: int = Field(default=20_000, ge=100, le=1_000_000)
+    """Largest syntax tree a query may have once its WITH queries and subqueries are inlined."""
+    sql_engine_workers: int = Field(default=2, ge=1, le=32)
+    """SQLite: worker processes that run model SQL (at most this many queries at once)."""
+    sql_engine_memory_mb: int = Field(default=256, ge=16, le=8192)
+    """SQLite: memory one query may take in its worker before the worker is stopped."""
 
     # retrieval
     rag_top_k: int = Field(default=4, ge=1, le=20)

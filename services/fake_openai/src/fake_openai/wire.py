@@ -14,9 +14,17 @@ DONE = b"data: [DONE]\n\n"
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
+_dumps_ascii = json.JSONEncoder(ensure_ascii=True, separators=(",", ":")).encode
+
+
 def dumps(value: object) -> bytes:
     """Compact JSON as UTF-8 bytes, the way every body and frame here is encoded."""
-    return _dumps(value).encode()
+    text = _dumps(value)
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        # A lone surrogate (a scripted bad reply): UTF-8 cannot carry it, JSON spells it \ud800.
+        return _dumps_ascii(value).encode()
 
 
 def error_body(message: str, *, type: str, code: str | None, param: str | None = None) -> bytes:

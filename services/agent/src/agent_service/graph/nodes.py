@@ -7,11 +7,13 @@ reports. The tenant always comes from the run context, never from state.
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any, Literal
 
+import structlog
 from langgraph.config import get_stream_writer
 from langgraph.runtime import Runtime
 
@@ -92,6 +94,18 @@ def route_after_classify(state: AgentState) -> Literal["sql_agent", "rag_agent",
             return "finalize"
 
 
+_log = structlog.get_logger("agent_service.graph")
+_UNENCODABLE_RE = re.compile(r"[\x00\ud800-\udfff]")
+_UNENCODABLE_REASON = (
+    "the query contains NUL or unpaired surrogate characters (shown as \ufffd); write plain text"
+)
+
+
+def _encodable(text: str) -> str:
+    """`text` with what UTF-8 (or PostgreSQL text) cannot carry replaced by U+FFFD."""
+    return _UNENCODABLE_RE.sub("\ufffd", text)
+
+
 async def sql_agent(state: AgentState, runtime: Runtime[RunContext]) -> AgentState:
     """Draft a query, run it through the tenant guard; feed failures back, at most N attempts."""
     ctx = runtime.context
@@ -104,11 +118,21 @@ async def sql_agent(state: AgentState, runtime: Runtime[RunContext]) -> AgentSta
         draft = await ctx.provider.draft_sql(ask, ctx.schema, attempts)
         if isinstance(draft, Unanswerable):
             return {"notice": draft.message, "tools": tools}
-        if draft.note:
-            write(Token("sql_agent", draft.note))
+        note, query = _encodable(draft.note), _encodable(draft.sql)
+        if note:
+            write(Token("sql_agent", note))
         call_id = f"sql-{uuid.uuid4().hex[:12]}"
-        write(ToolStartEvent(tool="sql_query", call_id=call_id, input=draft.sql))
+        write(ToolStartEvent(tool="sql_query", call_id=call_id, input=query))
         started = time.perf_counter()
+        if query != draft.sql:
+            # The model's mistake (a lone surrogate or NUL in its arguments): refused like any
+            # query, so it may retry; one log line, never a crashed run.
+            _log.info("sql_draft_unencodable", tenant=ctx.tenant.company_id)
+            write(
+                _tool_end("sql_query", call_id, "error", _UNENCODABLE_REASON, started, query, tools)
+            )
+            attempts.append(SqlAttempt(sql=query, error=_UNENCODABLE_REASON))
+            continue
         try:
             result = await ctx.sql.run(ctx.tenant.company_id, draft.sql)
         except SqlError as exc:

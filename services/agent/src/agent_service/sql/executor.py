@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import secrets
 import sqlite3
 import time
 from collections.abc import Mapping, Sequence
@@ -29,6 +30,7 @@ from agent_service.sql.guard import (
     guard_sql,
 )
 from agent_service.sql.schema import TENANT_COLUMN, TENANT_TABLES
+from agent_service.sql.sqlite_workers import SqliteWorkers
 from contracts.agent_api import ID_PATTERN, MAX_ID_CHARS
 
 __all__ = [
@@ -45,6 +47,7 @@ __all__ = [
 
 _ID_RE: Final = re.compile(ID_PATTERN)
 _PATH_RE: Final = re.compile(r"(?:[A-Za-z]:)?(?:[\\/][^\s'\"\\/]+)+[\\/]?")
+_INNER_VIEW_RE: Final = re.compile(r"tenant_[0-9a-f]{32}_")
 _PROGRESS_STEPS: Final = 1000
 """SQLite VM instructions between deadline checks: frequent enough to stop within milliseconds."""
 
@@ -82,6 +85,12 @@ class SqlLimits:
     the result can never be worth more than the whole result's cap)."""
     max_string_nesting: int = 3
     """Deepest string-building call inside another (replace, concat, ||, group_concat)."""
+    max_expanded_nodes: int = 20_000
+    """Largest syntax tree once WITH queries and subqueries are inlined (`sql.expansion`)."""
+    engine_workers: int = 2
+    """SQLite: worker processes running queries (at most this many at once)."""
+    engine_memory_bytes: int = 256 * 1024 * 1024
+    """SQLite: address space a worker may add for one query before it is stopped."""
 
     def __post_init__(self) -> None:
         if self.max_rows < 1 or self.max_result_bytes < 1 or self.max_value_bytes < 1024:
@@ -92,6 +101,8 @@ class SqlLimits:
             raise ValueError("max_sql_chars must be positive, max_joins and max_nesting >= 0")
         if self.max_string_nesting < 1:
             raise ValueError("max_string_nesting must be at least 1")
+        if self.max_expanded_nodes < 100 or self.engine_workers < 1:
+            raise ValueError("max_expanded_nodes must be >= 100 and engine_workers >= 1")
 
     def guard_limits(self) -> GuardLimits:
         return GuardLimits(
@@ -99,6 +110,7 @@ class SqlLimits:
             max_joins=self.max_joins,
             max_nesting=self.max_nesting,
             max_string_nesting=self.max_string_nesting,
+            max_expanded_nodes=self.max_expanded_nodes,
         )
 
 
@@ -121,7 +133,9 @@ class GuardedExecutor:
         """Guard, then run `sql` confined to `tenant_id`; raise a `SqlError` subclass on failure."""
         started = time.perf_counter()
         try:
-            guarded = guard_sql(
+            # Off the event loop: parsing a 4,000-character query takes up to ~0.1 s.
+            guarded = await asyncio.to_thread(
+                guard_sql,
                 sql,
                 tenant_id=tenant_id,
                 dialect=self.dialect,
@@ -140,6 +154,13 @@ class GuardedExecutor:
             columns=result.columns,
             rows=result.rows,
             truncated=result.truncated,
+        )
+
+    async def run_unguarded(self, tenant_id: str, sql: str) -> QueryResult:
+        """The engine step alone, on the raw statement (no guard): what the database itself
+        holds. For the suites that test each layer without the others."""
+        return await self._execute(
+            tenant_id, GuardedQuery(original=sql, rewritten=sql, params={}, tables=())
         )
 
     async def _execute(self, tenant_id: str, guarded: GuardedQuery) -> QueryResult:
@@ -163,14 +184,34 @@ class SqliteExecutor(GuardedExecutor):
     dialect = "sqlite"
     engine = "sqlite"
 
-    def __init__(self, db_path: Path, limits: SqlLimits | None = None) -> None:
+    def __init__(
+        self,
+        db_path: Path,
+        limits: SqlLimits | None = None,
+        *,
+        workers: SqliteWorkers | None = None,
+    ) -> None:
         super().__init__(limits or SqlLimits())
         self._db_path = Path(db_path)
+        self._owns_workers = workers is None
+        self._workers = workers or SqliteWorkers(
+            self._limits.engine_workers, self._limits.engine_memory_bytes
+        )
 
     async def _execute(self, tenant_id: str, guarded: GuardedQuery) -> QueryResult:
         return await asyncio.to_thread(
-            run_confined, self._db_path, tenant_id, guarded.rewritten, guarded.params, self._limits
+            self._workers.run,
+            self._db_path,
+            tenant_id,
+            guarded.rewritten,
+            guarded.params,
+            self._limits,
         )
+
+    def close(self) -> None:
+        """Stop the engine's worker processes (when this executor started them)."""
+        if self._owns_workers:
+            self._workers.close()
 
 
 def _verdict(error: SqlError) -> str:
@@ -196,9 +237,9 @@ def run_confined(
         raise ValueError("tenant_id does not match the contract's id pattern")
     conn = _connect(Path(db_path), limits)
     try:
-        _create_tenant_views(conn, tenant_id)
+        inner = _create_tenant_views(conn, tenant_id)
         conn.execute("PRAGMA query_only = 1")
-        authorizer = _Authorizer()
+        authorizer = _Authorizer(inner)
         conn.set_authorizer(authorizer)
         deadline = install_deadline(conn, limits.timeout_s)
         budget = ResultBudget(limits.max_rows, limits.max_result_bytes)
@@ -241,17 +282,28 @@ def _connect(db_path: Path, limits: SqlLimits) -> sqlite3.Connection:
     return conn
 
 
-def _create_tenant_views(conn: sqlite3.Connection, tenant_id: str) -> None:
-    # Temp views shadow the main tables for unqualified names; the authorizer then refuses any
-    # read of a main table that does not come through one of them. The tenant id matches
-    # ID_PATTERN (no quotes), and is escaped anyway, because views cannot take parameters.
+def _create_tenant_views(conn: sqlite3.Connection, tenant_id: str) -> dict[str, str]:
+    """Create the tenant views; return the secret name of the view that reads each main table.
+
+    Temp views shadow the main tables for unqualified names; the authorizer then refuses any
+    read of a main table whose innermost view is not the secret one. SQLite reports a CTE's name
+    in the same place as a view's, so a name the query could write (`customers`) would let
+    `WITH customers AS (SELECT * FROM main.customers)` through: the reading view's name is
+    random per connection, and the public view reads it. The tenant id matches ID_PATTERN (no
+    quotes), and is escaped anyway, because views cannot take parameters.
+    """
     literal = "'" + tenant_id.replace("'", "''") + "'"
+    salt = secrets.token_hex(16)
+    inner: dict[str, str] = {}
     for table, columns in TENANT_TABLES.items():
         cols = ", ".join(f'"{c}"' for c in (TENANT_COLUMN, *columns))
+        inner[table] = f"tenant_{salt}_{table}"
         conn.execute(
-            f'CREATE TEMP VIEW "{table}" AS SELECT {cols} FROM main."{table}"'
+            f'CREATE TEMP VIEW "{inner[table]}" AS SELECT {cols} FROM main."{table}"'
             f' WHERE "{TENANT_COLUMN}" = {literal}'
         )
+        conn.execute(f'CREATE TEMP VIEW "{table}" AS SELECT {cols} FROM temp."{inner[table]}"')
+    return inner
 
 
 class _Authorizer:
@@ -260,8 +312,9 @@ class _Authorizer:
     Remembers the first thing it denied, by name only, so the error can say what was refused.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, inner: Mapping[str, str]) -> None:
         self.denied: str | None = None
+        self._inner = inner
 
     def __call__(
         self, action: int, arg1: str | None, arg2: str | None, db: str | None, src: str | None
@@ -269,9 +322,9 @@ class _Authorizer:
         if action == sqlite3.SQLITE_SELECT:
             return sqlite3.SQLITE_OK
         if action == sqlite3.SQLITE_READ:
-            if db == "temp" and arg1 in TENANT_TABLES:
+            if db == "temp" and (arg1 in TENANT_TABLES or arg1 in self._inner.values()):
                 return sqlite3.SQLITE_OK  # a column of a tenant view
-            if db == "main" and arg1 in TENANT_TABLES and src == arg1:
+            if db == "main" and arg1 is not None and src == self._inner.get(arg1, ""):
                 return sqlite3.SQLITE_OK  # the base table, reached only through its tenant view
             if db is None:
                 # Only a recursive CTE reading itself arrives without a database name.
@@ -326,5 +379,5 @@ def _engine_error(error: sqlite3.Error, limits: SqlLimits) -> SqlError:
         return SqlExecutionError(
             f"a value in the query is too large (the limit is {limits.max_value_bytes} bytes)"
         )
-    clean = _PATH_RE.sub("<path>", message)[:200]
+    clean = _PATH_RE.sub("<path>", _INNER_VIEW_RE.sub("", message))[:200]
     return SqlExecutionError(f"the database could not run the query: {clean}")

@@ -35,10 +35,19 @@ _MAX_SIZED_LENGTH: Final = 1000
 
 def string_growth_problem(tree: exp.Expr, max_nesting: int) -> str | None:
     """Why `tree` could build an oversized value (a user-safe reason), or None if it cannot."""
+    # Builder ancestors of each node, carried down in one walk (parents come before children):
+    # asking each node for its ancestors instead was quadratic, 0.5 s for a 4,000-char chain.
+    outer: dict[int, int] = {}
     for node in tree.walk():
+        parent = node.parent
+        depth = 0
+        if parent is not None:
+            depth = outer.get(id(parent), 0)
+            if _is_builder(parent) and not _same_chain(parent):
+                depth += 1
+        outer[id(node)] = depth
         if not _is_builder(node):
             continue
-        depth = sum(1 for a in _ancestors(node) if _is_builder(a) and not _same_chain(a))
         if not _same_chain(node) and depth + 1 > max_nesting:
             return (
                 f"string functions (replace, concat, ||, group_concat) may be nested at most "

@@ -14,6 +14,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
+from agent_service.sql.expansion import ExpansionError, expanded_size
 from agent_service.sql.growth import string_growth_problem
 from agent_service.sql.schema import TENANT_COLUMN, TENANT_TABLES
 from contracts.agent_api import ID_PATTERN, MAX_ID_CHARS
@@ -25,6 +26,7 @@ TENANT_PARAM: Final = "tenant_id"
 
 _ID_RE: Final = re.compile(ID_PATTERN)
 _FUNC_NAME_RE: Final = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*\(")
+_UNENCODABLE_RE: Final = re.compile(r"[\x00\ud800-\udfff]")
 
 # Statement and clause types that are never a plain read (sqlglot also turns anything it cannot
 # parse into exp.Command, which lands here too).
@@ -95,6 +97,8 @@ class GuardLimits:
     """Deepest SELECT inside SELECT (0 = no subqueries)."""
     max_string_nesting: int = 3
     """Deepest string-building call inside another (see `sql_growth`)."""
+    max_expanded_nodes: int = 20_000
+    """Largest syntax tree once CTEs and derived tables are inlined (see `sql.expansion`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,13 +130,20 @@ def guard_sql(
         raise SqlRejected("the query is empty")
     if len(text) > limits.max_sql_chars:
         raise SqlRejected(f"the query is longer than {limits.max_sql_chars} characters")
-    tree = _parse_one(text, dialect)
-    cte_names = _check_tree(tree, dialect, limits)
-    tables = _rewrite_tables(tree, dialect, cte_names)
-    limited = _apply_limit(tree, max_rows + 1)
+    if _UNENCODABLE_RE.search(text):
+        raise SqlRejected("the query contains NUL or unpaired surrogate characters")
+    try:
+        tree = _parse_one(text, dialect)
+        _check_tree(tree, dialect, limits)
+        tables = _rewrite_tables(tree, dialect)
+        rewritten = _apply_limit(tree, max_rows + 1).sql(dialect=dialect)
+    except RecursionError:
+        # ~1,500 nested parentheses or ~150 nested CASEs overflow the parser's recursion: the
+        # model's mistake, refused like any other (it may retry with a flatter query).
+        raise SqlRejected("the query is nested too deeply") from None
     return GuardedQuery(
         original=text,
-        rewritten=limited.sql(dialect=dialect),
+        rewritten=rewritten,
         params={TENANT_PARAM: tenant_id},
         tables=tuple(sorted(tables)),
     )
@@ -165,8 +176,8 @@ def _norm(identifier: exp.Identifier | str, dialect: Dialect) -> str:
     return identifier.name.lower()
 
 
-def _check_tree(tree: exp.Query, dialect: Dialect, limits: GuardLimits) -> frozenset[str]:
-    """Reject anything that is not a plain read of allow-listed names; return the CTE names."""
+def _check_tree(tree: exp.Query, dialect: Dialect, limits: GuardLimits) -> None:
+    """Reject anything that is not a plain read of allow-listed names."""
     cte_names: set[str] = set()
     for cte in tree.find_all(exp.CTE):
         name = _norm(cte.alias, dialect)
@@ -183,7 +194,10 @@ def _check_tree(tree: exp.Query, dialect: Dialect, limits: GuardLimits) -> froze
         if isinstance(node, exp.Join):
             joins += 1
         elif isinstance(node, exp.Table):
-            _check_table(node, dialect, cte_names)
+            _check_table(node, dialect)
+        elif isinstance(node, exp.In) and isinstance(node.args.get("field"), exp.Column):
+            # SQLite reads `x IN t` (and `x IN main.t`) as a table: never a column.
+            raise SqlRejected("IN takes a parenthesised list or subquery")
         elif isinstance(node, exp.Select) and _select_depth(node) > limits.max_nesting:
             raise SqlRejected(f"subqueries may be nested at most {limits.max_nesting} deep")
         elif isinstance(node, exp.Func) and not isinstance(node, exp.Connector | exp.Binary):
@@ -194,7 +208,15 @@ def _check_tree(tree: exp.Query, dialect: Dialect, limits: GuardLimits) -> froze
     if growth is not None:
         raise SqlRejected(growth)
     _check_columns(tree, dialect, cte_names)
-    return frozenset(cte_names)
+    try:
+        size = expanded_size(tree, limits.max_expanded_nodes)
+    except ExpansionError:
+        raise SqlRejected("the query's names could not be resolved") from None
+    if size > limits.max_expanded_nodes:
+        raise SqlRejected(
+            "the query grows too large once its WITH queries and subqueries are expanded "
+            "(each use of a WITH query's column copies it); compute each value once"
+        )
 
 
 def _forbidden_reason(node: exp.Expr) -> str:
@@ -221,7 +243,7 @@ def _select_depth(node: exp.Expr) -> int:
     return depth
 
 
-def _check_table(table: exp.Table, dialect: Dialect, cte_names: set[str]) -> None:
+def _check_table(table: exp.Table, dialect: Dialect) -> None:
     if not isinstance(table.this, exp.Identifier):
         raise SqlRejected("table-valued functions are not allowed")
     if table.args.get("db") or table.args.get("catalog"):
@@ -230,8 +252,31 @@ def _check_table(table: exp.Table, dialect: Dialect, cte_names: set[str]) -> Non
     if extra:
         raise SqlRejected("unsupported table syntax")
     name = _norm(table.this, dialect)
-    if name not in TENANT_TABLES and name not in cte_names:
+    if name not in TENANT_TABLES and not _names_a_cte(table, dialect):
         raise SqlRejected(f"table {name} is not available")
+
+
+def _names_a_cte(table: exp.Table, dialect: Dialect) -> bool:
+    """Whether `table` resolves to a WITH query visible where it stands: one of an enclosing
+    query's WITH list, or (inside a WITH query's body) one defined before it in the same list."""
+    name = _norm(table.this, dialect)
+    child: exp.Expr = table
+    parent = table.parent
+    while parent is not None:
+        if isinstance(parent, exp.With):
+            ctes = parent.expressions
+            position = next((i for i, cte in enumerate(ctes) if cte is child), len(ctes))
+            before = ctes[:position]
+            if any(_norm(cte.alias, dialect) == name for cte in before):
+                return True
+        elif isinstance(parent, exp.Query) and parent.args.get("with_") is not child:
+            with_ = parent.args.get("with_")
+            if with_ is not None and any(
+                _norm(cte.alias, dialect) == name for cte in with_.expressions
+            ):
+                return True
+        child, parent = parent, parent.parent
+    return False
 
 
 def _check_function(node: exp.Func, dialect: Dialect) -> None:
@@ -256,6 +301,7 @@ def _check_columns(tree: exp.Query, dialect: Dialect, cte_names: set[str]) -> No
             defined.add(_norm(table_alias.this, dialect))
         defined.update(_norm(c, dialect) for c in table_alias.columns)
     known = {column for columns in TENANT_TABLES.values() for column in columns}
+    sources = _source_names(tree, dialect)
     bound = _bound_tables(tree, dialect)
     for column in tree.find_all(exp.Column):
         if isinstance(column.this, exp.Star):
@@ -265,7 +311,11 @@ def _check_columns(tree: exp.Query, dialect: Dialect, cte_names: set[str]) -> No
             raise SqlRejected(
                 f"column {TENANT_COLUMN} is not available; queries already see only your company"
             )
+        if column.args.get("db") or column.args.get("catalog"):
+            raise SqlRejected("schema-qualified names are not allowed")
         qualifier = _norm(column.args["table"], dialect) if column.args.get("table") else ""
+        if qualifier and qualifier not in sources:
+            raise SqlRejected(f"{qualifier}.{name} names no table of the query")
         table = bound.get(qualifier) if qualifier else None
         if table is not None and name not in TENANT_TABLES[table]:
             raise SqlRejected(f"column {name} is not available in table {table}")
@@ -274,10 +324,22 @@ def _check_columns(tree: exp.Query, dialect: Dialect, cte_names: set[str]) -> No
             raise SqlRejected(f"column {name} is not available{hint}")
 
 
+def _source_names(tree: exp.Query, dialect: Dialect) -> set[str]:
+    """Every name a column may be qualified with: tables, their aliases, CTEs, subqueries."""
+    names: set[str] = set()
+    for table in tree.find_all(exp.Table):
+        if isinstance(table.this, exp.Identifier):
+            names.add(_norm(table.this, dialect))
+    for alias in tree.find_all(exp.TableAlias):
+        if alias.this:
+            names.add(_norm(alias.this, dialect))
+    return names
+
+
 def _bound_tables(tree: exp.Query, dialect: Dialect) -> dict[str, str]:
     """Alias (or bare name) -> real table, for names that bind to exactly one real table."""
     seen: dict[str, set[str]] = {}
-    for table in _real_tables(tree, dialect, frozenset()):
+    for table in _real_tables(tree, dialect):
         name = _norm(table.this, dialect)
         key = _norm(table.args["alias"].this, dialect) if table.alias else name
         seen.setdefault(key, set()).add(name)
@@ -287,20 +349,18 @@ def _bound_tables(tree: exp.Query, dialect: Dialect) -> dict[str, str]:
     return {k: next(iter(v)) for k, v in seen.items() if len(v) == 1 and "" not in v}
 
 
-def _real_tables(
-    tree: exp.Expr, dialect: Dialect, cte_names: frozenset[str]
-) -> Iterator[exp.Table]:
+def _real_tables(tree: exp.Expr, dialect: Dialect) -> Iterator[exp.Table]:
     for table in tree.find_all(exp.Table):
         if isinstance(table.this, exp.Identifier):
             name = _norm(table.this, dialect)
-            if name in TENANT_TABLES and name not in cte_names:
+            if name in TENANT_TABLES and not _names_a_cte(table, dialect):
                 yield table
 
 
-def _rewrite_tables(tree: exp.Query, dialect: Dialect, cte_names: frozenset[str]) -> set[str]:
+def _rewrite_tables(tree: exp.Query, dialect: Dialect) -> set[str]:
     """Replace every real table reference by `(SELECT cols FROM t WHERE company_id = :tenant)`."""
     names: set[str] = set()
-    for table in list(_real_tables(tree, dialect, cte_names)):
+    for table in list(_real_tables(tree, dialect)):
         name = _norm(table.this, dialect)
         names.add(name)
         inner = (

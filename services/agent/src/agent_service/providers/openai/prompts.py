@@ -1,14 +1,13 @@
 """What each step sends the model: system prompts, the curated schema, and data framed as data.
 
 Rows, passages and earlier results are never spliced into instructions: each goes inside one
-`<untrusted-data>` block whose closing tag the data cannot forge (a `<` inside it is escaped), and
+`<untrusted-data>` block whose tags the data cannot forge (`framing.frame` escapes look-alikes), and
 the prompt says that text inside is to be reported, never obeyed.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Final, Literal
 
@@ -24,6 +23,7 @@ from langchain_core.messages.utils import count_tokens_approximately
 from pydantic import BaseModel, field_validator
 
 from agent_service.providers.base import Passage, QueryResult, SchemaTable, SqlAttempt, Turn
+from agent_service.providers.openai.framing import frame
 from agent_service.providers.refusals import RefusalKind
 
 SQL_TOOL_NAME: Final = "run_sql"
@@ -173,9 +173,6 @@ class RouteDecision(BaseModel):
         return value[:500]
 
 
-_TAG: Final = re.compile(r"<(/?)(untrusted-data)", re.IGNORECASE)
-
-
 def history_messages(history: Sequence[Turn], budget_tokens: int) -> list[BaseMessage]:
     """The latest turns of this conversation that fit `budget_tokens` (approximate count)."""
     if budget_tokens <= 0 or not history:
@@ -200,12 +197,6 @@ def schema_text(schema: Sequence[SchemaTable]) -> str:
         lines.append(f"TABLE {table.name} -- {table.description}")
         lines.extend(f"  {name} {kind} -- {about}" for name, kind, about in table.columns)
     return "\n".join(lines)
-
-
-def frame(kind: str, body: str) -> str:
-    """`body` inside an untrusted-data block it cannot close early."""
-    safe = _TAG.sub(r"&lt;\1\2", body)
-    return f'<untrusted-data kind="{kind}">\n{safe}\n</untrusted-data>'
 
 
 def _json_rows(columns: Sequence[str], rows: Sequence[Sequence[Any]], max_chars: int) -> str:

@@ -7,6 +7,7 @@ against `max_result_bytes` and stopping at the row or byte cap, then ROLLBACK.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import re
 from collections.abc import AsyncIterator
@@ -40,6 +41,9 @@ __all__ = [
 
 _ID_RE: Final = re.compile(ID_PATTERN)
 _CURSOR_NAME: Final = "agent_sql"
+_GRACE_S: Final = 1.0
+"""Past `statement_timeout`, how long the client waits before it drops the connection: a backend
+checks for cancellation while executing but not everywhere while planning."""
 _WORK_MEM: Final = "4MB"
 """Per sort or hash: larger ones spill to disk instead of growing the backend (and a server-wide
 raise for other workloads does not reach model SQL)."""
@@ -91,6 +95,10 @@ class PostgresExecutor(GuardedExecutor):
     def __init__(self, pool_or_dsn: AsyncConnectionPool[Any] | str, limits: SqlLimits) -> None:
         super().__init__(limits)
         self._connect = connection_source(pool_or_dsn)
+
+    async def run_unguarded(self, tenant_id: str, sql: str) -> QueryResult:
+        """The engine step alone on the raw statement: no guard, no rewrite, no sqlglot."""
+        return await run_confined_pg(self._connect, tenant_id, sql, self._limits)
 
     async def _execute(self, tenant_id: str, guarded: GuardedQuery) -> QueryResult:
         statement = prepare_statement(guarded.rewritten, tenant_id)
@@ -149,25 +157,28 @@ async def run_confined_pg(
     timeout_ms = max(1, round(limits.timeout_s * 1000))
     budget = ResultBudget(limits.max_rows, limits.max_result_bytes)
     try:
-        async with connect() as conn:
+        # The server checks statement_timeout while executing, not everywhere while planning:
+        # past the deadline and a grace the caller gets its answer, and the query is cancelled
+        # in the background (psycopg waits for the server before it gives the connection up).
+        # The deadline starts once a connection is held (the pool bounds the wait for one).
+        connected = asyncio.Event()
+        task = asyncio.ensure_future(
+            _confined(connect, tenant_id, statement, timeout_ms, budget, connected)
+        )
+        try:
+            held = asyncio.ensure_future(connected.wait())
             try:
-                await conn.execute("BEGIN READ ONLY")
-                await conn.execute(
-                    sql.SQL("SET LOCAL app.tenant_id = {}")
-                    .format(sql.Literal(tenant_id))
-                    .as_string(conn)
-                )
-                await conn.execute(f"SET LOCAL statement_timeout = {timeout_ms}")
-                await conn.execute(f"SET LOCAL work_mem = '{_WORK_MEM}'")
-                # A named (server-side) cursor: DECLARE takes one SELECT through the extended
-                # protocol (no stacked statements), and FETCH transfers only the rows we keep.
-                async with conn.cursor(name=_CURSOR_NAME) as cursor:
-                    await cursor.execute(statement.encode())
-                    columns = tuple(d.name for d in cursor.description or ())
-                    await _fetch_into(cursor, budget)
+                await asyncio.wait({task, held}, return_when=asyncio.FIRST_COMPLETED)
             finally:
-                if not conn.closed:
-                    await conn.execute("ROLLBACK")
+                held.cancel()
+            columns = await asyncio.wait_for(asyncio.shield(task), limits.timeout_s + _GRACE_S)
+        except (TimeoutError, asyncio.CancelledError) as stop:
+            task.cancel()
+            _ABANDONED.add(task)
+            task.add_done_callback(_forget)
+            if isinstance(stop, asyncio.CancelledError):
+                raise
+            raise pg_errors.QueryCanceled("client deadline") from None
     except pg_errors.QueryCanceled:
         raise SqlTimeout(
             f"the query ran longer than {limits.timeout_s:g} s and was stopped"
@@ -177,6 +188,61 @@ async def run_confined_pg(
     except psycopg.Error as error:
         raise _engine_error(error) from None
     return QueryResult(sql=statement, columns=columns, rows=budget.rows, truncated=budget.truncated)
+
+
+_ABANDONED: Final[set[asyncio.Task[tuple[str, ...]]]] = set()
+"""Queries past the client deadline, still being cancelled (held so they are not collected)."""
+
+
+def _forget(task: asyncio.Task[tuple[str, ...]]) -> None:
+    _ABANDONED.discard(task)
+    if not task.cancelled():
+        task.exception()  # retrieved: it was reported as a timeout already
+
+
+async def _confined(
+    connect: ConnectionSource,
+    tenant_id: str,
+    statement: str,
+    timeout_ms: int,
+    budget: ResultBudget,
+    connected: asyncio.Event,
+) -> tuple[str, ...]:
+    async with connect() as conn:
+        connected.set()
+        try:
+            return await _run(conn, tenant_id, statement, timeout_ms, budget)
+        finally:
+            if not conn.closed:
+                await conn.execute("ROLLBACK", prepare=False)
+                # Session state must not outlive the query on a pooled connection: advisory
+                # locks, prepared statements, temp objects, session settings. Nothing here is
+                # prepared server-side (prepare=False), so psycopg's cache never names a
+                # statement this has deallocated.
+                await conn.execute("DISCARD ALL", prepare=False)
+
+
+async def _run(
+    conn: psycopg.AsyncConnection[Any],
+    tenant_id: str,
+    statement: str,
+    timeout_ms: int,
+    budget: ResultBudget,
+) -> tuple[str, ...]:
+    await conn.execute("BEGIN READ ONLY", prepare=False)
+    await conn.execute(
+        sql.SQL("SET LOCAL app.tenant_id = {}").format(sql.Literal(tenant_id)).as_string(conn),
+        prepare=False,
+    )
+    await conn.execute(f"SET LOCAL statement_timeout = {timeout_ms}", prepare=False)
+    await conn.execute(f"SET LOCAL work_mem = '{_WORK_MEM}'", prepare=False)
+    # A named (server-side) cursor: DECLARE takes one SELECT through the extended protocol (no
+    # stacked statements), and FETCH transfers only the rows we keep.
+    async with conn.cursor(name=_CURSOR_NAME) as cursor:
+        await cursor.execute(statement.encode())
+        columns = tuple(d.name for d in cursor.description or ())
+        await _fetch_into(cursor, budget)
+    return columns
 
 
 async def _fetch_into(cursor: psycopg.AsyncServerCursor[Any], budget: ResultBudget) -> None:
