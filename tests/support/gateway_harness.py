@@ -17,6 +17,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from opentelemetry.sdk.trace import TracerProvider
 
 from contracts.agent_api import (
     AgentEvent,
@@ -291,10 +292,14 @@ class Gateway:
 
 @asynccontextmanager
 async def running_gateway(
-    settings: GatewaySettings, *, limiter: Limiter | None = None, shutdown_timeout: float = 5.0
+    settings: GatewaySettings,
+    *,
+    limiter: Limiter | None = None,
+    shutdown_timeout: float = 5.0,
+    tracer_provider: TracerProvider | None = None,
 ) -> AsyncIterator[Gateway]:
     """`create_app(settings)` served on 127.0.0.1:0 like the CLI serves it."""
-    app = create_app(settings, limiter=limiter)
+    app = create_app(settings, limiter=limiter, tracer_provider=tracer_provider)
     async with serve(app, shutdown_timeout=shutdown_timeout) as (url, runner):
         yield Gateway(url, runner, settings)
 

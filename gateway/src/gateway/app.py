@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Callable
 
 import structlog
 from aiohttp import WSCloseCode, web
+from opentelemetry.sdk.trace import TracerProvider
 
 from contracts.client import AgentClient
+from contracts.tracing import provider_from_env, tracer_of
 from gateway.app_state import (
     AGENT,
     CONVERSATION_LIMITER,
@@ -20,6 +23,7 @@ from gateway.app_state import (
     RUN_PRODUCERS,
     RUN_STORE,
     SETTINGS,
+    TRACER,
     VERIFIER,
     OpenStreams,
     TokenVerifier,
@@ -35,6 +39,7 @@ from gateway.routes.dev_auth import add_dev_auth_routes
 from gateway.run_buffer import MemoryRunStore, RunStore
 from gateway.runs import end_open_streams
 from gateway.settings import GatewaySettings
+from gateway.tracing import trace_request
 from gateway.upstream import agent_client, upstream_session
 
 log = structlog.get_logger("gateway.app")
@@ -47,11 +52,21 @@ def create_app(
     limiter: Limiter | None = None,
     verifier: TokenVerifier | None = None,
     run_store: RunStore | None = None,
+    tracer_provider: TracerProvider | None = None,
 ) -> web.Application:
-    """Build the gateway; resources given here are used (and not closed), others are created."""
+    """Build the gateway; resources given here are used (and not closed), others are created.
+
+    Tracing: `tracer_provider` when given (tests: an in-memory exporter), else as the standard
+    `OTEL_*` settings say (off unless they ask; `contracts.tracing`)."""
     settings = settings if settings is not None else GatewaySettings()
-    app = web.Application(middlewares=[request_context], client_max_size=settings.client_max_size)
+    app = web.Application(
+        middlewares=[trace_request, request_context], client_max_size=settings.client_max_size
+    )
     app[SETTINGS] = settings
+    owned = provider_from_env("gateway", os.environ) if tracer_provider is None else None
+    app[TRACER] = tracer_of(tracer_provider or owned, "gateway")
+    if owned is not None:
+        app.on_cleanup.append(lambda _: asyncio.to_thread(owned.shutdown))
     app[METRICS] = GatewayMetrics()
     app[OPEN_STREAMS] = OpenStreams()
     app[RELAY] = settings.relay_config()

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Final, Protocol
 
 from aiohttp import web
+from opentelemetry.trace import Tracer
 
 from contracts.client import AgentClient
 from gateway.auth import Principal
@@ -62,5 +63,7 @@ RUN_STORE: Final = web.AppKey("run_store", RunStore)
 """Buffered runs, for resuming (`gateway.run_buffer`, `gateway.redis_runs`)."""
 RUN_PRODUCERS: Final = web.AppKey("run_producers", dict[str, Producer])
 """The producer of each run this process buffers, by run id (`gateway.resume`)."""
+TRACER: Final = web.AppKey("tracer", Tracer)
+"""The gateway's tracer (`contracts.tracing`: the no-op one when tracing is off)."""
 REQUEST_ID: Final = web.RequestKey("request_id", str)
 LIMIT_HEADERS: Final = web.RequestKey("limit_headers", Mapping[str, str])

@@ -33,6 +33,7 @@ from gateway.identity import upstream_identity
 from gateway.rate_limit import Lease
 from gateway.relay import Relay, RelayResult, Sink
 from gateway.request_body import validation_details
+from gateway.tracing import mark_run
 from gateway.upstream import gateway_error
 
 log = structlog.get_logger("gateway.runs")
@@ -58,8 +59,10 @@ def new_message_id() -> str:
 
 
 def chat_request(principal: Principal, message: str, conversation_id: str) -> ChatRequest:
-    """The internal request of a run; identity from the verified token only."""
+    """The internal request of a run; identity from the verified token only (also named on the
+    request's span, with the conversation)."""
     identity = upstream_identity(principal)
+    mark_run(principal, conversation_id)
     try:
         return ChatRequest(
             input=ChatInput(message=message),

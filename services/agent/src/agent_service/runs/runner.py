@@ -19,6 +19,8 @@ from typing import Any, cast
 
 import structlog
 from langgraph.checkpoint.base import BaseCheckpointSaver
+from opentelemetry import trace
+from opentelemetry.trace import Status, StatusCode
 
 from agent_service.errors import RunFailed
 from agent_service.graph.builder import AgentGraph
@@ -42,6 +44,7 @@ from contracts.agent_api import (
     ToolEndEvent,
 )
 from contracts.errors import ErrorCode
+from contracts.tracing import CONVERSATION_ATTR, MESSAGE_ATTR, TENANT_ATTR, USER_ATTR
 
 log = structlog.get_logger("agent_service.runs.runner")
 
@@ -58,6 +61,16 @@ class RunLimits:
     buffer_events: int
 
 
+def run_attributes(tenant: TenantContext, run_id: str) -> dict[str, str]:
+    """A run span's attributes: who and which conversation, never what was asked."""
+    return {
+        TENANT_ATTR: tenant.company_id,
+        USER_ATTR: tenant.user_id,
+        CONVERSATION_ATTR: tenant.conversation_id,
+        "app.run_id": run_id,
+    }
+
+
 class Runner:
     """Turns a question into SSE frames through the graph."""
 
@@ -67,8 +80,12 @@ class Runner:
         make_context: Callable[[TenantContext], RunContext],
         limits: RunLimits,
         metrics: AgentMetrics,
+        *,
+        capture_content: bool = False,
     ) -> None:
         self._graph = graph
+        self._capture_content = capture_content
+        """Whether the run's span carries the user's message (off: message text is user data)."""
         self._make_context = make_context
         self._limits = limits
         self._metrics = metrics
@@ -88,6 +105,11 @@ class Runner:
         started = time.perf_counter()
         run_id = f"run-{uuid.uuid4().hex}"
         ctx = self._make_context(tenant)
+        # Started, not made current: this generator may be closed from another context.
+        span = ctx.tracer.start_span("agent.run", attributes=run_attributes(tenant, run_id))
+        if self._capture_content:
+            span.set_attribute(MESSAGE_ATTR, message)
+        ctx.trace = trace.set_span_in_context(span)
         config: Any = {"configurable": {"thread_id": thread_key(tenant)}, "recursion_limit": 16}
         tally = RunTally(started, self._metrics)
         metrics = self._metrics
@@ -129,6 +151,10 @@ class Runner:
                 await before_end()
             yield terminal
         finally:
+            span.set_attribute("app.run_status", status)
+            if status not in ("ok", "cancelled"):
+                span.set_status(Status(StatusCode.ERROR, status))
+            span.end()
             metrics.runs_finished.labels(status).inc()
             metrics.tokens_streamed.inc(tally.tokens)
             log.info(

@@ -30,6 +30,7 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.runnables import Runnable
 from langchain_openai import ChatOpenAI
 from langchain_openai._compat import httpx as sdk_httpx
+from opentelemetry.trace import Tracer
 
 from agent_service.providers.base import (
     AskContext,
@@ -59,8 +60,10 @@ from agent_service.providers.openai.prompts import (
 )
 from agent_service.providers.openai.routing_call import ToolCallParse
 from agent_service.providers.openai.stream import stream_text
+from agent_service.providers.openai.tracing import TracedTransport
 from agent_service.providers.refusals import refusal_message
 from contracts.errors import ErrorCode
+from contracts.tracing import NO_TRACER
 
 log = structlog.get_logger("agent_service.providers.openai.provider")
 
@@ -78,17 +81,19 @@ class OpenAIProvider:
 
     name = "openai"
 
-    def __init__(self, config: OpenAIConfig) -> None:
+    def __init__(self, config: OpenAIConfig, *, tracer: Tracer = NO_TRACER) -> None:
         self._config = config
         self._rng = random.Random()
         # One connection pool for every step, owned here and closed by `aclose` (the SDK's own
         # httpx: httpx2 under openai>=3). One TLS context for both clients: loading the CA
         # bundle is the slow part of building a client, and ChatOpenAI builds a sync client too.
         tls = sdk_httpx.create_ssl_context()
-        self._http = sdk_httpx.AsyncClient(
+        pool = sdk_httpx.AsyncHTTPTransport(
             verify=tls,
             limits=sdk_httpx.Limits(max_connections=1000, max_keepalive_connections=100),
         )
+        # Each model call is a span of the step that made it, its traceparent sent to the model.
+        self._http = sdk_httpx.AsyncClient(transport=TracedTransport(pool, tracer))
         self._http_sync = sdk_httpx.Client(verify=tls)  # never used for calls; built once
         call_timeout = sdk_httpx.Timeout(config.timeout_s, connect=config.connect_timeout_s)
         stream_timeout = sdk_httpx.Timeout(config.stall_timeout_s, connect=config.connect_timeout_s)
