@@ -5,7 +5,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 
-.PHONY: run test setup seed token lint fmt typecheck schemas check clean bench eval screenshots
+.PHONY: run test setup seed token lint fmt typecheck schemas check clean bench eval screenshots docs
 
 $(UV):
 	@echo "uv not found: installing it into .tools/ (from PyPI)"
@@ -47,6 +47,10 @@ fmt: setup
 
 typecheck: setup
 	$(UV) run mypy
+
+# the module maps of docs/architecture.md, from each module's docstring
+docs: setup
+	.venv/bin/python scripts/module_map.py
 
 schemas: setup
 	$(UV) run python -m contracts.schema_export

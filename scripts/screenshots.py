@@ -20,7 +20,7 @@ import urllib.request
 from pathlib import Path
 from typing import Literal
 
-from playwright.async_api import Page, async_playwright
+from playwright.async_api import Page, ViewportSize, async_playwright
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -28,7 +28,10 @@ OUT = ROOT / "docs" / "img"
 CHROMIUM = Path("/usr/bin/chromium")
 USER = "u-bob"
 QUESTIONS = ["Top 5 technicians by revenue this year", "What is the overtime policy?"]
-VIEWPORTS = {"desktop": {"width": 1280, "height": 1000}, "phone": {"width": 390, "height": 844}}
+VIEWPORTS: dict[str, ViewportSize] = {
+    "desktop": {"width": 1280, "height": 1000},
+    "phone": {"width": 390, "height": 844},
+}
 Scheme = Literal["light", "dark"]
 FORGET_CONVERSATIONS = """async () => {
   const headers = {Authorization: 'Bearer ' + sessionStorage.getItem('fsa.token')};
@@ -96,8 +99,8 @@ async def main_async(base_url: str, only: set[str], out: Path) -> list[Path]:
                     if only and name not in only:
                         continue
                     context = await browser.new_context(
-                        viewport=viewport,  # type: ignore[arg-type]
-                        color_scheme=scheme,  # type: ignore[arg-type]
+                        viewport=viewport,
+                        color_scheme=scheme,
                         device_scale_factor=2 if device == "phone" else 1,
                         is_mobile=device == "phone",
                         has_touch=device == "phone",
@@ -135,11 +138,15 @@ def main() -> int:
         }
         procs: list[subprocess.Popen[bytes]] = []
         try:
-            quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-            agent = subprocess.Popen([str(BIN / "agent-service"), "serve"], env=env, **quiet)
+            quiet = subprocess.DEVNULL
+            agent = subprocess.Popen(
+                [str(BIN / "agent-service"), "serve"], env=env, stdout=quiet, stderr=quiet
+            )
             procs.append(agent)
             wait_ready(f"http://127.0.0.1:{agent_port}/ready", agent)
-            gateway = subprocess.Popen([str(BIN / "gateway"), "serve"], env=env, **quiet)
+            gateway = subprocess.Popen(
+                [str(BIN / "gateway"), "serve"], env=env, stdout=quiet, stderr=quiet
+            )
             procs.append(gateway)
             wait_ready(f"http://127.0.0.1:{gateway_port}/ready", gateway)
             asyncio.run(main_async(f"http://127.0.0.1:{gateway_port}", set(args.only), args.out))

@@ -137,7 +137,7 @@ async def test_hangups_at_random_points_never_wedge_postgres(
     settings = AgentSettings(
         env="test",
         data_dir=tmp_path / "unused",
-        database_url=dsn_for(database),  # type: ignore[arg-type]
+        database_url=dsn_for(database),
         offline_pace_ms=1,
         pg_pool_max=20,
     )

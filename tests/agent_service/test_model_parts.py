@@ -13,7 +13,8 @@ import pytest
 from agent_service.providers.base import QueryResult, Turn
 from agent_service.providers.openai.citations import CitationFilter
 from agent_service.providers.openai.errors import ModelFailure, RetryPolicy, classify_failure
-from agent_service.providers.openai.prompts import frame, history_messages, rows_messages
+from agent_service.providers.openai.framing import frame
+from agent_service.providers.openai.prompts import history_messages, rows_messages
 from contracts.errors import ErrorCode
 
 

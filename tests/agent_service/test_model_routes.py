@@ -233,3 +233,26 @@ async def test_routing_works_through_response_format_too(
     assert result.answer == "Hi!"
     assert "tools" not in classify
     assert classify["response_format"]["type"] == method.replace("_mode", "_object")
+
+
+async def test_a_short_policy_follow_up_is_searched_with_the_question_it_follows(
+    data_dir: Path, mint: Mint
+) -> None:
+    rules = script(
+        route("rag"),
+        answer("From the passages [1].", match=Match(has_tools=False, last_user="Passages (")),
+    )
+    user, company = "u-bob", "bluepeak-plumbing"
+    async with model_stack(rules, data_dir) as stack:
+        token = mint("u-bob", "bluepeak-plumbing")
+        await stream_chat(
+            stack.url, token, "From which hour am I on overtime?", user=user, company=company
+        )
+        result = await stream_chat(
+            stack.url, token, "and what is it paid at?", user=user, company=company
+        )
+        answering = stack.answering()
+    (search,) = result.of("tool_start")
+    assert "overtime" in search["input"].lower()
+    # the model is given the overtime rate section, not "paid time off"
+    assert "2x (double time)" in texts(answering[-1], "user")[-1]

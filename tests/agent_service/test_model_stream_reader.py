@@ -45,7 +45,7 @@ async def raw_server(pieces: Sequence[bytes], status: int = 200) -> AsyncIterato
 
 
 async def read_all(base_url: str, usage: UsageMeter) -> list[str]:
-    chat = ChatOpenAI(model="m", base_url=base_url, api_key="k", max_retries=0)  # type: ignore[arg-type]
+    chat = ChatOpenAI(model="m", base_url=base_url, api_key="k", max_retries=0)
     out = []
     async for piece in stream_text(chat, [HumanMessage("hi")], usage, include_usage=True):
         out.append(piece)

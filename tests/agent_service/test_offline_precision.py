@@ -38,7 +38,8 @@ def truth(db: Path, sql: str) -> Any:
 
 async def converse(db: Path, *questions: str) -> tuple[str, str]:
     """(route, answer) of the last question, after the earlier ones in the same conversation."""
-    provider, memory = OfflineProvider(), {}
+    provider = OfflineProvider()
+    memory: dict[str, Any] = {}
     route, text = "", ""
     for question in questions:
         ask = AskContext(question, (), dict(memory), UsageMeter())

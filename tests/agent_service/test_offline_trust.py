@@ -37,7 +37,8 @@ def truth(db: Path, tenant: str, sql: str) -> Any:
 
 async def converse(db: Path, tenant: str, *questions: str) -> tuple[str, str]:
     """(route, answer) of the last question, after the earlier ones in the same conversation."""
-    provider, memory = OfflineProvider(), {}
+    provider = OfflineProvider()
+    memory: dict[str, Any] = {}
     route, text = "", ""
     for question in questions:
         ask = AskContext(question, (), dict(memory), UsageMeter())

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -56,14 +57,18 @@ async def test_replicas_starting_together_on_an_empty_database_seed_it_once(
         settings = AgentSettings(
             env="test",
             data_dir=tmp_path,
-            database_url=dsn_for(name),  # type: ignore[arg-type]
+            database_url=dsn_for(name),
         )
 
-        async def start_and_ask() -> object:
+        async def start_and_ask() -> tuple[tuple[Any, ...], ...]:
             async with open_deps(settings) as deps:
                 return (await deps.sql.run("acme-hvac", "SELECT count(*) FROM jobs")).rows
 
-        assert await asyncio.gather(start_and_ask(), start_and_ask()) == [((260,),), ((260,),)]
+        # gather's result is a list at run time (typeshed says tuple)
+        assert list(await asyncio.gather(start_and_ask(), start_and_ask())) == [
+            ((260,),),
+            ((260,),),
+        ]
         with psycopg.connect(dsn_for(name)) as conn:
             assert conn.execute("SELECT count(*) FROM jobs").fetchone() == (780,)
 
@@ -71,7 +76,7 @@ async def test_replicas_starting_together_on_an_empty_database_seed_it_once(
 async def test_two_databases_on_one_server_migrate_together() -> None:
     # the reader role is cluster-wide: both must get it without a duplicate-role error
     with fresh_database() as first, fresh_database() as second:
-        assert await asyncio.gather(migrate(dsn_for(first)), migrate(dsn_for(second))) == [
+        assert list(await asyncio.gather(migrate(dsn_for(first)), migrate(dsn_for(second)))) == [
             ALL,
             ALL,
         ]

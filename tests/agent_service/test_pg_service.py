@@ -14,6 +14,7 @@ from typing import Any
 import aiohttp
 import psycopg
 import pytest
+from psycopg.abc import Params
 from psycopg_pool import AsyncConnectionPool
 from support.pg_database import dsn_for, fresh_database
 from support.servers import serve_asgi
@@ -51,7 +52,7 @@ def replica(database: str, tmp_path: Path) -> Callable[..., Any]:
         settings = AgentSettings(
             env="test",
             data_dir=tmp_path / "unused",  # every store lives in PostgreSQL
-            database_url=dsn_for(database),  # type: ignore[arg-type]
+            database_url=dsn_for(database),
             **overrides,
         )
         async with serve_asgi(create_app(settings)) as url:
@@ -60,7 +61,7 @@ def replica(database: str, tmp_path: Path) -> Callable[..., Any]:
     return serve
 
 
-def owner_query(database: str, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+def owner_query(database: str, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
     with psycopg.connect(dsn_for(database)) as conn:
         return conn.execute(sql, params).fetchall()
 
@@ -210,7 +211,7 @@ async def test_delete_erases_the_checkpoints(
             " (SELECT count(*) FROM checkpoint_writes WHERE thread_id = %(t)s)"
             " + (SELECT count(*) FROM checkpoint_blobs WHERE thread_id = %(t)s),"
             " (SELECT count(*) FROM conversations WHERE id = 'gone')",
-            {"t": thread},  # type: ignore[arg-type]
+            {"t": thread},
         )
         return checkpoints, writes, owned
 
@@ -237,8 +238,8 @@ async def test_a_misconfigured_sql_login_refuses_to_start(database: str, tmp_pat
     settings = AgentSettings(
         env="test",
         data_dir=tmp_path,
-        database_url=dsn_for(database),  # type: ignore[arg-type]
-        sql_database_url=dsn_for(database),  # type: ignore[arg-type]  # the superuser: unsafe
+        database_url=dsn_for(database),
+        sql_database_url=dsn_for(database),  # the superuser: unsafe
     )
     with pytest.raises(UnsafeReaderRole, match="superuser"):
         async with open_deps(settings):
@@ -267,19 +268,33 @@ async def test_a_crashed_replica_frees_its_conversations_when_the_lease_expires(
     await crashed.acquire("acme-hvac/u/crash")
     with pytest.raises(ConversationBusy):
         await other.acquire("acme-hvac/u/crash")
-    for _ in range(100):
-        await asyncio.sleep(0.1)
-        try:
-            await other.acquire("acme-hvac/u/crash")
-            break
-        except ConversationBusy:
-            continue
-    else:
-        raise AssertionError("the dead replica's lease never expired")
+    # a message that may wait (up to 20 lease lengths) gets the conversation once the lease expires
+    waiting = PostgresActiveRuns(pool, lease_s=0.5, wait_s=10)
+    try:
+        await waiting.acquire("acme-hvac/u/crash")
+    except ConversationBusy:
+        raise AssertionError("the dead replica's lease never expired") from None
     await crashed.release("acme-hvac/u/crash")  # a late release must not free the new holder's run
     with pytest.raises(ConversationBusy):
         await PostgresActiveRuns(pool, lease_s=0.5).acquire("acme-hvac/u/crash")
-    await other.release("acme-hvac/u/crash")
+    await waiting.release("acme-hvac/u/crash")
+
+
+async def until_past_its_lease(pool: AsyncConnectionPool[Any], key: str, by_s: float) -> None:
+    """Until the server's clock, the one leases expire by, is `by_s` past `key`'s current lease."""
+    async with pool.connection() as conn:
+        cursor = await conn.execute(
+            "SELECT expires_at + make_interval(secs => %s) FROM active_runs WHERE key = %s",
+            (by_s, key),
+        )
+        row = await cursor.fetchone()
+        assert row is not None, f"{key} is not leased"
+        async with asyncio.timeout(10):
+            while True:
+                cursor = await conn.execute("SELECT now() > %s", row)
+                if await cursor.fetchone() == (True,):
+                    return
+                await asyncio.sleep(0.05)
 
 
 async def test_a_live_replica_keeps_renewing_its_lease(pool: AsyncConnectionPool[Any]) -> None:
@@ -287,7 +302,8 @@ async def test_a_live_replica_keeps_renewing_its_lease(pool: AsyncConnectionPool
     await live.start()
     try:
         await live.acquire("acme-hvac/u/long")
-        await asyncio.sleep(1.0)  # several lease lengths
+        # several lease lengths: the lease it took would have lapsed twice over
+        await until_past_its_lease(pool, "acme-hvac/u/long", by_s=0.6)
         with pytest.raises(ConversationBusy):
             await PostgresActiveRuns(pool, lease_s=0.3).acquire("acme-hvac/u/long")
     finally:
@@ -336,7 +352,7 @@ async def test_an_unreachable_server_is_a_clear_start_up_error(tmp_path: Path) -
     settings = AgentSettings(
         env="test",
         data_dir=tmp_path,
-        database_url="postgresql://postgres@127.0.0.1:1/agent",  # type: ignore[arg-type]
+        database_url="postgresql://postgres@127.0.0.1:1/agent",
     )
     with pytest.raises(DatabaseUnavailable, match="PostgreSQL is not reachable"):
         async with open_deps(settings):

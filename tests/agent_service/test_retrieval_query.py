@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from agent_service.storage.query import INTENTS, expand_query, intent_words, search_query
+from agent_service.storage.intents import INTENTS, intent_words
+from agent_service.storage.query import expand_query, search_query
 
 
 @pytest.mark.parametrize(

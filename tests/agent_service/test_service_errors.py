@@ -125,7 +125,7 @@ def _token(**claims: Any) -> str:
             "invalid token",
         ),
         (
-            lambda: jwt.encode({"iss": "gateway", "aud": "agent-service"}, None, algorithm="none"),
+            lambda: jwt.encode({"iss": "gateway", "aud": "agent-service"}, "", algorithm="none"),
             "token algorithm not allowed",
         ),
         (lambda: "x" * 5000, "token too large"),

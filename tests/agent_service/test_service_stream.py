@@ -207,7 +207,7 @@ async def test_memory_survives_a_restart(
 async def test_second_message_while_running_is_409(make_settings: MakeSettings, mint: Mint) -> None:
     async with serve_asgi(create_app(make_settings(offline_pace_ms=30))) as url:
         first = asyncio.create_task(stream_chat(url, mint(), "List all technicians"))
-        await asyncio.sleep(0.3)
+        await until_metric(url, "agent_active_streams", 1)  # the first reply is being written
         busy = await stream_chat(url, mint(), "How many jobs are completed?")
         other = await stream_chat(
             url, mint(), "How many jobs are completed?", conversation="conv-2"
@@ -229,6 +229,13 @@ async def metric(url: str, name: str) -> float:
     return 0.0
 
 
+async def until_metric(url: str, name: str, at_least: float, timeout_s: float = 10) -> None:
+    """Poll /metrics until `name` reaches `at_least` (a TimeoutError after `timeout_s`)."""
+    async with asyncio.timeout(timeout_s):
+        while await metric(url, name) < at_least:  # noqa: ASYNC110 (seen over HTTP, no event)
+            await asyncio.sleep(0.01)
+
+
 async def test_client_disconnect_cancels_the_run(make_settings: MakeSettings, mint: Mint) -> None:
     async with serve_asgi(create_app(make_settings(offline_pace_ms=50))) as url:
         body = {
@@ -245,10 +252,7 @@ async def test_client_disconnect_cancels_the_run(make_settings: MakeSettings, mi
             while b"event: token" not in seen:
                 seen += await resp.content.readany()
             resp.close()  # the client goes away mid-answer
-        for _ in range(100):
-            if await metric(url, "agent_runs_cancelled_total") >= 1:
-                break
-            await asyncio.sleep(0.02)
+        await until_metric(url, "agent_runs_cancelled_total", 1)
         assert await metric(url, "agent_runs_cancelled_total") == 1
         assert await metric(url, "agent_active_streams") == 0
         # the conversation is free again
@@ -275,12 +279,9 @@ async def test_a_stopped_answer_is_kept_in_the_history_marked_stopped(
                 seen += await resp.content.readany()
             resp.close()  # stopped mid-answer
         # The conversation is released only after the partial answer is saved: once a new
-        # question is taken, the history has it.
-        for _ in range(100):
-            again = await stream_chat(url, mint(), "How many jobs are completed?")
-            if again.status != 409:  # the server has not noticed the hang-up yet
-                break
-            await asyncio.sleep(0.02)
+        # question is taken (it waits up to AGENT_BUSY_WAIT_S for the stopped run to let go),
+        # the history has it.
+        again = await stream_chat(url, mint(), "How many jobs are completed?")
         assert again.status == 200
         async with (
             aiohttp.ClientSession() as s,
@@ -385,10 +386,7 @@ async def test_non_streaming_caller_that_leaves_cancels_the_run(
 
         with pytest.raises(TimeoutError):
             await ask_then_leave()
-        for _ in range(100):
-            if await metric(url, "agent_runs_cancelled_total") >= 1:
-                break
-            await asyncio.sleep(0.02)
+        await until_metric(url, "agent_runs_cancelled_total", 1)
         assert await metric(url, "agent_runs_cancelled_total") == 1
         again = await stream_chat(url, mint(), "How many jobs are completed?")
         assert again.status == 200

@@ -23,6 +23,7 @@ from playwright.async_api import (
     ConsoleMessage,
     Locator,
     Page,
+    ViewportSize,
     async_playwright,
 )
 from support.servers import serve_asgi
@@ -278,7 +279,7 @@ async def open_chat(browser: Browser, stack: Stack) -> AsyncIterator[OpenChat]:
 
     async def open_page(
         base_url: str | None = None,
-        viewport: dict[str, int] | None = None,
+        viewport: ViewportSize | None = None,
         color_scheme: Literal["light", "dark"] = "light",
     ) -> ChatPage:
         context = await browser.new_context(

@@ -138,7 +138,9 @@ async def test_one_sources_list_numbered_like_the_chips(open_chat: Any) -> None:
     chips = set(await turn.locator(".answer .cite").all_inner_texts())
     numbers = set(await turn.locator(".source .source-numbers .cite").all_inner_texts())
     assert chips == numbers == {"[1]"}
-    assert "2 passages from 1 document ·" in await turn.locator(".tool-result").inner_text()
+    # several sections of one policy (section chunks): plural passages, singular document
+    summary = await turn.locator(".tool-result").inner_text()
+    assert re.search(r"\b[2-9] passages from 1 document ·", summary), summary
 
     snippet = await turn.locator(".source-snippet").inner_text()
     assert snippet.endswith("…")

@@ -3,7 +3,6 @@ company switching, stop, conversations (new, switch, delete, reload), keyboard a
 
 from __future__ import annotations
 
-import asyncio
 import re
 from typing import Any
 
@@ -15,15 +14,30 @@ DATA_QUESTION = "Top 5 technicians by revenue this year"
 POLICY_QUESTION = "What is the overtime policy?"
 
 
+# Records the answer's length (in characters) and the status line at every change of the page
+# while the turn runs: every step the user saw, however fast the tokens come.
+RECORD_TURN = """() => {
+  const app = document.getElementById('app');
+  const samples = window.__turnSamples = [];
+  const sample = () => {
+    if (app.dataset.running !== 'true') { observer.disconnect(); return; }
+    const a = [...document.querySelectorAll('#messages .answer')].pop();
+    const s = document.querySelector('#messages .live .turn-status');
+    samples.push([a ? [...a.textContent].length : 0, s && !s.hidden ? s.textContent : '']);
+  };
+  const observer = new MutationObserver(sample);
+  observer.observe(document.body, {subtree: true, childList: true, characterData: true,
+                                   attributes: true});
+  sample();
+}"""
+
+
 async def sample_until_idle(chat: Any) -> tuple[list[int], list[str]]:
-    """The answer's length and the status line, sampled repeatedly while the turn runs."""
-    lengths: list[int] = []
-    statuses: list[str] = []
-    while await chat.running():
-        lengths.append(len(await chat.answer_text()))
-        statuses.append(await chat.turn_status())
-        await asyncio.sleep(0.005)
-    return lengths, statuses
+    """The answer's length and the status line at each change of the page while the turn runs."""
+    await chat.page.evaluate(RECORD_TURN)
+    await chat.wait_idle()
+    samples = await chat.page.evaluate("() => window.__turnSamples")
+    return [n for n, _ in samples], [status for _, status in samples]
 
 
 async def test_data_answer_streams_with_status_tools_and_sql(open_chat: Any) -> None:
@@ -106,9 +120,12 @@ async def test_stop_ends_the_run_mid_answer(open_chat: Any) -> None:
     chat = await open_chat()
     await chat.sign_in("u-carol")
     await chat.ask(POLICY_QUESTION)
-    while len(await chat.answer_text()) < 20:
-        assert await chat.running(), "the answer finished before it could be stopped"
-        await asyncio.sleep(0.01)
+    await chat.page.wait_for_function(
+        "() => { const a = [...document.querySelectorAll('#messages .answer')].pop();"
+        " return (a ? a.textContent.length : 0) >= 20"
+        " || document.getElementById('app').dataset.running !== 'true'; }"
+    )
+    assert await chat.running(), "the answer finished before it could be stopped"
 
     current = chat.page.locator("#conversation-list .conversation.current .conversation-title")
     assert await current.inner_text() == "Overtime policy", "listed while it answers"
@@ -119,24 +136,29 @@ async def test_stop_ends_the_run_mid_answer(open_chat: Any) -> None:
     turn = chat.last_turn
     assert await turn.locator(".badge.stopped").inner_text() == "Stopped"
     stopped_at = await chat.answer_text()
-    await asyncio.sleep(0.5)  # the agent streams a token every 20 ms: it would have grown by now
+    answers = chat.page.locator("#messages .answer")
+    stopped_answer = answers.nth(await answers.count() - 1)
 
-    assert await chat.answer_text() == stopped_at
     assert "Sources:" not in stopped_at, "the whole answer was not sent"
     assert await chat.page.is_visible("#send")
     assert not await chat.page.is_visible("#stop")
     await chat.screenshot("stopped")
     # The conversation goes on after a stop.
     assert (await chat.ask_and_wait("How many technicians are active?")).startswith("You have")
+    # The next turn was accepted, so the stopped run is over: nothing of it arrived after the stop.
+    assert await stopped_answer.text_content() == stopped_at
 
 
 async def test_a_stopped_answer_survives_a_reload_marked_stopped(open_chat: Any) -> None:
     chat = await open_chat()
     await chat.sign_in("u-carol")
     await chat.ask(POLICY_QUESTION)
-    while len(await chat.answer_text()) < 20:
-        assert await chat.running(), "the answer finished before it could be stopped"
-        await asyncio.sleep(0.01)
+    await chat.page.wait_for_function(
+        "() => { const a = [...document.querySelectorAll('#messages .answer')].pop();"
+        " return (a ? a.textContent.length : 0) >= 20"
+        " || document.getElementById('app').dataset.running !== 'true'; }"
+    )
+    assert await chat.running(), "the answer finished before it could be stopped"
     await chat.page.click("#stop")
     await chat.wait_idle()
     stopped_at = await chat.answer_text()
@@ -240,7 +262,10 @@ async def test_phone_layout_fits_and_opens_the_conversation_drawer(open_chat: An
 
     await page.click("#menu-button")
     await page.wait_for_selector("#app.sidebar-open")
-    await asyncio.sleep(0.3)  # the drawer slides in
+    await page.evaluate(  # the drawer has slid in: its transition has finished
+        "() => Promise.all(document.getElementById('sidebar').getAnimations()"
+        ".map((a) => a.finished))"
+    )
     assert not await _offscreen(page, "#sidebar")
     await page.click("#new-chat")
     assert not await page.locator("#app.sidebar-open").count()

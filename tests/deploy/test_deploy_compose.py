@@ -320,7 +320,7 @@ def test_compose_runs_production_with_required_keys(
         assert agent.env == "production", name
 
 
-@pytest.mark.parametrize("doc", ["deployment.md", "deployment-postgres.md", "operations.md"])
+@pytest.mark.parametrize("doc", ["deployment.md", "operations.md"])
 def test_deployment_docs_run_production(doc: str) -> None:
     text = (ROOT / "docs" / doc).read_text()
     for unsafe in ("GATEWAY_DEV_AUTH=true", "GATEWAY_ENV=development", "AGENT_ENV=development"):

@@ -154,11 +154,12 @@ def is_limiter_outage(reply: Reply) -> bool:
 
 async def until_admitted(http: aiohttp.ClientSession, gateway: str, token: str) -> Reply:
     """Ask until a reply is not a limiter outage (the first call may meet a dead connection)."""
-    for _ in range(50):
-        reply = await ask(http, gateway, token, QUESTION, unique("conv"))
+    reply = await ask(http, gateway, token, QUESTION, unique("conv"))
+    for _ in range(49):
         if not is_limiter_outage(reply):
-            return reply
+            break
         await asyncio.sleep(0.1)
+        reply = await ask(http, gateway, token, QUESTION, unique("conv"))
     return reply
 
 

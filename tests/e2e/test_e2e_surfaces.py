@@ -13,6 +13,7 @@ from typing import Any
 
 import aiohttp
 from openai import AsyncOpenAI
+from openai.types.chat import ChatCompletionMessageParam
 from support.stack import Stack
 
 ALICE = ("u-alice", "acme-hvac")
@@ -75,7 +76,9 @@ async def test_a_shared_thread_id_is_still_each_company_s_own(stack: Stack) -> N
 async def test_the_same_opening_message_gives_each_company_its_own_conversation(
     stack: Stack,
 ) -> None:
-    question = [{"role": "user", "content": "How many customers do we have?"}]
+    question: list[ChatCompletionMessageParam] = [
+        {"role": "user", "content": "How many customers do we have?"}
+    ]
     ids = []
     for who in (ALICE, BOB):
         client = AsyncOpenAI(

@@ -8,6 +8,7 @@ import math
 import httpx
 from langchain_openai import OpenAIEmbeddings
 from langchain_openai._compat import httpx as sdk_httpx
+from pydantic import SecretStr
 
 from fake_openai import Script, running_fake_openai
 from fake_openai.embeddings import embed
@@ -35,8 +36,8 @@ async def test_langchain_openai_embeddings_read_the_endpoint() -> None:
         with sdk_httpx.Client() as http_sync:
             embedder = OpenAIEmbeddings(
                 model="fake-embed",
-                base_url=fake.base_url,
-                api_key="test-key",  # type: ignore[arg-type]
+                openai_api_base=fake.base_url,  # by field name: the plugin types those, not aliases
+                openai_api_key=SecretStr("test-key"),
                 dimensions=32,
                 check_embedding_ctx_length=False,
                 http_async_client=http,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
 import aiohttp
 from support.gateway_harness import (
@@ -88,6 +89,7 @@ async def test_websocket_turns_get_a_rate_limit_error_event(upstream: FakeUpstre
         s.ws_connect(gw.ws_url, headers=gw.auth()) as ws,
     ):
         assert (await ws.receive_json())["type"] == "auth_success"
+        last: dict[str, Any] = {}
         for _ in range(2):
             await ws.send_json({"type": "message", "message": "hi"})
             while (last := json.loads((await ws.receive()).data))["type"] not in (

@@ -7,7 +7,18 @@ from typing import Any
 
 import pytest
 from ag_ui.core import RunAgentInput, TextMessageContentEvent
-from support.gateway_harness import Comment, Step, rag_answer, sql_answer, stats
+from support.gateway_harness import (
+    Comment,
+    Die,
+    Gate,
+    Hang,
+    Refuse,
+    Sleep,
+    Step,
+    rag_answer,
+    sql_answer,
+    stats,
+)
 
 from contracts.agent_api import (
     AgentEvent,
@@ -43,7 +54,7 @@ def _shape(events: list[Any]) -> list[tuple[str, ...]]:
 
 
 def _events(script: list[Step]) -> list[AgentEvent]:
-    return [s for s in script if not isinstance(s, Comment)]
+    return [s for s in script if not isinstance(s, (Comment, Sleep, Die, Hang, Refuse, Gate))]
 
 
 def _run(events: list[AgentEvent]) -> list[tuple[str, ...]]:

@@ -4,6 +4,7 @@ chat and deletes fail closed with 503, as docs/operations.md says."""
 from __future__ import annotations
 
 import socket
+from typing import Any
 
 import aiohttp
 from support.gateway_harness import FakeUpstream, gateway_settings, running_gateway
@@ -28,6 +29,7 @@ async def test_reads_are_served_under_local_limits_while_redis_is_down(
     )
     async with running_gateway(settings) as gw, aiohttp.ClientSession() as s:
         reads = []
+        body: dict[str, Any] = {}
         for path in ("/api/conversations", "/api/conversations/conv-known", "/api/conversations"):
             async with s.get(f"{gw.url}{path}", headers=gw.auth()) as r:
                 reads.append((r.status, r.headers.get("RateLimit", "")))

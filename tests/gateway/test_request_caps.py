@@ -28,6 +28,8 @@ async def test_conversation_routes_are_rate_limited(
     settings = gateway_settings(upstream.url, limit_user_conversation_requests=2)
     async with running_gateway(settings) as gw, aiohttp.ClientSession() as s:
         statuses = []
+        headers: dict[str, str] = {}
+        body = b""
         for _ in range(3):
             async with s.request(method, f"{gw.url}{path}", headers=gw.auth()) as r:
                 statuses.append(r.status)
@@ -70,11 +72,15 @@ async def test_open_sockets_per_user_are_capped(upstream: FakeUpstream) -> None:
     settings = gateway_settings(upstream.url, ws_max_per_user=2)
     async with running_gateway(settings) as gw, aiohttp.ClientSession() as s:
         async with AsyncExitStack() as open_sockets:
+            sockets: list[aiohttp.ClientWebSocketResponse] = []
             for _ in range(2):
-                ws = await open_sockets.enter_async_context(
-                    s.ws_connect(gw.ws_url, headers=gw.auth())
+                sockets.append(
+                    await open_sockets.enter_async_context(
+                        s.ws_connect(gw.ws_url, headers=gw.auth())
+                    )
                 )
-                assert (await receive(ws))["type"] == "auth_success"
+                assert (await receive(sockets[-1]))["type"] == "auth_success"
+            ws = sockets[-1]
             # The third, authenticating by header and by first message: refused with 1008.
             async with s.ws_connect(gw.ws_url, headers=gw.auth()) as third:
                 refused = await receive(third)

@@ -11,6 +11,7 @@ from support.gateway_harness import (
     FakeUpstream,
     Gateway,
     Hang,
+    Step,
     gateway_settings,
     read_sse,
     running_gateway,
@@ -22,7 +23,7 @@ from contracts.agent_api import TokenEvent
 from gateway.auth import Principal
 from gateway.rate_limit import InProcessLimiter
 
-THREE_TOKENS_THEN_HANG = [
+THREE_TOKENS_THEN_HANG: list[Step] = [
     TokenEvent(channel="final", content="One"),
     TokenEvent(channel="final", content=" two"),
     TokenEvent(channel="final", content=" three"),

@@ -271,7 +271,8 @@ async def test_bodies_useChat_cannot_mean_are_refused(upstream: FakeUpstream) ->
         no_user["messages"] = no_user["messages"][1:2]
         empty = use_chat_body("   ")
         bad_id = use_chat_body("hi", chat_id="../../x")
-        for body in (no_user, empty, bad_id, {"messages": []}):
+        no_messages: dict[str, Any] = {"messages": []}
+        for body in (no_user, empty, bad_id, no_messages):
             resp, frames = await post_chat(f"{gw.url}/api/chat", body, gw.auth())
             assert resp.status == 400
             assert json.loads(frames[0])["error"]["code"] == "INVALID_REQUEST"
@@ -282,10 +283,10 @@ def test_mapping_keeps_to_the_schema_for_every_event_order() -> None:
     """Pure check: reasoning on two channels, a tool without a start, a tool without an end."""
     from support.gateway_harness import stats
 
-    from contracts.agent_api import CompleteEvent, ToolEndEvent, ToolStartEvent
+    from contracts.agent_api import AgentEvent, CompleteEvent, ToolEndEvent, ToolStartEvent
 
     state = AiSdkState(message_id="m", conversation_id="c")
-    events = [
+    events: list[AgentEvent] = [
         TokenEvent(channel="sql_agent", content="a"),
         TokenEvent(channel="rag_agent", content="b"),
         ToolEndEvent(tool="t", call_id="orphan", status="error", summary="boom", duration_ms=1),

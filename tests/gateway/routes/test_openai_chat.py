@@ -10,6 +10,7 @@ from typing import Any
 import openai
 import pytest
 from openai import AsyncOpenAI
+from openai.types.chat import ChatCompletionMessageParam
 from support.gateway_harness import (
     FakeUpstream,
     Gateway,
@@ -21,7 +22,9 @@ from support.gateway_harness import (
 
 from contracts.agent_api import ErrorEvent, RouteDecisionEvent, TokenEvent
 
-QUESTION = [{"role": "user", "content": "How many technicians are active?"}]
+QUESTION: list[ChatCompletionMessageParam] = [
+    {"role": "user", "content": "How many technicians are active?"}
+]
 
 
 @asynccontextmanager
@@ -83,8 +86,11 @@ async def test_without_include_usage_no_usage_chunk(upstream: FakeUpstream) -> N
 
 async def test_every_turn_of_one_chat_lands_in_one_conversation(upstream: FakeUpstream) -> None:
     upstream.script = sql_answer()
-    first = [{"role": "system", "content": "Be brief."}, *QUESTION]
-    second = [
+    first: list[ChatCompletionMessageParam] = [
+        {"role": "system", "content": "Be brief."},
+        *QUESTION,
+    ]
+    second: list[ChatCompletionMessageParam] = [
         *first,
         {"role": "assistant", "content": "There are 4."},
         {"role": "user", "content": "And inactive?"},
@@ -190,7 +196,7 @@ async def test_a_model_failure_before_the_answer_is_a_server_error(
     ],
 )
 async def test_bad_input_is_a_bad_request_error(
-    upstream: FakeUpstream, messages: list[dict[str, Any]]
+    upstream: FakeUpstream, messages: list[ChatCompletionMessageParam]
 ) -> None:
     async with client_for(upstream) as (client, _):
         with pytest.raises(openai.BadRequestError) as raised:

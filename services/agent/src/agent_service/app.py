@@ -23,7 +23,15 @@ from starlette.routing import Route
 
 from agent_service.api_docs import DOCS_ROUTES
 from agent_service.deps import Deps, open_deps
-from agent_service.errors import AgentError, Forbidden, NotFound, Unauthorized
+from agent_service.errors import (
+    STORE_DOWN,
+    STORE_ERRORS,
+    AgentError,
+    Forbidden,
+    NotFound,
+    StoreUnavailable,
+    Unauthorized,
+)
 from agent_service.graph.builder import AgentGraph, build_graph
 from agent_service.graph.state import RunContext
 from agent_service.http_io import (
@@ -248,6 +256,11 @@ async def delete_conversation(request: Request) -> Response:
     return Response(status_code=204)
 
 
+async def _store_unavailable(request: Request, exc: Exception) -> Response:
+    log.warning("store_unavailable", error=repr(exc)[:300], path=request.url.path)
+    return await handle_error(request, StoreUnavailable(STORE_DOWN))
+
+
 async def health(_: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
@@ -361,6 +374,9 @@ def create_app(
         # one renderer; Starlette routes exceptions by class, so each root is named
         exception_handlers={
             AgentError: handle_error,
+            # a store call outside `borrow` (memory through LangGraph's saver) that found
+            # PostgreSQL down: 503 UPSTREAM_UNAVAILABLE, retryable
+            **dict.fromkeys(STORE_ERRORS, _store_unavailable),
             HTTPException: handle_error,
             Exception: handle_error,
         },

@@ -7,7 +7,16 @@ renders all of them (and Starlette's own refusals, and the unexpected) in one ha
 
 from __future__ import annotations
 
+from typing import Final
+
+import psycopg
+from psycopg_pool import PoolTimeout
+
 from contracts.errors import ErrorCode, ServiceError
+
+STORE_ERRORS: Final = (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout)
+"""What a store's driver raises when PostgreSQL is down or saturated: a 503, never a 500."""
+STORE_DOWN: Final = "the conversation store is unavailable; please try again"
 
 
 class AgentError(ServiceError):

@@ -86,7 +86,7 @@ class AgentSettings(BaseSettings):
     busy_wait_s: float = Field(default=2.0, ge=0, le=30)
     """A message to a conversation whose reply is still ending waits this long before 409."""
 
-    # --- PostgreSQL (production backends); see docs/deployment-postgres.md -------------------
+    # --- PostgreSQL (production backends); see docs/deployment.md#postgresql ------------------
     database_url: SecretStr | None = None
     """Set: business data, documents, memory, conversations and busy runs live in PostgreSQL."""
     sql_database_url: SecretStr | None = None
@@ -102,8 +102,13 @@ class AgentSettings(BaseSettings):
     """Connections of the SQL path's read-only role."""
     pg_pool_timeout_s: float = Field(default=5.0, gt=0, le=120)
     """Longest wait for a pooled connection (and for the server at start-up)."""
-    run_lease_s: float = Field(default=30.0, ge=1, le=3600)
-    """How long a crashed replica's conversation stays busy (renewed every third of it)."""
+    pg_down_wait_s: float = Field(default=0.5, gt=0, le=120)
+    """Longest wait for a pooled connection while PostgreSQL is known down (then 503)."""
+    pg_reconnect_s: float = Field(default=2.0, ge=0.1, le=600)
+    """How long a pool keeps retrying a lost connection with backoff before the next request's
+    connect is tried at once (bounds the recovery after an outage)."""
+    run_lease_s: float = Field(default=5.0, ge=1, le=3600)
+    """How long a crashed replica's conversation stays busy (renewed every fifth of it)."""
 
     # --- the OpenAI-compatible model (AGENT_PROVIDER=openai); see docs/real-model.md -----------
     # Read only when the provider is `openai`; the offline default needs none of them.
@@ -128,9 +133,12 @@ class AgentSettings(BaseSettings):
     """Ask for token usage at the end of streams (`stream_options.include_usage`)."""
     model_connect_timeout_s: float = Field(default=5.0, gt=0, le=120)
     model_timeout_s: float = Field(default=30.0, gt=0, le=600)
-    """Deadline of one non-streamed call (`classify`, each SQL draft)."""
+    """Deadline of one non-streamed step (`classify`, each SQL draft), its retries included."""
     model_stall_timeout_s: float = Field(default=20.0, gt=0, le=600)
     """Longest silence allowed in a streamed answer, before the first chunk and between chunks."""
+    model_first_token_timeout_s: float = Field(default=10.0, gt=0, le=600)
+    """A streamed answer with no text this long after its step began ends with MODEL_TIMEOUT
+    (retries of that step included): the user hears within seconds that the model is silent."""
     model_max_retries: int = Field(default=2, ge=0, le=10)
     """Retries of a retryable failure (429, 5xx, timeouts, lost connections) before any token."""
     model_retry_base_s: float = Field(default=0.5, ge=0, le=30)

@@ -82,6 +82,9 @@ async def _send_stream(delivery: Delivery, send: Send) -> None:
     if fault.mode == "error_event":
         body = error_frame(fault.message, type=fault.type, code=fault.code)
         await send({"type": "http.response.body", "body": body, "more_body": False})
+    elif fault.mode == "raw":
+        body = b"data: " + fault.data.encode() + b"\n\ndata: [DONE]\n\n"
+        await send({"type": "http.response.body", "body": body, "more_body": False})
     elif fault.mode == "hang":
         await delivery.closing.wait()
     # "drop" (and a hang released by shutdown) returns with the body incomplete: the server closes
@@ -108,9 +111,14 @@ async def _send_whole(delivery: Delivery, send: Send) -> None:
         await send({"type": "http.response.start", "status": fault.status, "headers": headers})
         await send({"type": "http.response.body", "body": body, "more_body": False})
         return
-    await send({"type": "http.response.start", "status": 200, "headers": delivery.headers})
-    if fault is None:
-        await send({"type": "http.response.body", "body": delivery.body, "more_body": False})
+    body = delivery.body
+    headers = delivery.headers
+    if fault is not None and fault.mode == "raw":
+        body = fault.data.encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    if fault is None or fault.mode == "raw":
+        await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
 async def deliver(delivery: Delivery, receive: Receive, send: Send) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-FaultMode = Literal["drop", "error_event", "hang"]
+FaultMode = Literal["drop", "error_event", "hang", "raw"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +73,8 @@ class Fault:
     OpenAI-shaped `{"error": ...}` data frame and ends the stream; `hang` sends nothing more and
     keeps the connection open until the client leaves or the server shuts down. On a non-streaming
     request, `drop` closes after the headers, `error_event` answers `status` with the error body,
-    and `hang` never answers.
+    and `hang` never answers. `raw` (streaming only) sends `data` as one more SSE data frame, as
+    it is (JSON of any shape, or not JSON at all), then ends the stream.
     """
 
     mode: FaultMode
@@ -82,10 +83,14 @@ class Fault:
     type: str = "server_error"
     code: str | None = None
     status: int = 500
+    data: str = "{}"
+    """The frame's payload for `raw`, e.g. `{"choices": "not-a-list"}`."""
 
     def __post_init__(self) -> None:
-        if self.mode not in ("drop", "error_event", "hang"):
-            raise ValueError(f"fault.mode must be drop, error_event or hang, got {self.mode!r}")
+        if self.mode not in ("drop", "error_event", "hang", "raw"):
+            raise ValueError(
+                f"fault.mode must be drop, error_event, hang or raw, got {self.mode!r}"
+            )
         if self.after_chunks < 0:
             raise ValueError(f"fault.after_chunks must be >= 0, got {self.after_chunks}")
         if not 400 <= self.status <= 599:

@@ -38,6 +38,7 @@ from agent_service.providers.base import (
 )
 from agent_service.runs.events import RunMeta, Token
 from agent_service.sql.guard import SqlError
+from agent_service.storage.query import follow_up_context
 from contracts.agent_api import (
     ResultTable,
     RouteDecisionEvent,
@@ -60,6 +61,7 @@ def _ask(state: AgentState, ctx: RunContext) -> AskContext:
         history=tuple(Turn(role=t["role"], content=t["content"]) for t in window),
         memory=state.get("memory") or {},
         usage=ctx.usage,
+        deadline=ctx.deadline,
     )
 
 
@@ -176,9 +178,12 @@ async def rag_agent(state: AgentState, runtime: Runtime[RunContext]) -> AgentSta
     ctx = runtime.context
     write = get_stream_writer()
     call_id = f"docs-{uuid.uuid4().hex[:12]}"
-    write(ToolStartEvent(tool="document_search", call_id=call_id, input=state["question"]))
+    # "how much is it paid?" after an overtime question is searched with that question
+    context = follow_up_context(state["question"], _previous_policy_question(state))
+    query = f"{state['question']} {context}".strip()
+    write(ToolStartEvent(tool="document_search", call_id=call_id, input=query))
     started = time.perf_counter()
-    passages = await ctx.documents.search(ctx.tenant.company_id, state["question"], ctx.top_k)
+    passages = await ctx.documents.search(ctx.tenant.company_id, query, ctx.top_k)
     titles = {p.title for p in passages}
     tools: list[dict[str, Any]] = []
     write(
@@ -188,12 +193,21 @@ async def rag_agent(state: AgentState, runtime: Runtime[RunContext]) -> AgentSta
             "ok",
             f"{_count(len(passages), 'passage')} from {_count(len(titles), 'document')}",
             started,
-            state["question"],
+            query,
             tools,
         )
     )
     write(RunMeta(sources=tuple(Source(**_source(p)) for p in passages)))
     return {"passages": [_passage_state(p) for p in passages], "tools": tools}
+
+
+def _previous_policy_question(state: AgentState) -> str:
+    """The previous user question when the previous turn was answered from the documents."""
+    if (state.get("memory") or {}).get("last_route") != "rag":
+        return ""
+    turns = state.get("turns", [])
+    earlier = turns[:-1] if turns and turns[-1].get("role") == "user" else turns
+    return next((t["content"] for t in reversed(earlier) if t.get("role") == "user"), "")
 
 
 async def finalize(state: AgentState, runtime: Runtime[RunContext]) -> AgentState:

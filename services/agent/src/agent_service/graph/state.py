@@ -138,6 +138,8 @@ class RunContext:
     """The service's tracer (`contracts.tracing`; the no-op one when tracing is off)."""
     trace: Context | None = None
     """The run's span as a parent context for its steps' spans (`graph.builder.traced`)."""
+    deadline: float | None = None
+    """When the run's total budget ends (`loop.time()`); set by the runner as the run starts."""
 
 
 def utc_now() -> str:

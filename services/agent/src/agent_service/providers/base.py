@@ -125,6 +125,9 @@ class AskContext:
     memory: Mapping[str, Any]
     """What earlier turns left for follow-ups (provider memory, the last result, the last route)."""
     usage: UsageMeter
+    deadline: float | None = None
+    """When the run's total budget ends, in the event loop's clock (`loop.time()`); None: no
+    limit. A provider's steps end by it with their own coded error, not the run's."""
 
 
 class ModelProvider(Protocol):

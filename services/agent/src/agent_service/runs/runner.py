@@ -105,6 +105,7 @@ class Runner:
         started = time.perf_counter()
         run_id = f"run-{uuid.uuid4().hex}"
         ctx = self._make_context(tenant)
+        ctx.deadline = asyncio.get_running_loop().time() + self._limits.run_timeout_s
         # Started, not made current: this generator may be closed from another context.
         span = ctx.tracer.start_span("agent.run", attributes=run_attributes(tenant, run_id))
         if self._capture_content:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 
 import structlog
 
-from agent_service.errors import AgentError
+from agent_service.errors import STORE_DOWN, STORE_ERRORS, AgentError
 from agent_service.graph.state import RunContext
 from agent_service.metrics import AgentMetrics
 from agent_service.providers.base import TenantContext
@@ -71,6 +71,11 @@ def error_event(exc: Exception, run_id: str) -> ErrorEvent:
         code, message = ErrorCode.RUN_TIMEOUT, "the reply took too long and was stopped"
     elif isinstance(exc, AgentError):  # RunFailed, or a store that went away mid-run
         code, message = ErrorCode(exc.code), exc.message
+    elif isinstance(exc, STORE_ERRORS):
+        # PostgreSQL went away mid-run (the memory write at the run's end): the question was
+        # stored before the run, so a retry loses nothing
+        log.warning("run_store_failed", run_id=run_id, error=repr(exc)[:300])
+        code, message = ErrorCode.UPSTREAM_UNAVAILABLE, STORE_DOWN
     else:
         log.exception("run_failed", run_id=run_id)
         code, message = ErrorCode.INTERNAL, "the agent failed to answer; please try again"

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from agent_service.providers.base import Passage
-from agent_service.storage.query import intent_words, spelled_out
+from agent_service.storage.intents import intent_words, literal_text, matched
 
 MAX_SENTENCE_CHARS: Final = 400
 NO_PASSAGES: Final = (
@@ -33,6 +33,13 @@ _SENTENCE_END: Final = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9“\"(])")
 INTENT_WEIGHT: Final = 0.5
 """How much a policy word of the question's intent ("kick in" -> "applies", "beyond") counts in
 a sentence, against 1 (and more for rare ones) for a word of the question itself."""
+CONCEPT_WEIGHT: Final = 1.5
+"""Added once for each intent of the question whose policy words a sentence has: a sentence that
+speaks to every concept asked about ("cut my hand … who do I tell": an injury, reporting) beats
+one that only shares a literal word ("hand tools")."""
+CONTEXT_WEIGHT: Final = 0.5
+"""How much a word of the previous question counts when the question is a short follow-up ("how
+much is it paid?" after "when does overtime kick in?")."""
 RANK_BONUS: Final = (2.0, 1.0, 0.5)
 """Added to a sentence's score by the retrieval rank of its passage (first, second, third): the
 retriever already weighed headings and titles, so among equal sentences the best section wins."""
@@ -91,14 +98,17 @@ def _sentences(text: str) -> list[tuple[str, str]]:
 
 
 def answer_from_passages_text(
-    question: str, passages: Sequence[Passage], max_sentences: int = 3
+    question: str, passages: Sequence[Passage], max_sentences: int = 3, context: str = ""
 ) -> str:
     """The sentences of `passages` that best share the terms of `question` (rare terms weigh
-    more), best first, each cited by the number of its passage."""
+    more) and the policy words of its intents, best first, each cited by the number of its
+    passage. `context` is the previous question of a short follow-up; its words weigh little."""
     if not passages:
         return NO_PASSAGES
-    wanted = terms(spelled_out(question))
-    hinted = terms(intent_words(question)) - wanted
+    wanted = terms(literal_text(question))
+    concepts = [terms(intent.words) - wanted for intent in matched(question)]
+    hinted = set().union(*concepts)
+    around = terms(f"{literal_text(context)} {intent_words(context)}") - wanted - hinted
     units: list[tuple[int, int, str, set[str], set[str]]] = []
     for number, passage in enumerate(passages, start=1):
         title_terms = terms(passage.title)
@@ -115,6 +125,8 @@ def answer_from_passages_text(
     for number, position, sentence, found, title_terms in units:
         overlap = sum(weight[term] for term in found & wanted)
         overlap += INTENT_WEIGHT * len(found & hinted)
+        overlap += CONCEPT_WEIGHT * sum(1 for words in concepts if found & words)
+        overlap += CONTEXT_WEIGHT * len(found & around)
         if overlap:
             bonus = RANK_BONUS[number - 1] if number <= len(RANK_BONUS) else 0.0
             score = overlap + bonus + 0.25 * len(wanted & title_terms)

@@ -34,6 +34,15 @@ from agent_service.providers.offline.limits import OfflineLimits
 from agent_service.providers.offline.plan import Plan, plan_question, plan_with_attempts, remembered
 from agent_service.providers.offline.question import Spec
 from agent_service.providers.offline.router import classify_question, general_reply
+from agent_service.storage.query import follow_up_context
+
+
+def _follow_up_of(ask: AskContext) -> str:
+    """The previous policy question when `ask` is a short follow-up to it (else '')."""
+    if ask.memory.get("last_route") != "rag":
+        return ""
+    previous = next((t.content for t in reversed(ask.history) if t.role == "user"), "")
+    return follow_up_context(ask.question, previous)
 
 
 def _same_sql(a: object, b: str) -> bool:
@@ -115,7 +124,9 @@ class OfflineProvider:
         self, ask: AskContext, passages: Sequence[Passage]
     ) -> AsyncIterator[str]:
         """Stream the best-matching passage sentences, cited as [n] of the passages given."""
-        text = answer_from_passages_text(ask.question, passages, self._limits.max_quoted_sentences)
+        text = answer_from_passages_text(
+            ask.question, passages, self._limits.max_quoted_sentences, _follow_up_of(ask)
+        )
         async for token in stream_text(text, self._pace_s):
             yield token
 

@@ -16,6 +16,7 @@ from agent_service.providers.offline.names import find_names
 from agent_service.providers.offline.reading import MAX_QUESTION_CHARS
 from agent_service.providers.offline.refusals import missing_field, refusal_for
 from agent_service.providers.offline.wording import normalise, unknown_words
+from agent_service.storage.intents import policy_topics, spelled_out
 from contracts.agent_api import Route
 
 _SIGNALS: Final[dict[Route, tuple[tuple[str, float, str], ...]]] = {
@@ -151,6 +152,19 @@ _FOLLOW_UP: Final = re.compile(
     r"|compare[sd]?|vs|versus|before that|after that|the one (?:before|after)"
     r"|the (?:day|week|month|quarter|year) (?:before|after))\b"
 )
+_ASKS_RULES: Final = re.compile(
+    r"\b(?:i|i'm|im|i've|me|my|myself|can|may|must|should|allowed|required"
+    r"|(?:have|has|need|needs|supposed)\s+to)\b"
+)
+"""The first person or a modal: a policy concept asked as a rule ("how do I earn sick time",
+"how many techs can be off at once"), not about records ("jobs where the tech got hurt")."""
+_ONLY_IT: Final = re.compile(r"\bit\b")
+"""'it' marks a follow-up only in a question with no signal of its own ("how much is it paid?"):
+"is it ok to wear shorts" after a data question is still a policy question."""
+POLICY_TOPIC_WEIGHT: Final = 2.0
+"""Added to the policy route for each policy-only concept of the retrieval intent table the
+question shows ("what do I wear", "extra hours", "who do I tell"), at most `MAX_POLICY_TOPICS`."""
+MAX_POLICY_TOPICS: Final = 2
 _ROUTES: Final[tuple[Route, ...]] = ("sql", "rag", "general")
 
 
@@ -164,6 +178,15 @@ def _score(text: str) -> dict[Route, tuple[float, list[str]]]:
                 if reason not in reasons:
                     reasons.append(reason)
         scores[route] = (total, reasons)
+    # People ask about policies in their own words ("who signs off on extra hours"): the
+    # retrieval intents that only policies answer count for the policy route.
+    topics = policy_topics(text)[:MAX_POLICY_TOPICS]
+    if topics:
+        total, reasons = scores["rag"]
+        scores["rag"] = (
+            total + POLICY_TOPIC_WEIGHT * len(topics),
+            [*reasons, f"asks about {' and '.join(topics)}"],
+        )
     return scores
 
 
@@ -178,7 +201,7 @@ def classify_question(question: str, memory: Mapping[str, Any]) -> RouteChoice:
     route, whose reply is the refusal."""
     if refusal_for(question, data_question=False):
         return RouteChoice("general", 0.95, "A request I refuse: the reply says why.")
-    text = normalise(question[:MAX_QUESTION_CHARS]).lower()
+    text = spelled_out(normalise(question[:MAX_QUESTION_CHARS]))
     scores = _score(text)
     names = [n for _, n in find_names(normalise(question[:MAX_QUESTION_CHARS]))]
     if scores["sql"][0] > 0 and any(" " in n and not n.isupper() for n in names):
@@ -189,10 +212,15 @@ def classify_question(question: str, memory: Mapping[str, Any]) -> RouteChoice:
     ranked = sorted(_ROUTES, key=lambda r: -scores[r][0])
     best, runner_up = ranked[0], ranked[1]
     top, second = scores[best][0], scores[runner_up][0]
-    follow_up = _FOLLOW_UP.search(text) is not None
+    follow_up = _FOLLOW_UP.search(text) is not None or (top == 0 and bool(_ONLY_IT.search(text)))
     if previous and follow_up and previous != "general" and (top < 3.0 or best == "general"):
         return RouteChoice(previous, 0.7, f"A follow-up to the previous {previous} question.")
-    if scores["rag"][0] < 3.0 and scores["general"][0] < 3.0 and missing_field(text):
+    if (
+        scores["rag"][0] < 3.0
+        and scores["general"][0] < 3.0
+        and not _asks_own_policy(text)
+        and missing_field(text)
+    ):
         # "the phone number for Harbor Brewery": a field the data doesn't have; the data route
         # says so, with what the data has instead.
         return RouteChoice("sql", 0.6, "A data question about a field the data doesn't have.")
@@ -202,13 +230,28 @@ def classify_question(question: str, memory: Mapping[str, Any]) -> RouteChoice:
         # "Hi, how many jobs are open?": the greeting does not hide the real question.
         best = "sql" if scores["sql"][0] >= scores["rag"][0] else "rag"
         top, second = scores[best][0], scores["general"][0]
-    if best == "sql" and scores["rag"][0] > 0 and _not_data(question, text):
+    if best == "sql" and _policy_signal(text, scores) and _not_data(question, text):
         # "How many days of PTO do I get per year?": data words, but a policy question.
         best = "rag"
         top, second = sorted((scores["rag"][0], scores["sql"][0]), reverse=True)
     confidence = round(min(0.99, 0.55 + 0.45 * (top - second) / (top + second)), 2)
     what = {"sql": "data question", "rag": "policy question", "general": "general message"}[best]
     return RouteChoice(best, confidence, f"A {what}: it {' and '.join(scores[best][1][:2])}.")
+
+
+def _policy_signal(text: str, scores: dict[Route, tuple[float, list[str]]]) -> bool:
+    """Whether a question the data route would take speaks of policy: a policy word of its own,
+    or a policy-only concept asked as a rule (`_ASKS_RULES`)."""
+    topics = min(len(policy_topics(text)), MAX_POLICY_TOPICS)
+    if scores["rag"][0] - POLICY_TOPIC_WEIGHT * topics > 0:
+        return True
+    return _asks_own_policy(text)
+
+
+def _asks_own_policy(text: str) -> bool:
+    """A policy-only concept asked in the first person or as a rule: "what do I wear", "how many
+    hours can I work", "how fast do I get to an emergency at night"."""
+    return bool(policy_topics(text)) and _ASKS_RULES.search(text) is not None
 
 
 def _not_data(question: str, text: str) -> bool:

@@ -28,6 +28,7 @@ class OpenAIConfig:
     connect_timeout_s: float = 5.0
     timeout_s: float = 30.0
     stall_timeout_s: float = 20.0
+    first_token_timeout_s: float = 10.0
     retry: RetryPolicy = field(default_factory=lambda: RetryPolicy(2, 0.5, 8.0))
     history_tokens: int = 2000
     prompt_rows: int = 50
@@ -53,6 +54,7 @@ def openai_config(settings: AgentSettings) -> OpenAIConfig:
         connect_timeout_s=settings.model_connect_timeout_s,
         timeout_s=settings.model_timeout_s,
         stall_timeout_s=settings.model_stall_timeout_s,
+        first_token_timeout_s=settings.model_first_token_timeout_s,
         retry=RetryPolicy(
             max_retries=settings.model_max_retries,
             base_s=settings.model_retry_base_s,

@@ -9,21 +9,19 @@
   the request is `ChatOpenAI`'s, the chunks are read by `openai_stream.stream_text` (one
   `json.loads` each) and their content forwarded as it comes, citations checked on the way.
 
-Failures map to stable codes (`openai_errors`). A retryable failure is retried with backoff only
-while nothing of that step reached the user, so a token is never sent twice. Time is bounded by
-httpx timeouts (connect; read = the call deadline, or for streams the stall allowed between
-chunks) and an overall deadline on non-streamed calls.
+Failures map to stable codes (`errors`). A retryable failure is retried (`attempts.Attempts`) only
+while nothing of that step reached the user, so a token is never sent twice, and only while
+another attempt fits the step's deadline (`deadlines.StepBudget`: the call deadline for
+non-streamed steps, the first-token deadline for answers, never past the run's). Between chunks a
+stream is bounded by httpx's read timeout (the stall allowed).
 """
 
 from __future__ import annotations
 
-import asyncio
-import random
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import aclosing
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from datetime import date
-from typing import Any, TypeVar
+from typing import Any
 
 import structlog
 from langchain_core.messages import AIMessage, BaseMessage
@@ -43,9 +41,9 @@ from agent_service.providers.base import (
     Unanswerable,
     UsageMeter,
 )
+from agent_service.providers.openai.attempts import Attempts, bad_output
 from agent_service.providers.openai.citations import CitationFilter
 from agent_service.providers.openai.config import OpenAIConfig
-from agent_service.providers.openai.errors import ModelFailure, classify_failure
 from agent_service.providers.openai.prompts import (
     SQL_TOOL,
     SQL_TOOL_NAME,
@@ -62,12 +60,9 @@ from agent_service.providers.openai.routing_call import ToolCallParse
 from agent_service.providers.openai.stream import stream_text
 from agent_service.providers.openai.tracing import TracedTransport
 from agent_service.providers.refusals import refusal_message
-from contracts.errors import ErrorCode
 from contracts.tracing import NO_TRACER
 
 log = structlog.get_logger("agent_service.providers.openai.provider")
-
-T = TypeVar("T")
 
 NO_PASSAGES = (
     "None of your company's policy documents I can search covers that. Try asking about "
@@ -83,7 +78,7 @@ class OpenAIProvider:
 
     def __init__(self, config: OpenAIConfig, *, tracer: Tracer = NO_TRACER) -> None:
         self._config = config
-        self._rng = random.Random()
+        self._attempts = Attempts(config)
         # One connection pool for every step, owned here and closed by `aclose` (the SDK's own
         # httpx: httpx2 under openai>=3). One TLS context for both clients: loading the CA
         # bundle is the slow part of building a client, and ChatOpenAI builds a sync client too.
@@ -138,6 +133,17 @@ class OpenAIProvider:
         await self._http.aclose()
         self._http_sync.close()
 
+    def _answer_stream(
+        self, ask: AskContext, messages: list[BaseMessage]
+    ) -> Callable[[], AsyncGenerator[str, None]]:
+        # Not `ChatOpenAI.astream`: its per-chunk objects cost ~300 µs a token (stream.py)
+        def open_stream() -> AsyncGenerator[str, None]:
+            return stream_text(
+                self._answer, messages, ask.usage, include_usage=self._config.stream_usage
+            )
+
+        return open_stream
+
     def _history(self, ask: AskContext) -> list[BaseMessage]:
         return history_messages(ask.history, self._config.history_tokens)
 
@@ -147,14 +153,18 @@ class OpenAIProvider:
         parsed: object
         if self._route_call is not None:
             lean = self._route_call
-            parsed = await self._call("classify", lambda: lean.ainvoke(messages, ask.usage))
+            parsed = await self._attempts.call(
+                "classify", ask, lambda: lean.ainvoke(messages, ask.usage)
+            )
             error: object = parsed
         else:
-            out = await self._call("classify", lambda: self._classifier.ainvoke(messages))
+            out = await self._attempts.call(
+                "classify", ask, lambda: self._classifier.ainvoke(messages)
+            )
             _meter(ask.usage, out.get("raw"))
             parsed, error = out.get("parsed"), out.get("parsing_error")
         if not isinstance(parsed, RouteDecision):
-            raise _bad("classify", f"no valid route decision: {error!r}")
+            raise bad_output("classify", f"no valid route decision: {error!r}")
         kind = parsed.refusal_kind()
         if kind is not None:
             # a fixed reply naming the reason; the contract's route for it is `general`
@@ -178,22 +188,22 @@ class OpenAIProvider:
         previous = last_result_block(ask.memory, cfg.prompt_rows, cfg.prompt_chars // 4)
         today = (cfg.today or date.today()).isoformat()
         messages = sql_messages(ask.question, self._history(ask), schema, attempts, previous, today)
-        reply = await self._call("draft_sql", lambda: self._sql.ainvoke(messages))
+        reply = await self._attempts.call("draft_sql", ask, lambda: self._sql.ainvoke(messages))
         if not isinstance(reply, AIMessage):
-            raise _bad("draft_sql", f"unexpected reply type {type(reply).__name__}")
+            raise bad_output("draft_sql", f"unexpected reply type {type(reply).__name__}")
         _meter(ask.usage, reply)
         for call in reply.tool_calls:
             if call["name"] != SQL_TOOL_NAME:
                 continue
             sql, note = call["args"].get("sql"), call["args"].get("note", "")
             if not isinstance(sql, str) or not sql.strip():
-                raise _bad("draft_sql", "run_sql was called without a query")
+                raise bad_output("draft_sql", "run_sql was called without a query")
             return SqlDraft(sql=sql.strip(), note=note.strip() if isinstance(note, str) else "")
         if reply.invalid_tool_calls:
-            raise _bad("draft_sql", f"unparsable tool call: {reply.invalid_tool_calls[0]!r}")
+            raise bad_output("draft_sql", f"unparsable tool call: {reply.invalid_tool_calls[0]!r}")
         text = reply.text.strip()
         if not text:
-            raise _bad("draft_sql", "neither a query nor an explanation")
+            raise bad_output("draft_sql", "neither a query nor an explanation")
         return Unanswerable(text)
 
     def answer_from_rows(self, ask: AskContext, result: QueryResult) -> AsyncIterator[str]:
@@ -202,7 +212,7 @@ class OpenAIProvider:
         messages = rows_messages(
             ask.question, self._history(ask), result, cfg.prompt_rows, cfg.prompt_chars
         )
-        return self._stream("answer_from_rows", ask.usage, messages)
+        return self._attempts.stream("answer_from_rows", ask, self._answer_stream(ask, messages))
 
     async def answer_from_passages(
         self, ask: AskContext, passages: Sequence[Passage]
@@ -216,7 +226,9 @@ class OpenAIProvider:
             ask.question, self._history(ask), passages, self._config.prompt_chars
         )
         citations = CitationFilter(len(passages))
-        async for piece in self._stream("answer_from_passages", ask.usage, messages):
+        async for piece in self._attempts.stream(
+            "answer_from_passages", ask, self._answer_stream(ask, messages)
+        ):
             text = citations.feed(piece)
             if text:
                 yield text
@@ -234,68 +246,7 @@ class OpenAIProvider:
     def answer_generally(self, ask: AskContext) -> AsyncIterator[str]:
         """Stream a reply that needs no data (greetings, what the assistant can do)."""
         messages = general_messages(ask.question, self._history(ask))
-        return self._stream("answer_generally", ask.usage, messages)
-
-    async def _call(self, step: str, call: Callable[[], Awaitable[T]]) -> T:
-        """A non-streamed call under the deadline, retried on retryable failures."""
-        retry = 0
-        while True:
-            try:
-                async with asyncio.timeout(self._config.timeout_s):
-                    return await call()
-            except Exception as exc:
-                failure = _failure(step, exc)
-            if not failure.retryable or retry >= self._config.retry.max_retries:
-                raise failure.run_failed()
-            await self._backoff(step, retry, failure)
-            retry += 1
-
-    async def _stream(
-        self, step: str, usage: UsageMeter, messages: list[BaseMessage]
-    ) -> AsyncIterator[str]:
-        """Forward `chunk.content` strings; retry only while nothing was forwarded."""
-        retry = 0
-        while True:
-            sent = False
-            try:
-                # Not `ChatOpenAI.astream`: its per-chunk objects cost ~300 µs a token
-                # (openai_stream.py). aclosing: however this ends, the response is closed.
-                stream = stream_text(
-                    self._answer, messages, usage, include_usage=self._config.stream_usage
-                )
-                async with aclosing(stream) as pieces:
-                    async for content in pieces:
-                        sent = True
-                        yield content
-            except Exception as exc:
-                failure = _failure(step, exc)
-            else:
-                if not sent:
-                    # a refusal, a content filter, or a model that stopped at once
-                    raise _bad(step, "the stream ended without any text")
-                return
-            if sent or not failure.retryable or retry >= self._config.retry.max_retries:
-                raise failure.run_failed()
-            await self._backoff(step, retry, failure)
-            retry += 1
-
-    async def _backoff(self, step: str, retry: int, failure: ModelFailure) -> None:
-        delay = self._config.retry.delay(retry, failure, self._rng)
-        log.info("model_retry", step=step, retry=retry + 1, code=failure.code, delay_s=delay)
-        await asyncio.sleep(delay)
-
-
-def _failure(step: str, exc: Exception) -> ModelFailure:
-    failure = classify_failure(exc)
-    if failure is None:
-        raise exc
-    log.warning("model_call_failed", step=step, code=failure.code, detail=failure.detail)
-    return failure
-
-
-def _bad(step: str, detail: str) -> Exception:
-    log.warning("model_bad_output", step=step, detail=detail[:300])
-    return ModelFailure(ErrorCode.MODEL_BAD_RESPONSE, False, detail).run_failed()
+        return self._attempts.stream("answer_generally", ask, self._answer_stream(ask, messages))
 
 
 def _meter(usage: UsageMeter, message: Any) -> None:

@@ -72,7 +72,12 @@ async def stream_text(
                 if raw.startswith(b"[DONE]"):
                     done = True
                     continue
-                text = _chunk_text(json.loads(raw), usage, http.request)
+                try:
+                    text = _chunk_text(json.loads(raw), usage, http.request)
+                except (AttributeError, TypeError, IndexError, KeyError) as exc:
+                    # valid JSON of the wrong shape (`{"choices": "not-a-list"}`): as unusable
+                    # as invalid JSON, and a coded error, never a traceback
+                    raise BadModelOutput(f"a stream chunk of the wrong shape: {exc}") from None
                 if text:
                     yield text
 

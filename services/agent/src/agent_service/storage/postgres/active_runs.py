@@ -1,8 +1,9 @@
 """Busy conversations across replicas: a lease row per conversation with a reply in progress.
 
-`acquire` inserts the row, or takes it over once its lease has expired (a replica that died
-mid-run stops renewing, so its conversations free themselves after `lease_s`); a background task
-renews this process's leases every `lease_s / 3`; `release` deletes only its own row.
+`acquire` inserts the row, or takes it over once its lease has expired: a replica that died
+mid-run, even by kill -9, stops renewing, so its conversations free themselves within `lease_s`
+(5 s by default: a short lease renewed often, one UPDATE per replica per renewal). A background
+task renews this process's leases every `lease_s / 5`; `release` deletes only its own row.
 
 Both are shielded from cancellation: a caller cancelled after the row was written would
 otherwise leave a lease nobody releases (the conversation busy for `lease_s`).
@@ -110,7 +111,7 @@ class PostgresActiveRuns:
 
     async def _renew_forever(self) -> None:
         while True:
-            await asyncio.sleep(self._lease_s / 3)
+            await asyncio.sleep(self._lease_s / 5)
             if not self._held:
                 continue
             try:

@@ -13,7 +13,7 @@ import structlog
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import dict_row
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from psycopg_pool import PoolTimeout
 
 from agent_service.settings import AgentSettings
 from agent_service.sql.executor import SqlLimits
@@ -21,6 +21,7 @@ from agent_service.storage.postgres.active_runs import PostgresActiveRuns
 from agent_service.storage.postgres.conversations import PostgresConversationStore
 from agent_service.storage.postgres.documents import PostgresDocumentStore
 from agent_service.storage.postgres.migrate import migrate
+from agent_service.storage.postgres.pool import DatabaseHealth, WatchedPool
 from agent_service.storage.postgres.seed import seed_postgres
 from agent_service.storage.postgres.sql_engine import PostgresExecutor, verify_reader_role
 
@@ -68,15 +69,15 @@ async def migrate_and_seed(
     return report
 
 
-def _pool(dsn: str, settings: AgentSettings, **kwargs: Any) -> AsyncConnectionPool[Any]:
-    return AsyncConnectionPool(
+def _pool(dsn: str, settings: AgentSettings, health: DatabaseHealth, **kwargs: Any) -> WatchedPool:
+    return WatchedPool(
         dsn,
+        health=health,
+        reconnect_timeout=settings.pg_reconnect_s,
         min_size=settings.pg_pool_min,
         max_size=settings.pg_pool_max,
         timeout=settings.pg_pool_timeout_s,
         kwargs={"autocommit": True, **kwargs},
-        check=AsyncConnectionPool.check_connection,
-        open=False,
     )
 
 
@@ -108,19 +109,21 @@ async def _open_pools(
     settings: AgentSettings, limits: SqlLimits
 ) -> AsyncIterator[PostgresBackends]:
     async with AsyncExitStack() as stack:
-        app_pool = _pool(database_dsn(settings), settings)
+        # one server: every pool reports to, and fails fast by, the same health
+        health = DatabaseHealth(down_wait_s=settings.pg_down_wait_s)
+        app_pool = _pool(database_dsn(settings), settings, health)
         # LangGraph's saver needs dict rows and no server-side prepared statements (poolers)
         memory_pool = _pool(
-            database_dsn(settings), settings, prepare_threshold=0, row_factory=dict_row
+            database_dsn(settings), settings, health, prepare_threshold=0, row_factory=dict_row
         )
-        sql_pool = AsyncConnectionPool(
+        sql_pool = WatchedPool(
             reader_dsn(settings),
+            health=health,
+            reconnect_timeout=settings.pg_reconnect_s,
             min_size=min(settings.pg_pool_min, settings.pg_sql_pool_max),
             max_size=settings.pg_sql_pool_max,
             timeout=settings.pg_pool_timeout_s,
             kwargs={"autocommit": True},
-            check=AsyncConnectionPool.check_connection,
-            open=False,
         )
         for pool in (app_pool, memory_pool, sql_pool):
             await pool.open(wait=True, timeout=settings.pg_pool_timeout_s)

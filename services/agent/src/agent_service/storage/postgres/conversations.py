@@ -10,9 +10,9 @@ from contextlib import asynccontextmanager
 from typing import Any, Final
 
 import psycopg
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from psycopg_pool import AsyncConnectionPool
 
-from agent_service.errors import StoreUnavailable
+from agent_service.errors import STORE_DOWN, STORE_ERRORS, StoreUnavailable
 from agent_service.providers.base import TenantContext
 from agent_service.storage.sqlite.conversations import MAX_LISTED, TITLE_CHARS
 from contracts.agent_api import ConversationSummary
@@ -26,8 +26,8 @@ async def borrow(pool: AsyncConnectionPool[Any]) -> AsyncIterator[psycopg.AsyncC
     try:
         async with pool.connection() as conn:
             yield conn
-    except (PoolTimeout, psycopg.OperationalError):
-        raise StoreUnavailable("the conversation store is unavailable; please try again") from None
+    except STORE_ERRORS:
+        raise StoreUnavailable(STORE_DOWN) from None
 
 
 def _title(message: str) -> str:

@@ -82,7 +82,7 @@ async def verify_reader_role(connect: ConnectionSource) -> None:
     if problems:
         raise UnsafeReaderRole(
             "the SQL path's login role " + ", ".join(problems) + "; point AGENT_SQL_DATABASE_URL "
-            "at agent_sql_reader (see docs/deployment-postgres.md)"
+            "at agent_sql_reader (see docs/deployment.md#roles)"
         )
 
 
