@@ -260,6 +260,44 @@ async def test_client_disconnect_cancels_the_run(make_settings: MakeSettings, mi
         assert again.status == 200 and again.terminal["event"] == "complete"
 
 
+async def test_a_stopped_answer_is_kept_in_the_history_marked_stopped(
+    make_settings: MakeSettings, mint: Mint
+) -> None:
+    async with serve_asgi(create_app(make_settings(offline_pace_ms=50))) as url:
+        body = {
+            "input": {"message": "List all technicians"},
+            "conversation": {"id": "conv-1", "user_id": "u-alice", "company_id": "acme-hvac"},
+        }
+        async with aiohttp.ClientSession() as s:
+            resp = await s.post(
+                f"{url}/internal/chat/stream",
+                json=body,
+                headers={"Authorization": f"Bearer {mint()}"},
+            )
+            seen = b""
+            while seen.count(b"event: token") < 3:
+                seen += await resp.content.readany()
+            resp.close()  # stopped mid-answer
+        # The conversation is released only after the partial answer is saved: once a new
+        # question is taken (it waits up to AGENT_BUSY_WAIT_S for the stopped run to let go),
+        # the history has it.
+        again = await stream_chat(url, mint(), "How many jobs are completed?")
+        assert again.status == 200
+        async with (
+            aiohttp.ClientSession() as s,
+            s.get(
+                f"{url}/internal/conversations/conv-1",
+                headers={"Authorization": f"Bearer {mint()}"},
+            ) as r,
+        ):
+            history = await r.json()
+    roles = [m["role"] for m in history["messages"]]
+    assert roles == ["user", "assistant", "user", "assistant"]
+    stopped = history["messages"][1]
+    assert stopped["stopped"] is True and stopped["content"]
+    assert "stopped" not in history["messages"][3]
+
+
 async def test_non_streaming_chat_matches_the_stream(agent_url: str, mint: Mint) -> None:
     streamed = await stream_chat(agent_url, mint(), "How many technicians are active?")
     async with (

@@ -149,6 +149,36 @@ async def test_stop_ends_the_run_mid_answer(open_chat: Any) -> None:
     assert await stopped_answer.text_content() == stopped_at
 
 
+async def test_a_stopped_answer_survives_a_reload_marked_stopped(open_chat: Any) -> None:
+    chat = await open_chat()
+    await chat.sign_in("u-carol")
+    await chat.ask(POLICY_QUESTION)
+    await chat.page.wait_for_function(
+        "() => { const a = [...document.querySelectorAll('#messages .answer')].pop();"
+        " return (a ? a.textContent.length : 0) >= 20"
+        " || document.getElementById('app').dataset.running !== 'true'; }"
+    )
+    assert await chat.running(), "the answer finished before it could be stopped"
+    await chat.page.click("#stop")
+    await chat.wait_idle()
+    stopped_at = await chat.answer_text()
+
+    await chat.page.reload()
+    await chat.wait_connected()
+    # The conversation comes back from its history: the partial answer, saved and marked.
+    await chat.page.wait_for_selector(f"#messages .bubble:text-is('{POLICY_QUESTION}')")
+    turn = chat.last_turn
+    await turn.locator(".badge.stopped").wait_for(state="visible")
+    assert await turn.locator(".badge.stopped").inner_text() == "Stopped"
+    saved = await chat.answer_text()
+    # What was saved is what the agent had written when the stop reached it: at least what the
+    # page showed, never the whole answer.
+    assert saved.startswith(stopped_at.strip()[:20]), (saved, stopped_at)
+    assert "Sources:" not in saved
+    await chat.screenshot("stopped-after-reload")
+    chat.assert_clean()
+
+
 async def test_conversations_start_switch_delete_and_survive_a_reload(open_chat: Any) -> None:
     chat = await open_chat()
     await chat.sign_in("u-dave")

@@ -45,7 +45,8 @@ async def test_over_the_request_limit_is_a_429_with_headers_before_any_stream(
 async def test_concurrent_streams_are_leased_and_given_back(upstream: FakeUpstream) -> None:
     upstream.script = [TokenEvent(channel="final", content="Working"), Hang()]
     limiter = WatchedLimiter(LimitsConfig(user_streams=1))
-    async with running_gateway(gateway_settings(upstream.url), limiter=limiter) as gw:
+    settings = gateway_settings(upstream.url, resume=False)  # the slot follows the connection
+    async with running_gateway(settings, limiter=limiter) as gw:
         async with aiohttp.ClientSession() as s:
             held = await s.post(
                 f"{gw.url}/api/chat/stream", json={"message": "a"}, headers=gw.auth()

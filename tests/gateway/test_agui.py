@@ -10,6 +10,7 @@ from ag_ui.core import RunAgentInput, TextMessageContentEvent
 from support.gateway_harness import (
     Comment,
     Die,
+    Gate,
     Hang,
     Refuse,
     Sleep,
@@ -53,7 +54,7 @@ def _shape(events: list[Any]) -> list[tuple[str, ...]]:
 
 
 def _events(script: list[Step]) -> list[AgentEvent]:
-    return [s for s in script if not isinstance(s, (Comment, Sleep, Die, Hang, Refuse))]
+    return [s for s in script if not isinstance(s, (Comment, Sleep, Die, Hang, Refuse, Gate))]
 
 
 def _run(events: list[AgentEvent]) -> list[tuple[str, ...]]:

@@ -117,7 +117,8 @@ async def test_an_abandoned_sse_run_is_charged_what_it_relayed_above_its_reserva
     upstream: FakeUpstream,
 ) -> None:
     upstream.script = THREE_TOKENS_THEN_HANG
-    settings = gateway_settings(upstream.url, limit_run_reserve_tokens=0)
+    # the run ends with its client (no resume); no reservation: what it relayed
+    settings = gateway_settings(upstream.url, resume=False, limit_run_reserve_tokens=0)
     limiter = RecordingLimiter(settings.limits_config())
     async with running_gateway(settings, limiter=limiter) as gw:
         async with aiohttp.ClientSession() as s:

@@ -1,5 +1,7 @@
 """The company token budget (issue 13.2): a run is charged what the model was asked to do,
-however the client ends it."""
+however the client ends it. Without resume a hang-up ends the run, which is charged its
+reservation; with resume (the default) the run goes on without its client and is charged its
+usage when it ends, and a run the user stops is charged its reservation."""
 
 from __future__ import annotations
 
@@ -12,15 +14,17 @@ import aiohttp
 import pytest
 from support.gateway_harness import (
     FakeUpstream,
+    Gate,
     Gateway,
     Hang,
     gateway_settings,
     post_stream,
     running_gateway,
     sql_answer,
+    stats,
 )
 
-from contracts.agent_api import TokenEvent
+from contracts.agent_api import CompleteEvent, TokenEvent
 from gateway.auth import Principal
 from gateway.rate_limit import InProcessLimiter, LimitsConfig
 
@@ -117,7 +121,8 @@ async def test_five_users_hanging_up_after_the_first_token_pay_for_each_run(
         upstream.script = sql_answer()
         upstream.chat_gate = asyncio.Event()  # the answer never comes before the client leaves
     limiter = ChargeLog(LimitsConfig(company_tokens=1_000_000))
-    settings = gateway_settings(upstream.url, limit_run_reserve_tokens=RESERVE)
+    # Runs end with their client (no resume), as they do for clients that cannot resume.
+    settings = gateway_settings(upstream.url, limit_run_reserve_tokens=RESERVE, resume=False)
     async with running_gateway(settings, limiter=limiter) as gw:
         await asyncio.gather(*(hang_up(gw, user) for user in USERS))
         await limiter.wait_for(len(USERS))
@@ -130,7 +135,7 @@ async def test_hang_ups_exhaust_the_company_budget(upstream: FakeUpstream) -> No
     """Hanging up is no way around the budget: after enough of them the company is refused."""
     upstream.script = [TokenEvent(channel="final", content="Working"), Hang()]
     limiter = ChargeLog(LimitsConfig(company_tokens=3 * RESERVE))
-    settings = gateway_settings(upstream.url, limit_run_reserve_tokens=RESERVE)
+    settings = gateway_settings(upstream.url, limit_run_reserve_tokens=RESERVE, resume=False)
     async with running_gateway(settings, limiter=limiter) as gw:
         for count, user in enumerate(USERS[:3], start=1):
             await hang_up_sse(gw, user)
@@ -151,3 +156,54 @@ async def test_a_completed_run_is_charged_its_usage_not_the_reservation(
         await limiter.wait_for(1)
     assert done.events[-1]["type"] == "complete"
     assert limiter.charges == [("u-alice", 15)]
+
+
+async def stop_sse(gw: Gateway, user: str) -> None:
+    async with aiohttp.ClientSession() as s:
+        auth = gw.auth(user, "acme-hvac")
+        resp = await s.post(f"{gw.url}/api/chat/stream", json={"message": MESSAGE}, headers=auth)
+        while b"Working" not in await resp.content.readany():
+            pass
+        stop = await s.post(f"{gw.url}/api/chat/runs/{resp.headers['X-Run-Id']}/stop", headers=auth)
+        assert stop.status == 202
+        resp.close()
+
+
+@pytest.mark.parametrize("stop", [stop_ws, stop_sse])
+async def test_a_resumable_run_the_user_stops_is_charged_its_reservation(
+    upstream: FakeUpstream, stop: Callable[[Gateway, str], Awaitable[None]]
+) -> None:
+    upstream.script = [TokenEvent(channel="final", content="Working"), Hang()]
+    limiter = ChargeLog(LimitsConfig(company_tokens=1_000_000))
+    settings = gateway_settings(upstream.url, limit_run_reserve_tokens=RESERVE)
+    async with running_gateway(settings, limiter=limiter) as gw:
+        await asyncio.gather(*(stop(gw, user) for user in USERS[:2]))
+        await limiter.wait_for(2)
+    expected = RESERVE + math.ceil(len(MESSAGE) / 4)
+    assert [tokens for _, tokens in limiter.charges] == [expected, expected]
+
+
+@pytest.mark.parametrize("hang_up", [hang_up_sse, hang_up_ai_sdk, hang_up_ws])
+async def test_a_resumable_run_whose_client_left_is_charged_its_usage_when_it_ends(
+    upstream: FakeUpstream, hang_up: Callable[[Gateway, str], Awaitable[None]]
+) -> None:
+    """With resume the run goes on without its client: it is charged what it really used
+    when it completes (15 here), not a reservation at the hang-up, and charged once."""
+    gate = asyncio.Event()
+    upstream.script = [
+        TokenEvent(channel="final", content="Working"),
+        Gate(gate),
+        TokenEvent(channel="final", content=" done."),
+        CompleteEvent(stats=stats()),  # usage.total_tokens = 15
+    ]
+    limiter = ChargeLog(LimitsConfig(company_tokens=1_000_000))
+    settings = gateway_settings(upstream.url, limit_run_reserve_tokens=RESERVE)
+    async with running_gateway(settings, limiter=limiter) as gw:
+        await hang_up(gw, "u-alice")
+        assert limiter.charges == []  # the run is still going
+        gate.set()
+        await limiter.wait_for(1)
+        # The stream slot came back with the run's end: the user can run another.
+        again = await post_stream(gw, {"message": MESSAGE})
+    assert limiter.charges[0] == ("u-alice", 15)
+    assert again.status == 200

@@ -17,6 +17,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from opentelemetry.sdk.trace import TracerProvider
 
 from contracts.agent_api import (
     AgentEvent,
@@ -63,6 +64,13 @@ class Hang:
 
 
 @dataclass(frozen=True)
+class Gate:
+    """Wait until the test opens this gate, then go on with the script."""
+
+    event: asyncio.Event
+
+
+@dataclass(frozen=True)
 class Refuse:
     """Refuse the request before streaming, with this status and error code."""
 
@@ -71,7 +79,7 @@ class Refuse:
     message: str = "refused"
 
 
-Step = AgentEvent | Comment | Sleep | Die | Hang | Refuse
+Step = AgentEvent | Comment | Sleep | Die | Hang | Gate | Refuse
 
 
 @dataclass
@@ -137,6 +145,8 @@ class FakeUpstream:
                     return response
                 elif isinstance(step, Hang):
                     await asyncio.sleep(3600)
+                elif isinstance(step, Gate):
+                    await step.event.wait()
                 elif isinstance(step, Refuse):
                     raise AssertionError("Refuse must come first")
                 else:
@@ -282,10 +292,14 @@ class Gateway:
 
 @asynccontextmanager
 async def running_gateway(
-    settings: GatewaySettings, *, limiter: Limiter | None = None, shutdown_timeout: float = 5.0
+    settings: GatewaySettings,
+    *,
+    limiter: Limiter | None = None,
+    shutdown_timeout: float = 5.0,
+    tracer_provider: TracerProvider | None = None,
 ) -> AsyncIterator[Gateway]:
     """`create_app(settings)` served on 127.0.0.1:0 like the CLI serves it."""
-    app = create_app(settings, limiter=limiter)
+    app = create_app(settings, limiter=limiter, tracer_provider=tracer_provider)
     async with serve(app, shutdown_timeout=shutdown_timeout) as (url, runner):
         yield Gateway(url, runner, settings)
 

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from opentelemetry.sdk.trace import TracerProvider
+
 from agent_service.app import create_app
 from agent_service.settings import AgentSettings
 from fake_openai import (
@@ -72,7 +74,7 @@ def texts(body: dict[str, Any], role: str | None = None) -> list[str]:
 
 @asynccontextmanager
 async def model_stack(
-    script: Script, data_dir: Path, **overrides: Any
+    script: Script, data_dir: Path, tracer_provider: TracerProvider | None = None, **overrides: Any
 ) -> AsyncIterator[ModelStack]:
     """The fake model server, then the agent service pointed at it (closed in reverse order)."""
     async with running_fake_openai(script) as fake:
@@ -85,7 +87,7 @@ async def model_stack(
             openai_api_key="test-key",
             **{**FAST, **overrides},
         )
-        async with serve_asgi(create_app(settings)) as url:
+        async with serve_asgi(create_app(settings, tracer_provider=tracer_provider)) as url:
             yield ModelStack(url=url, fake=fake, settings=settings)
 
 

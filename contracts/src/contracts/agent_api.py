@@ -219,6 +219,8 @@ class HistoryMessage(_Strict):
     """The answer's tool calls as the live stream ended them (with their rows), oldest first."""
     created_at: str | None = None
     """When the message was recorded (ISO 8601, UTC); absent for messages recorded before."""
+    stopped: bool | None = None
+    """True for a partial answer whose run was stopped before it ended."""
 
 
 class ConversationHistory(_Strict):

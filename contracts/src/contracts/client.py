@@ -37,6 +37,7 @@ from contracts.agent_api import (
 from contracts.errors import ErrorBody, ErrorCode, ServiceError
 from contracts.internal_token import MAX_INTERNAL_TTL_S, RequestBinding, mint_internal_token
 from contracts.sse import DEFAULT_MAX_EVENT_BYTES, SSEDecoder, SSEMessage, SSEProtocolError
+from contracts.tracing import inject_traceparent
 
 
 class TokenFactory(Protocol):
@@ -227,7 +228,9 @@ class AgentClient:
     ) -> dict[str, str]:
         binding = RequestBinding(method=method, path=path)
         token = self._token_factory(user_id, company_id, request_id, binding=binding)
-        return {"Authorization": f"Bearer {token}", "X-Request-ID": request_id}
+        headers = {"Authorization": f"Bearer {token}", "X-Request-ID": request_id}
+        inject_traceparent(headers)  # the caller's span, when tracing is on
+        return headers
 
     # --- streaming -------------------------------------------------------------------------------
 

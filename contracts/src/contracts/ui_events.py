@@ -235,8 +235,18 @@ class WsStopMessage(_ClientMessage):
     type: Literal["stop"]
 
 
+class WsResumeMessage(_ClientMessage):
+    """Rejoin a run after a lost connection: its UI events after the first `after` of them."""
+
+    type: Literal["resume"]
+    run_id: Annotated[str, Field(min_length=1, max_length=128)]
+    """The run's id: the `message_id` of its `start` event."""
+    after: Annotated[int, Field(ge=0, le=10_000_000)] = 0
+    """How many of the run's events the client already received (0: all of them again)."""
+
+
 WsClientMessage = Annotated[
-    WsAuthMessage | WsChatMessage | WsPingMessage | WsStopMessage,
+    WsAuthMessage | WsChatMessage | WsPingMessage | WsStopMessage | WsResumeMessage,
     Field(discriminator="type"),
 ]
 WS_CLIENT_MESSAGE_ADAPTER: Final[TypeAdapter[WsClientMessage]] = TypeAdapter(WsClientMessage)

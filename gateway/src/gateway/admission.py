@@ -59,6 +59,14 @@ async def admit(
     return rate_limit_headers(decisions)
 
 
+async def stream_lease_taken(app: web.Application, principal: Principal) -> Lease:
+    """Take one of the principal's concurrent-stream slots (the caller releases it)."""
+    got = await app[LIMITER].acquire_stream(principal)
+    if isinstance(got, LimitDecision):
+        raise _denied(app[METRICS], [got])
+    return got
+
+
 async def admit_request(request: web.Request, principal: Principal) -> dict[str, str]:
     """`admit` the request of a chat route, on its headers alone (before its body is read: a
     refused or slow sender costs no more than that); its RateLimit headers are kept in
@@ -72,9 +80,7 @@ async def admit_request(request: web.Request, principal: Principal) -> dict[str,
 async def stream_lease(app: web.Application, principal: Principal) -> AsyncIterator[Lease]:
     """Hold one of the principal's concurrent-stream slots; released on every ending."""
     limiter = app[LIMITER]
-    got = await limiter.acquire_stream(principal)
-    if isinstance(got, LimitDecision):
-        raise _denied(app[METRICS], [got])
+    got = await stream_lease_taken(app, principal)
     try:
         yield got
     finally:

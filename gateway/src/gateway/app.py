@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Callable
 
 import structlog
 from aiohttp import WSCloseCode, web
+from opentelemetry.sdk.trace import TracerProvider
 
 from contracts.client import AgentClient
+from contracts.tracing import provider_from_env, tracer_of
 from gateway.app_state import (
     AGENT,
     CONVERSATION_LIMITER,
@@ -17,7 +20,10 @@ from gateway.app_state import (
     OPEN_STREAMS,
     READ_FALLBACK_LIMITER,
     RELAY,
+    RUN_PRODUCERS,
+    RUN_STORE,
     SETTINGS,
+    TRACER,
     VERIFIER,
     OpenStreams,
     TokenVerifier,
@@ -26,11 +32,14 @@ from gateway.auth import JwtVerifier
 from gateway.metrics import GatewayMetrics
 from gateway.middleware import on_response_prepare, request_context
 from gateway.rate_limit import InProcessLimiter, Limiter, LimitsConfig
+from gateway.resume import cancel_runs, stop_local_run
 from gateway.routes import agui, ai_sdk, complete, conversations, openai_chat, ops, page, sse, ws
 from gateway.routes.api_docs import add_api_docs_routes
 from gateway.routes.dev_auth import add_dev_auth_routes
+from gateway.run_buffer import MemoryRunStore, RunStore
 from gateway.runs import end_open_streams
 from gateway.settings import GatewaySettings
+from gateway.tracing import trace_request
 from gateway.upstream import agent_client, upstream_session
 
 log = structlog.get_logger("gateway.app")
@@ -42,17 +51,29 @@ def create_app(
     agent_client: AgentClient | None = None,
     limiter: Limiter | None = None,
     verifier: TokenVerifier | None = None,
+    run_store: RunStore | None = None,
+    tracer_provider: TracerProvider | None = None,
 ) -> web.Application:
-    """Build the gateway; resources given here are used (and not closed), others are created."""
+    """Build the gateway; resources given here are used (and not closed), others are created.
+
+    Tracing: `tracer_provider` when given (tests: an in-memory exporter), else as the standard
+    `OTEL_*` settings say (off unless they ask; `contracts.tracing`)."""
     settings = settings if settings is not None else GatewaySettings()
-    app = web.Application(middlewares=[request_context], client_max_size=settings.client_max_size)
+    app = web.Application(
+        middlewares=[trace_request, request_context], client_max_size=settings.client_max_size
+    )
     app[SETTINGS] = settings
+    owned = provider_from_env("gateway", os.environ) if tracer_provider is None else None
+    app[TRACER] = tracer_of(tracer_provider or owned, "gateway")
+    if owned is not None:
+        app.on_cleanup.append(lambda _: asyncio.to_thread(owned.shutdown))
     app[METRICS] = GatewayMetrics()
     app[OPEN_STREAMS] = OpenStreams()
     app[RELAY] = settings.relay_config()
     app.cleanup_ctx.append(_agent_ctx(agent_client))
     app.cleanup_ctx.append(_limiter_ctx(limiter))
     app.cleanup_ctx.append(_verifier_ctx(verifier))
+    app.cleanup_ctx.append(_runs_ctx(run_store))
     app.on_response_prepare.append(on_response_prepare)
     app.on_shutdown.append(_on_shutdown)
     _add_routes(app, settings)
@@ -64,6 +85,8 @@ def _add_routes(app: web.Application, settings: GatewaySettings) -> None:
     router.add_post("/api/chat", ai_sdk.chat_ai_sdk)
     router.add_get("/api/chat/{chat_id}/stream", ai_sdk.resume_stream)
     router.add_post("/api/chat/stream", sse.chat_stream)
+    router.add_get("/api/chat/runs/{run_id}/stream", sse.resume_chat_stream)
+    router.add_post("/api/chat/runs/{run_id}/stop", sse.stop_run_route)
     router.add_post("/api/chat/complete", complete.chat_complete)
     router.add_post("/api/agui", agui.run_agui)
     router.add_post("/v1/chat/completions", openai_chat.chat_completions)
@@ -148,6 +171,38 @@ def _new_limiter(settings: GatewaySettings, config: LimitsConfig, prefix: str) -
     return InProcessLimiter(config)
 
 
+def _runs_ctx(given: RunStore | None) -> CleanupCtx:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        settings = app[SETTINGS]
+        app[RUN_PRODUCERS] = {}
+        if given is not None:
+            app[RUN_STORE] = given
+            yield
+            return
+        config = settings.resume_config()
+        store: RunStore
+        if settings.redis_url:
+            from gateway.redis_runs import RedisRunStore  # only replicas sharing runs need it
+
+            store = RedisRunStore(
+                config,
+                settings.redis_url,
+                prefix=settings.redis_prefix,
+                timeout_s=settings.redis_timeout_s,
+                on_stop=lambda run_id: stop_local_run(app, run_id),
+            )
+        else:
+            store = MemoryRunStore(config)
+        app[RUN_STORE] = store
+        try:
+            yield
+        finally:
+            await cancel_runs(app)
+            await store.close()
+
+    return ctx
+
+
 def _verifier_ctx(given: TokenVerifier | None) -> CleanupCtx:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         if given is not None:
@@ -168,6 +223,7 @@ def _verifier_ctx(given: TokenVerifier | None) -> CleanupCtx:
 async def _on_shutdown(app: web.Application) -> None:
     """SIGTERM: stop new runs, end open ones with SHUTTING_DOWN, close sockets with 1001."""
     await end_open_streams(app)
+    await cancel_runs(app)
     sockets = list(app[OPEN_STREAMS].sockets)
     if sockets:
         log.info("closing_websockets", count=len(sockets))

@@ -8,12 +8,14 @@ from dataclasses import dataclass, field
 from typing import Final, Protocol
 
 from aiohttp import web
+from opentelemetry.trace import Tracer
 
 from contracts.client import AgentClient
 from gateway.auth import Principal
 from gateway.metrics import GatewayMetrics
 from gateway.rate_limit import Limiter
 from gateway.relay import Relay, RelayConfig
+from gateway.run_buffer import Producer, RunStore
 from gateway.settings import GatewaySettings
 
 
@@ -57,5 +59,11 @@ VERIFIER: Final = web.AppKey("verifier", TokenVerifier)
 RELAY: Final = web.AppKey("relay", RelayConfig)
 """The relay limits of every run, built once from the settings."""
 OPEN_STREAMS: Final = web.AppKey("open_streams", OpenStreams)
+RUN_STORE: Final = web.AppKey("run_store", RunStore)
+"""Buffered runs, for resuming (`gateway.run_buffer`, `gateway.redis_runs`)."""
+RUN_PRODUCERS: Final = web.AppKey("run_producers", dict[str, Producer])
+"""The producer of each run this process buffers, by run id (`gateway.resume`)."""
+TRACER: Final = web.AppKey("tracer", Tracer)
+"""The gateway's tracer (`contracts.tracing`: the no-op one when tracing is off)."""
 REQUEST_ID: Final = web.RequestKey("request_id", str)
 LIMIT_HEADERS: Final = web.RequestKey("limit_headers", Mapping[str, str])

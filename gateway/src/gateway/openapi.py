@@ -142,10 +142,39 @@ def _paths() -> dict[str, Any]:
         },
         "/api/chat/{chat_id}/stream": {
             "get": _operation(
-                "AI SDK resume: no active stream to rejoin",
-                {"204": {"description": "nothing to resume"}, **_errors(401)},
+                "AI SDK resume (`useChat({resume: true})`): the chat's run in progress, from its"
+                " start",
+                {
+                    "200": {"description": "UI Message Stream v1 parts, then `data: [DONE]`"},
+                    "204": {"description": "no run of this chat in progress"},
+                    **_errors(401, 429),
+                },
                 tag="chat",
                 params=_path_param("chat_id"),
+            )
+        },
+        "/api/chat/runs/{run_id}/stream": {
+            "get": _operation(
+                "Resume a run's UI events after `Last-Event-ID` (the run id is the `message_id`"
+                " of its `start` event)",
+                {
+                    "200": _sse("UiEvent", "the rest of the run's UI events"),
+                    **_errors(400, 401, 404, 429),
+                },
+                tag="chat",
+                params=_path_param("run_id"),
+            )
+        },
+        "/api/chat/runs/{run_id}/stop": {
+            "post": _operation(
+                "Stop a run on any replica; its partial answer is saved, marked stopped",
+                {
+                    "202": {"description": "the run was running and is being stopped"},
+                    "204": {"description": "the run had already ended"},
+                    **_errors(401, 404),
+                },
+                tag="chat",
+                params=_path_param("run_id"),
             )
         },
         "/api/agui": {

@@ -6,7 +6,7 @@ import asyncio
 import math
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Final, Protocol
 
@@ -15,6 +15,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from contracts.agent_api import (
+    AgentEvent,
     ChatInput,
     ChatRequest,
     CompleteEvent,
@@ -32,6 +33,7 @@ from gateway.identity import upstream_identity
 from gateway.rate_limit import Lease
 from gateway.relay import Relay, RelayResult, Sink
 from gateway.request_body import validation_details
+from gateway.tracing import mark_run
 from gateway.upstream import gateway_error
 
 log = structlog.get_logger("gateway.runs")
@@ -41,6 +43,8 @@ SHUTDOWN_EVENT: Final = ErrorEvent(
     message="The server is restarting. Please send your message again.",
     retryable=True,
 )
+Source = EventStream | AsyncGenerator[AgentEvent, None]
+"""Where a run's events come from: the agent's stream, or a buffered run's follower."""
 STOPPED_EVENT: Final = ErrorEvent(code=ErrorCode.CANCELLED, message="Stopped.", retryable=False)
 
 
@@ -55,8 +59,10 @@ def new_message_id() -> str:
 
 
 def chat_request(principal: Principal, message: str, conversation_id: str) -> ChatRequest:
-    """The internal request of a run; identity from the verified token only."""
+    """The internal request of a run; identity from the verified token only (also named on the
+    request's span, with the conversation)."""
     identity = upstream_identity(principal)
+    mark_run(principal, conversation_id)
     try:
         return ChatRequest(
             input=ChatInput(message=message),
@@ -124,10 +130,10 @@ def run_reservation(app: web.Application, chat: ChatRequest) -> int:
 async def relay_run(
     app: web.Application,
     *,
-    source: EventStream,
+    source: Source,
     sink: OpenedSink,
     principal: Principal,
-    lease: Lease,
+    lease: Lease | None,
     transport: str,
     started: float,
     reserve_tokens: int,
@@ -137,14 +143,17 @@ async def relay_run(
     however it ended (`tokens_used`: the run's usage, or `reserve_tokens` for a run the client
     cut short).
 
-    The upstream `source` is this function's from the moment it is called: it is closed here on
-    every ending (the agent sees the client leave), and nowhere else.
+    The `source` is this function's from the moment it is called: it is closed here on every
+    ending (the agent sees the client leave), and nowhere else. With no `lease` the source is a
+    buffered run's follower (`gateway.resume`): its producer holds the slot and is charged (the
+    run's usage when it completes, though every follower left), so nothing is charged here.
     """
     try:
         failed = await _open_sink(app, sink)
         if failed is not None:
-            # The run was sent: the model was asked, whether or not the client heard of it.
-            await charge_tokens(app[LIMITER], principal, tokens_used(failed, reserve_tokens))
+            if lease is not None:
+                # The run was sent: the model was asked, whether or not the client heard of it.
+                await charge_tokens(app[LIMITER], principal, tokens_used(failed, reserve_tokens))
             return failed
         return await _relay(
             app, source, sink, principal, lease, transport, started, reserve_tokens, on_relay
@@ -167,17 +176,18 @@ async def _open_sink(app: web.Application, sink: OpenedSink) -> RelayResult | No
 
 async def _relay(
     app: web.Application,
-    source: EventStream,
+    source: Source,
     sink: Sink,
     principal: Principal,
-    lease: Lease,
+    lease: Lease | None,
     transport: str,
     started: float,
     reserve_tokens: int,
     on_relay: Callable[[Relay], None] | None,
 ) -> RelayResult:
     limiter = app[LIMITER]
-    relay = Relay(source, sink, app[RELAY], on_heartbeat=lambda: limiter.renew(lease))
+    renew = (lambda: limiter.renew(lease)) if lease is not None else None
+    relay = Relay(source, sink, app[RELAY], on_heartbeat=renew)
     if on_relay is not None:
         on_relay(relay)
     app[OPEN_STREAMS].drained.clear()
@@ -190,7 +200,8 @@ async def _relay(
         if result is None:  # cancelled: the client left (the handler was cancelled)
             ended.ending = "client_gone"
         _record(app, transport, ended, started)
-        await charge_tokens(limiter, principal, tokens_used(ended, reserve_tokens))
+        if lease is not None:
+            await charge_tokens(limiter, principal, tokens_used(ended, reserve_tokens))
     return ended
 
 

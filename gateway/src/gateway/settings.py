@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from gateway.auth import JwtConfig
 from gateway.rate_limit import LimitsConfig
 from gateway.relay import RelayConfig
+from gateway.run_buffer import ResumeConfig
 
 DEV_INTERNAL_SECRET: Final = "dev-internal-secret-change-me-32bytes+"
 """The internal-token key both tiers use in development; refused anywhere else."""
@@ -133,6 +134,18 @@ class GatewaySettings(BaseSettings):
     outside development)."""
     cors_allow_credentials: bool = False
     shutdown_timeout_s: Annotated[float, Field(ge=0)] = 10.0
+    resume: bool = True
+    """Buffer each run of `/api/chat/stream`, `/api/chat` and `/ws/chat` so a client that lost
+    its connection can resume it, and let it finish (and be saved) without its client."""
+    resume_retention_s: Annotated[float, Field(ge=1, le=86_400)] = 600.0
+    """How long a run's events stay resumable after it ends."""
+    resume_max_runs: Annotated[int, Field(ge=1)] = 1000
+    """Runs kept resumable in process memory (oldest dropped first); not a limit with Redis."""
+    resume_max_events: Annotated[int, Field(ge=100)] = 20_000
+    """Events kept per run; a run past it ends with an INTERNAL error (a guard, not a need)."""
+    resume_flush_ms: Annotated[int, Field(ge=1, le=5000)] = 100
+    """With Redis: a run's new events go out in one append at most this often (never one
+    round trip per token)."""
     drain_s: Annotated[float, Field(ge=0, le=300)] = 0.0
     """After SIGTERM, keep listening this long answering new requests (and /readyz) with 503
     while open streams go on, so a load balancer sees the replica leave; 0: stop listening at
@@ -224,6 +237,20 @@ class GatewaySettings(BaseSettings):
     def ws_query_token_enabled(self) -> bool:
         """Whether /ws/chat takes a token from the query string."""
         return self.is_development if self.ws_query_token is None else self.ws_query_token
+
+    @property
+    def resume_enabled(self) -> bool:
+        """Whether runs are buffered for resuming."""
+        return self.resume
+
+    def resume_config(self) -> ResumeConfig:
+        """The run buffer's limits."""
+        return ResumeConfig(
+            retention_s=self.resume_retention_s,
+            max_runs=self.resume_max_runs,
+            max_events=self.resume_max_events,
+            flush_s=self.resume_flush_ms / 1000,
+        )
 
     @property
     def json_logs(self) -> bool:

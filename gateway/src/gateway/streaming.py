@@ -19,10 +19,15 @@ from aiohttp import web
 from contracts.agent_api import AgentEvent, ChatRequest
 from contracts.sse import encode_comment
 from gateway.admission import stream_lease
-from gateway.app_state import LIMIT_HEADERS, REQUEST_ID, SETTINGS
+from gateway.app_state import LIMIT_HEADERS, REQUEST_ID, RUN_STORE, SETTINGS
 from gateway.auth import Principal
-from gateway.runs import open_upstream, relay_run, run_reservation
+from gateway.rate_limit import Lease
+from gateway.resume import resumable, start_buffered_run
+from gateway.run_buffer import RunMeta
+from gateway.runs import Source, open_upstream, relay_run, run_reservation
 
+RUN_ID_HEADER: Final = "X-Run-Id"
+"""The buffered run's id on a resumable stream's response (also its first event's message id)."""
 HEARTBEAT: Final = encode_comment("ping")
 """A comment line: ignored by SSE clients, keeps proxies open, detects dead clients."""
 
@@ -39,7 +44,7 @@ class MappedSink(Generic[S, T]):
     Subclasses define `write` and `heartbeat`, the transport's own bytes.
     """
 
-    __slots__ = ("_map", "opening", "state")
+    __slots__ = ("_map", "opening", "skip", "state")
 
     def __init__(
         self, state: S, mapper: Callable[[AgentEvent, S], list[T]], opening: list[T]
@@ -47,6 +52,8 @@ class MappedSink(Generic[S, T]):
         self.state = state
         self._map = mapper
         self.opening = opening
+        self.skip = 0
+        """Items the client already has (a resume): mapped as usual but not written."""
 
     async def write(self, items: list[T]) -> None:
         """Write mapped items, in one write where the transport allows."""
@@ -58,18 +65,27 @@ class MappedSink(Generic[S, T]):
 
     async def open(self) -> None:
         """Start the stream: the events every run starts with, before the agent says anything."""
-        await self.write(self.opening)
+        await self._emit(self.opening)
 
     async def send(self, events: Sequence[AgentEvent]) -> None:
         """Map events and write what they become."""
         state = self.state
         if len(events) == 1:
-            await self.write(self._map(events[0], state))
+            await self._emit(self._map(events[0], state))
             return
         out: list[T] = []
         for event in events:
             out.extend(self._map(event, state))
-        await self.write(out)
+        await self._emit(out)
+
+    async def _emit(self, items: list[T]) -> None:
+        if self.skip:
+            dropped = min(self.skip, len(items))
+            self.skip -= dropped
+            items = items[dropped:]
+            if not items:
+                return
+        await self.write(items)
 
 
 class ResponseSink(MappedSink[S, T]):
@@ -113,40 +129,108 @@ async def serve_stream(
     headers: Mapping[str, str],
     started: float,
     closing: bytes = b"",
+    run_id: str | None = None,
 ) -> web.StreamResponse:
     """Take a stream slot, open the agent's stream, relay it, close the stream (the route has
     admitted the request, whose RateLimit headers are in `request[LIMIT_HEADERS]`).
 
     Refusals up to the agent's answer (limits, busy, down) are JSON errors with their status;
     after that every ending is an event on the stream. A client that stopped reading or left has
-    its connection dropped instead of the closing.
+    its connection dropped instead of the closing. With a `run_id` and resuming enabled the run
+    is buffered under that id and goes on without the client (`gateway.resume`).
     """
     app = request.app
     limits = request[LIMIT_HEADERS]
+    if run_id is not None and resumable(app):
+        _, follower = await start_buffered_run(
+            app, principal, chat, run_id=run_id, transport=transport, request_id=request[REQUEST_ID]
+        )
+        response = web.StreamResponse(headers={**headers, **limits, RUN_ID_HEADER: run_id})
+        return await _serve(
+            request,
+            response,
+            follower,
+            sink_for(response),
+            principal,
+            None,
+            transport,
+            started,
+            closing,
+        )
     async with stream_lease(app, principal) as lease:
         source = await open_upstream(app, chat, request[REQUEST_ID])
         response = web.StreamResponse(headers={**headers, **limits})
-        result = await relay_run(
-            app,
-            source=source,
-            sink=sink_for(response),
-            principal=principal,
-            lease=lease,
-            transport=transport,
-            started=started,
+        return await _serve(
+            request,
+            response,
+            source,
+            sink_for(response),
+            principal,
+            lease,
+            transport,
+            started,
+            closing,
             reserve_tokens=run_reservation(app, chat),
         )
-        if result.ending in ("slow_client", "client_gone"):
-            abort_connection(request)
-            return response
-        try:
-            async with asyncio.timeout(app[SETTINGS].write_timeout_s):
-                if closing:
-                    await response.write(closing)
-                await response.write_eof()
-        except (TimeoutError, ConnectionError):
-            abort_connection(request)
+
+
+async def serve_resumed(
+    request: web.Request,
+    principal: Principal,
+    meta: RunMeta,
+    sink: ResponseSink[S, T],
+    *,
+    response: web.StreamResponse,
+    transport: str,
+    started: float,
+    closing: bytes = b"",
+) -> web.StreamResponse:
+    """Follow a buffered run from its start (the sink skips what the client already has); the
+    route has admitted the request (`admit_request`) before looking the run up."""
+    app = request.app
+    response.headers.update(request[LIMIT_HEADERS])
+    follower = app[RUN_STORE].follow(meta)
+    return await _serve(
+        request, response, follower, sink, principal, None, transport, started, closing
+    )
+
+
+async def _serve(
+    request: web.Request,
+    response: web.StreamResponse,
+    source: Source,
+    sink: ResponseSink[S, T],
+    principal: Principal,
+    lease: Lease | None,
+    transport: str,
+    started: float,
+    closing: bytes,
+    *,
+    reserve_tokens: int = 0,
+) -> web.StreamResponse:
+    """Relay a run (with its `lease`) or a buffered run's follower (no lease, not charged)."""
+    app = request.app
+    result = await relay_run(
+        app,
+        source=source,
+        sink=sink,
+        principal=principal,
+        lease=lease,
+        transport=transport,
+        started=started,
+        reserve_tokens=reserve_tokens,
+    )
+    if result.ending in ("slow_client", "client_gone"):
+        abort_connection(request)
         return response
+    try:
+        async with asyncio.timeout(app[SETTINGS].write_timeout_s):
+            if closing:
+                await response.write(closing)
+            await response.write_eof()
+    except (TimeoutError, ConnectionError):
+        abort_connection(request)
+    return response
 
 
 def abort_connection(request: web.Request) -> None:

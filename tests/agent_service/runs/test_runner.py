@@ -13,6 +13,7 @@ from agent_service.metrics import AgentMetrics
 from agent_service.providers.base import TenantContext, UsageMeter
 from agent_service.runs.events import Token
 from agent_service.runs.runner import RunLimits, Runner
+from contracts.tracing import NO_TRACER
 
 
 class ScriptedGraph:
@@ -30,6 +31,8 @@ class ScriptedGraph:
 
 class Context:
     usage = UsageMeter()
+    tracer = NO_TRACER
+    trace = None
 
 
 @pytest.mark.parametrize("tokens", [15, 16, 17, 40, 96, 112])

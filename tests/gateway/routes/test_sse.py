@@ -179,7 +179,8 @@ async def test_client_disconnect_cancels_the_upstream_call_and_frees_the_slot(
 ) -> None:
     upstream.script = [TokenEvent(channel="final", content="Working"), Hang()]
     limiter = WatchedLimiter(LimitsConfig(user_streams=1))
-    async with running_gateway(gateway_settings(upstream.url), limiter=limiter) as gw:
+    settings = gateway_settings(upstream.url, resume=False)  # runs end with their client
+    async with running_gateway(settings, limiter=limiter) as gw:
         async with aiohttp.ClientSession() as s:
             resp = await s.post(
                 f"{gw.url}/api/chat/stream", json={"message": "hi"}, headers=gw.auth()
@@ -200,7 +201,7 @@ async def test_client_disconnect_cancels_the_upstream_call_and_frees_the_slot(
 async def test_a_client_that_stops_reading_is_cut_off(upstream: FakeUpstream) -> None:
     big = "x" * 16_384
     upstream.script = [TokenEvent(channel="final", content=big) for _ in range(4000)]
-    settings = gateway_settings(upstream.url, write_timeout_s=0.5)
+    settings = gateway_settings(upstream.url, write_timeout_s=0.5, resume=False)
     async with running_gateway(settings) as gw:
         reader, writer = await asyncio.open_connection("127.0.0.1", int(gw.url.rsplit(":", 1)[1]))
         sock = writer.get_extra_info("socket")

@@ -243,8 +243,9 @@ async def test_stop_before_the_answer_starts_cancels_the_turn(upstream: Any) -> 
 
 
 async def test_client_closing_mid_turn_cancels_upstream(upstream: Any) -> None:
+    settings = gateway_settings(upstream.url, resume=False)  # runs end with their client
     upstream.script = [TokenEvent(channel="final", content="Thinking"), Hang()]
-    async with running_gateway(gateway_settings(upstream.url)) as gw, aiohttp.ClientSession() as s:
+    async with running_gateway(settings) as gw, aiohttp.ClientSession() as s:
         async with s.ws_connect(gw.ws_url, headers=gw.auth()) as ws:
             await receive(ws)
             await ask(ws, "a long one")

@@ -18,11 +18,12 @@ from gateway.ai_sdk import (
     opening_parts,
     to_ai_sdk_parts,
 )
-from gateway.app_state import SETTINGS
+from gateway.app_state import RUN_STORE, SETTINGS
 from gateway.errors import InvalidRequest
 from gateway.request_body import read_json
+from gateway.resume import resumable
 from gateway.runs import chat_request, new_message_id, refuse_if_closing
-from gateway.streaming import ResponseSink, serve_stream
+from gateway.streaming import RUN_ID_HEADER, ResponseSink, serve_resumed, serve_stream
 
 DONE: Final = b"data: [DONE]\n\n"
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
@@ -105,14 +106,32 @@ async def chat_ai_sdk(request: web.Request) -> web.StreamResponse:
         headers=UI_MESSAGE_STREAM_HEADERS,
         started=started,
         closing=DONE,
+        run_id=state.message_id,
     )
 
 
-async def resume_stream(request: web.Request) -> web.Response:
-    """`GET /api/chat/{id}/stream` (`useChat({resume: true})`): 204, no stream to resume.
-
-    A stream lives only as long as its connection (a client that leaves cancels the run), so
-    there is never one to rejoin; 204 is the protocol's "nothing active" answer.
-    """
-    await authenticate(request)
-    return web.Response(status=204)
+async def resume_stream(request: web.Request) -> web.StreamResponse:
+    """`GET /api/chat/{id}/stream` (`useChat({resume: true})`): the chat's run in progress,
+    replayed from its start and live until it ends; 204 when none is in progress (the protocol's
+    "nothing active": an ended answer is in the conversation's history)."""
+    started = time.monotonic()
+    app = request.app
+    refuse_if_closing(app)
+    principal = await authenticate(request)
+    await admit_request(request, principal)
+    chat_id = request.match_info["chat_id"]
+    meta = await app[RUN_STORE].active_run(principal, chat_id) if resumable(app) else None
+    if meta is None:
+        return web.Response(status=204)
+    state = AiSdkState(message_id=meta.run_id, conversation_id=meta.conversation_id)
+    response = web.StreamResponse(headers={**UI_MESSAGE_STREAM_HEADERS, RUN_ID_HEADER: meta.run_id})
+    return await serve_resumed(
+        request,
+        principal,
+        meta,
+        AiSdkSink(request, response, state),
+        response=response,
+        transport="ai_sdk",
+        started=started,
+        closing=DONE,
+    )

@@ -14,10 +14,11 @@ from contracts.ui_events import (
     WsChatMessage,
     WsErrorCode,
     WsPingMessage,
+    WsResumeMessage,
     WsStopMessage,
 )
 
-ClientMessage = WsAuthMessage | WsChatMessage | WsPingMessage | WsStopMessage
+ClientMessage = WsAuthMessage | WsChatMessage | WsPingMessage | WsStopMessage | WsResumeMessage
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +42,7 @@ def parse_client_message(text: str) -> ClientMessage | Refusal:
     except ValueError:
         return _unreadable("not JSON")
     kind = data.get("type") if isinstance(data, dict) else None
-    if kind not in ("auth", "message", "ping", "stop"):
+    if kind not in ("auth", "message", "ping", "stop", "resume"):
         return _unreadable("no known type")
     # Locations start with the union's tag (the message type); the field follows.
     fields = [(tuple(str(p) for p in e["loc"][1:]), e) for e in errors]
@@ -54,5 +55,5 @@ def parse_client_message(text: str) -> ClientMessage | Refusal:
 def _unreadable(why: str) -> Refusal:
     return Refusal(
         ErrorCode.INVALID_REQUEST,
-        f"Could not read the message ({why}); send auth, message, ping or stop.",
+        f"Could not read the message ({why}); send auth, message, ping, stop or resume.",
     )

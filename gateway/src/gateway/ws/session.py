@@ -27,15 +27,20 @@ from contracts.ui_events import (
     WsChatMessage,
     WsErrorCode,
     WsPingMessage,
+    WsResumeMessage,
     WsStopMessage,
 )
 from gateway.admission import admit, retry_after_s, stream_lease, verify_token
-from gateway.app_state import OPEN_STREAMS, REQUEST_ID, SETTINGS
+from gateway.app_state import OPEN_STREAMS, REQUEST_ID, RUN_STORE, SETTINGS
 from gateway.auth import Principal
 from gateway.errors import Forbidden, GatewayError, RateLimited
+from gateway.rate_limit import Lease
 from gateway.relay import Relay
+from gateway.resume import find_run, resumable, start_buffered_run, stop_run
+from gateway.run_buffer import RunMeta
 from gateway.runs import (
     STOPPED_EVENT,
+    Source,
     chat_request,
     new_conversation_id,
     new_message_id,
@@ -111,6 +116,8 @@ class ChatSocket:
         self.stop_requested = False
         """A `stop` came while the turn was still being admitted or opened: end it on relay."""
         self.sink: WsSink | None = None
+        self.run: RunMeta | None = None
+        """The buffered run the current turn follows (None: not resumable)."""
         self.turns = 0
 
     async def send_json_text(self, text: str) -> None:
@@ -195,6 +202,8 @@ class ChatSocket:
                 await self.send_json_text(PONG)
             elif isinstance(parsed, WsStopMessage):
                 self.stop()
+            elif isinstance(parsed, WsResumeMessage):
+                await self.start_turn(parsed)
             elif isinstance(parsed, WsAuthMessage):
                 if not await self.authenticate(parsed.token):
                     await self.ws.close(code=CLOSE_UNAUTHENTICATED, message=b"invalid token")
@@ -202,7 +211,7 @@ class ChatSocket:
             else:
                 await self.start_turn(parsed)
 
-    async def start_turn(self, message: WsChatMessage) -> None:
+    async def start_turn(self, message: WsChatMessage | WsResumeMessage) -> None:
         """Start a turn, unless one is running or the message cannot be sent."""
         answered = self.sink is not None and self.sink.state.finished
         if self.turn is not None and not self.turn.done() and answered:
@@ -215,9 +224,6 @@ class ChatSocket:
                 retryable=True,
             )
             return
-        # The model validated both (the contract's `Message` and `Identifier`): stripped, sized.
-        text = message.message
-        conversation_id = message.session_id or message.conversation_id or new_conversation_id()
         assert self.principal is not None
         if self.principal.expires_at <= time.time():
             await self.send_error(
@@ -226,7 +232,16 @@ class ChatSocket:
             return
         self.turns += 1
         self.sink = None
+        self.run = None
         self.stop_requested = False
+        if isinstance(message, WsResumeMessage):
+            self.turn = asyncio.create_task(
+                self.resume_turn(self.principal, message.run_id, message.after)
+            )
+            return
+        # The model validated both (the contract's `Message` and `Identifier`): stripped, sized.
+        text = message.message
+        conversation_id = message.session_id or message.conversation_id or new_conversation_id()
         self.turn = asyncio.create_task(
             self.run_turn(self.principal, text, conversation_id, partial=message.partial_response)
         )
@@ -243,32 +258,25 @@ class ChatSocket:
             refuse_if_closing(self.app)
             chat = chat_request(principal, text, conversation_id)
             await admit(self.app, principal)
+            state = MappingState(conversation_id=conversation_id)
+            run_id = new_message_id()
+            opening = opening_events(state, message_id=run_id, request_id=request_id)
+            if resumable(self.app):
+                meta, follower = await start_buffered_run(
+                    self.app, principal, chat, run_id=run_id, transport="ws", request_id=request_id
+                )
+                self.run = meta
+                sink = self.sink = WsSink(self.ws, state, opening, partial=partial)
+                await self._relay(follower, sink, principal, None, started)
+                return
             async with stream_lease(self.app, principal) as lease:
                 source = await open_upstream(self.app, chat, request_id)
-                state = MappingState(conversation_id=conversation_id)
-                opening = opening_events(state, message_id=new_message_id(), request_id=request_id)
                 sink = self.sink = WsSink(self.ws, state, opening, partial=partial)
-                result = await relay_run(
-                    self.app,
-                    source=source,
-                    sink=sink,
-                    principal=principal,
-                    lease=lease,
-                    transport="ws",
-                    started=started,
-                    reserve_tokens=run_reservation(self.app, chat),
-                    on_relay=self._set_relay,
+                await self._relay(
+                    source, sink, principal, lease, started, run_reservation(self.app, chat)
                 )
-                if result.ending in ("slow_client", "client_gone"):
-                    self.abort()
         except GatewayError as exc:
-            with contextlib.suppress(TimeoutError, ConnectionError):
-                await self.send_error(
-                    exc.code,
-                    exc.message,
-                    retryable=exc.retryable,
-                    retry_after=retry_after_s(exc.headers),
-                )
+            await self._refused(exc)
         except (TimeoutError, ConnectionError):
             self.abort()
         except Exception:
@@ -276,6 +284,66 @@ class ChatSocket:
             await self.ws.close(code=1011, message=b"internal error")
         finally:
             self.relay = None
+
+    async def resume_turn(self, principal: Principal, run_id: str, after: int) -> None:
+        """Rejoin a buffered run (of this user's, on any replica): its events after `after`."""
+        started = time.monotonic()
+        try:
+            await admit(self.app, principal)
+            meta = await find_run(self.app, principal, run_id)
+            self.run = meta
+            state = MappingState(conversation_id=meta.conversation_id)
+            opening = opening_events(state, message_id=meta.run_id, request_id=meta.request_id)
+            sink = self.sink = WsSink(self.ws, state, opening, partial=False)
+            sink.skip = after
+            follower = self.app[RUN_STORE].follow(meta)
+            await self._relay(follower, sink, principal, None, started)
+        except GatewayError as exc:
+            await self._refused(exc)
+        except (TimeoutError, ConnectionError):
+            self.abort()
+        except Exception:
+            log.exception("ws_resume_failed")
+            await self.ws.close(code=1011, message=b"internal error")
+        finally:
+            self.relay = None
+
+    async def _relay(
+        self,
+        source: Source,
+        sink: WsSink,
+        principal: Principal,
+        lease: Lease | None,
+        started: float,
+        reserve_tokens: int = 0,
+    ) -> None:
+        """Relay a run (with its `lease`, charged) or a buffered run's follower (no lease: its
+        producer is charged)."""
+        result = await relay_run(
+            self.app,
+            source=source,
+            sink=sink,
+            principal=principal,
+            lease=lease,
+            transport="ws",
+            started=started,
+            reserve_tokens=reserve_tokens,
+            on_relay=self._set_relay,
+        )
+        if result.ending == "stopped" and self.run is not None:
+            # `stop` ends the run itself, not only this socket's view of it.
+            await stop_run(self.app, self.run)
+        if result.ending in ("slow_client", "client_gone"):
+            self.abort()
+
+    async def _refused(self, exc: GatewayError) -> None:
+        with contextlib.suppress(TimeoutError, ConnectionError):
+            await self.send_error(
+                exc.code,
+                exc.message,
+                retryable=exc.retryable,
+                retry_after=retry_after_s(exc.headers),
+            )
 
     def stop(self) -> None:
         """End the running turn with CANCELLED: now if it is relaying, else as soon as it is."""

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from typing import TypedDict, TypeVar, cast
 
 import structlog
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.trace import Tracer
 from pydantic import TypeAdapter, ValidationError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -52,6 +55,7 @@ from agent_service.runs.runner import RunLimits, Runner
 from agent_service.runs.sse import HEARTBEAT
 from agent_service.settings import AgentSettings
 from agent_service.sse_response import EventStreamResponse
+from agent_service.tracing import TracingMiddleware
 from contracts.agent_api import (
     ChatRequest,
     ConversationHistory,
@@ -61,6 +65,7 @@ from contracts.agent_api import (
     Source,
     ToolEndEvent,
 )
+from contracts.tracing import capture_content, provider_from_env, tracer_of
 
 log = structlog.get_logger("agent_service.app")
 T = TypeVar("T")
@@ -232,6 +237,7 @@ async def get_conversation(request: Request) -> Response:
             sources=[Source(**s) for s in t["sources"]] if t.get("sources") else None,
             tools=[ToolEndEvent.model_validate(e) for e in t["tools"]] if t.get("tools") else None,
             created_at=t.get("at"),
+            stopped=t.get("stopped"),
         )
         for t in (snapshot.values or {}).get("turns", [])
     ]
@@ -307,14 +313,24 @@ ROUTES = [
 ]
 
 
-def create_app(settings: AgentSettings | None = None, *, deps: Deps | None = None) -> Starlette:
-    """Build the app; resources open in the lifespan (`deps` when given, else from settings)."""
+def create_app(
+    settings: AgentSettings | None = None,
+    *,
+    deps: Deps | None = None,
+    tracer_provider: TracerProvider | None = None,
+) -> Starlette:
+    """Build the app; resources open in the lifespan (`deps` when given, else from settings).
+
+    Tracing: `tracer_provider` when given (tests: an in-memory exporter), else as the standard
+    `OTEL_*` settings say (off unless they ask; `contracts.tracing`)."""
     settings = settings or AgentSettings()
+    owned = provider_from_env("agent-service", os.environ) if tracer_provider is None else None
+    tracer = tracer_of(tracer_provider or owned, "agent_service")
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[State]:
         metrics = AgentMetrics()
-        async with _deps_or_default(settings, deps) as d:
+        async with _deps_or_default(settings, deps, tracer) as d, _shutting_down(owned):
             graph = build_graph(d.checkpointer)
 
             def make_context(tenant: TenantContext) -> RunContext:
@@ -329,6 +345,7 @@ def create_app(settings: AgentSettings | None = None, *, deps: Deps | None = Non
                     history_turns=settings.history_turns,
                     table_max_rows=settings.sql_event_max_rows,
                     table_max_bytes=settings.sql_event_max_bytes,
+                    tracer=tracer,
                 )
 
             runner = Runner(
@@ -341,6 +358,7 @@ def create_app(settings: AgentSettings | None = None, *, deps: Deps | None = Non
                     buffer_events=settings.stream_buffer_events,
                 ),
                 metrics,
+                capture_content=capture_content(os.environ),
             )
             log.info(
                 "agent_service_ready", provider=d.provider.name, data_dir=str(settings.data_dir)
@@ -370,14 +388,29 @@ def create_app(settings: AgentSettings | None = None, *, deps: Deps | None = Non
             HTTPException: handle_error,
             Exception: handle_error,
         },
-        middleware=[Middleware(RequestContextMiddleware)],
+        middleware=[
+            Middleware(TracingMiddleware, tracer=tracer),
+            Middleware(RequestContextMiddleware),
+        ],
     )
 
 
 @asynccontextmanager
-async def _deps_or_default(settings: AgentSettings, deps: Deps | None) -> AsyncIterator[Deps]:
+async def _deps_or_default(
+    settings: AgentSettings, deps: Deps | None, tracer: Tracer
+) -> AsyncIterator[Deps]:
     if deps is not None:
         yield deps
         return
-    async with open_deps(settings) as opened:
+    async with open_deps(settings, tracer) as opened:
         yield opened
+
+
+@asynccontextmanager
+async def _shutting_down(provider: TracerProvider | None) -> AsyncIterator[None]:
+    """Flush and stop a tracer provider this app made, at its shutdown."""
+    try:
+        yield
+    finally:
+        if provider is not None:
+            await asyncio.to_thread(provider.shutdown)

@@ -9,6 +9,7 @@ from typing import Any
 
 import structlog
 from langgraph.checkpoint.base import BaseCheckpointSaver
+from opentelemetry.trace import Tracer
 
 from agent_service.demo.data import DEMO_DOCS_DIR, seed_database
 from agent_service.graph.state import DocumentSearch, SqlRunner
@@ -28,6 +29,7 @@ from agent_service.storage.sqlite.conversations import (
 )
 from agent_service.storage.sqlite.documents import SqliteDocumentStore, seed_documents
 from agent_service.storage.sqlite.memory import open_memory
+from contracts.tracing import NO_TRACER
 
 log = structlog.get_logger("agent_service.deps")
 
@@ -58,12 +60,13 @@ def sql_limits(settings: AgentSettings) -> SqlLimits:
     )
 
 
-def make_provider(settings: AgentSettings) -> ModelProvider:
-    """The configured model provider; an `OpenAIProvider` owns a connection pool (`aclose`)."""
+def make_provider(settings: AgentSettings, tracer: Tracer = NO_TRACER) -> ModelProvider:
+    """The configured model provider; an `OpenAIProvider` owns a connection pool (`aclose`)
+    and traces its model calls with `tracer`."""
     if settings.provider == "offline":
         return OfflineProvider(pace_s=settings.offline_pace_ms / 1000)
     if settings.provider == "openai":
-        return OpenAIProvider(openai_config(settings))
+        return OpenAIProvider(openai_config(settings), tracer=tracer)
     raise ValueError(f"AGENT_PROVIDER={settings.provider!r} is not available in this build")
 
 
@@ -89,11 +92,11 @@ def seed_demo(settings: AgentSettings, *, force: bool = False) -> dict[str, Any]
 
 
 @asynccontextmanager
-async def open_deps(settings: AgentSettings) -> AsyncIterator[Deps]:
+async def open_deps(settings: AgentSettings, tracer: Tracer = NO_TRACER) -> AsyncIterator[Deps]:
     """Open the embedded defaults (demo SQLite, per-tenant FTS5 stores, SQLite memory), or the
     PostgreSQL backends when `AGENT_DATABASE_URL` is set."""
     if settings.database_url is not None:
-        async with _open_postgres_deps(settings) as deps:
+        async with _open_postgres_deps(settings, tracer) as deps:
             yield deps
         return
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -107,7 +110,7 @@ async def open_deps(settings: AgentSettings) -> AsyncIterator[Deps]:
             open_memory(settings.memory_db_path, busy_timeout_s=settings.sqlite_busy_timeout_s)
         )
         conversations = await SqliteConversationStore.sharing(checkpointer)
-        provider = make_provider(settings)
+        provider = make_provider(settings, tracer)
         if isinstance(provider, OpenAIProvider):
             stack.push_async_callback(provider.aclose)
             if settings.model_startup_check:
@@ -128,12 +131,12 @@ async def open_deps(settings: AgentSettings) -> AsyncIterator[Deps]:
 
 
 @asynccontextmanager
-async def _open_postgres_deps(settings: AgentSettings) -> AsyncIterator[Deps]:
+async def _open_postgres_deps(settings: AgentSettings, tracer: Tracer) -> AsyncIterator[Deps]:
     async with AsyncExitStack() as stack:
         pg = await stack.enter_async_context(
             open_postgres_backends(settings, DEMO_DOCS_DIR, sql_limits(settings))
         )
-        provider = make_provider(settings)
+        provider = make_provider(settings, tracer)
         if isinstance(provider, OpenAIProvider):
             stack.push_async_callback(provider.aclose)
             if settings.model_startup_check:

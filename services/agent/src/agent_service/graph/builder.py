@@ -2,25 +2,47 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
+from langgraph.runtime import Runtime
 
 from agent_service.graph.nodes import classify, finalize, rag_agent, route_after_classify, sql_agent
 from agent_service.graph.state import AgentState, RunContext
 
 AgentGraph = CompiledStateGraph[AgentState, RunContext, AgentState, AgentState]
+Node = Callable[[AgentState, Runtime[RunContext]], Awaitable[AgentState]]
+
+
+def traced(step: str, node: Node) -> _TracedNode:
+    """`node` as a span `agent.<step>` of its run (no-op when tracing is off)."""
+    return _TracedNode(step, node)
+
+
+class _TracedNode:
+    __slots__ = ("__name__", "_node", "_step")
+
+    def __init__(self, step: str, node: Node) -> None:
+        self._step = f"agent.{step}"
+        self._node = node
+        self.__name__ = getattr(node, "__name__", step)
+
+    async def __call__(self, state: AgentState, *, runtime: Runtime[RunContext]) -> AgentState:
+        ctx = runtime.context
+        with ctx.tracer.start_as_current_span(self._step, context=ctx.trace):
+            return await self._node(state, runtime)
 
 
 def build_graph(checkpointer: BaseCheckpointSaver[Any] | None) -> AgentGraph:
     """classify → sql_agent | rag_agent → finalize → END, checkpointed per conversation."""
     builder = StateGraph(AgentState, context_schema=RunContext)
-    builder.add_node("classify", classify)
-    builder.add_node("sql_agent", sql_agent)
-    builder.add_node("rag_agent", rag_agent)
-    builder.add_node("finalize", finalize)
+    builder.add_node("classify", traced("classify", classify))
+    builder.add_node("sql_agent", traced("sql", sql_agent))
+    builder.add_node("rag_agent", traced("retrieval", rag_agent))
+    builder.add_node("finalize", traced("answer", finalize))
     builder.add_edge(START, "classify")
     builder.add_conditional_edges("classify", route_after_classify)
     builder.add_edge("sql_agent", "finalize")

@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, Protocol, TypedDict
 
+from opentelemetry.context import Context
+from opentelemetry.trace import Tracer
+
 from agent_service.providers.base import (
     ModelProvider,
     Passage,
@@ -16,6 +19,7 @@ from agent_service.providers.base import (
     UsageMeter,
 )
 from contracts.agent_api import Route
+from contracts.tracing import NO_TRACER
 
 
 class SourceRecord(TypedDict):
@@ -39,6 +43,8 @@ class TurnRecord(TypedDict, total=False):
     """The answer's `tool_end` events (with their capped rows), for the history."""
     at: str
     """When the turn was recorded (ISO 8601, UTC)."""
+    stopped: bool
+    """A partial answer whose run was stopped (or whose client left with resuming off)."""
 
 
 class ResultRecord(TypedDict):
@@ -128,6 +134,10 @@ class RunContext:
     table_max_rows: int = 50
     """Rows of a SQL result sent with its `tool_end` (and kept in the history); 0 sends none."""
     table_max_bytes: int = 8192
+    tracer: Tracer = NO_TRACER
+    """The service's tracer (`contracts.tracing`; the no-op one when tracing is off)."""
+    trace: Context | None = None
+    """The run's span as a parent context for its steps' spans (`graph.builder.traced`)."""
     deadline: float | None = None
     """When the run's total budget ends (`loop.time()`); set by the runner as the run starts."""
 

@@ -20,6 +20,8 @@ from typing import Any, cast
 
 import structlog
 from langgraph.checkpoint.base import BaseCheckpointSaver
+from opentelemetry import trace
+from opentelemetry.trace import Status, StatusCode
 
 from agent_service.errors import RunFailed
 from agent_service.graph.builder import AgentGraph
@@ -44,6 +46,7 @@ from contracts.agent_api import (
 )
 from contracts.batches import in_batches
 from contracts.errors import ErrorCode
+from contracts.tracing import CONVERSATION_ATTR, MESSAGE_ATTR, TENANT_ATTR, USER_ATTR
 
 log = structlog.get_logger("agent_service.runs.runner")
 
@@ -58,6 +61,16 @@ class RunLimits:
     buffer_events: int
 
 
+def run_attributes(tenant: TenantContext, run_id: str) -> dict[str, str]:
+    """A run span's attributes: who and which conversation, never what was asked."""
+    return {
+        TENANT_ATTR: tenant.company_id,
+        USER_ATTR: tenant.user_id,
+        CONVERSATION_ATTR: tenant.conversation_id,
+        "app.run_id": run_id,
+    }
+
+
 class Runner:
     """Turns a question into SSE frames through the graph."""
 
@@ -67,8 +80,12 @@ class Runner:
         make_context: Callable[[TenantContext], RunContext],
         limits: RunLimits,
         metrics: AgentMetrics,
+        *,
+        capture_content: bool = False,
     ) -> None:
         self._graph = graph
+        self._capture_content = capture_content
+        """Whether the run's span carries the user's message (off: message text is user data)."""
         self._make_context = make_context
         self._limits = limits
         self._metrics = metrics
@@ -89,6 +106,11 @@ class Runner:
         run_id = f"run-{uuid.uuid4().hex}"
         ctx = self._make_context(tenant)
         ctx.deadline = asyncio.get_running_loop().time() + self._limits.run_timeout_s
+        # Started, not made current: this generator may be closed from another context.
+        span = ctx.tracer.start_span("agent.run", attributes=run_attributes(tenant, run_id))
+        if self._capture_content:
+            span.set_attribute(MESSAGE_ATTR, message)
+        ctx.trace = trace.set_span_in_context(span)
         config: Any = {"configurable": {"thread_id": thread_key(tenant)}, "recursion_limit": 16}
         tally = RunTally(started, self._metrics)
         metrics = self._metrics
@@ -130,6 +152,10 @@ class Runner:
                 await before_end()
             yield terminal
         finally:
+            span.set_attribute("app.run_status", status)
+            if status not in ("ok", "cancelled"):
+                span.set_status(Status(StatusCode.ERROR, status))
+            span.end()
             metrics.runs_finished.labels(status).inc()
             metrics.tokens_streamed.inc(tally.tokens)
             log.info(
@@ -148,6 +174,18 @@ class Runner:
         config: Any = {"configurable": {"thread_id": thread_key(tenant)}}
         turn: TurnRecord = {"role": "user", "content": message, "at": utc_now()}
         await self._graph.aupdate_state(config, {"turns": [turn]}, as_node="classify")
+
+    async def record_stopped(self, tenant: TenantContext, answer: str) -> None:
+        """Store a stopped run's partial answer, marked `stopped`, so the history shows what the
+        user saw (called before the conversation is released)."""
+        config: Any = {"configurable": {"thread_id": thread_key(tenant)}}
+        turn: TurnRecord = {
+            "role": "assistant",
+            "content": answer,
+            "stopped": True,
+            "at": utc_now(),
+        }
+        await self._graph.aupdate_state(config, {"turns": [turn]}, as_node="finalize")
 
     async def _prune(self, config: Any) -> None:
         checkpointer = self._graph.checkpointer
@@ -172,6 +210,16 @@ class Runner:
             except Exception:
                 log.exception("run_release_failed", conversation_id=tenant.conversation_id)
 
+        answer: list[str] = []
+
+        async def stopped() -> None:
+            # The partial answer first, then the conversation is free: a reload shows it.
+            try:
+                await self.record_stopped(tenant, "".join(answer))
+            except Exception:
+                log.exception("stopped_answer_not_saved", conversation_id=tenant.conversation_id)
+            await release()
+
         ended = False
         seq = 0
         self._metrics.active_streams.inc()
@@ -181,6 +229,8 @@ class Runner:
                 async for batch in batches:
                     frames = []
                     for event in batch:
+                        if type(event) is Token and event.channel == "final":
+                            answer.append(event.content)
                         seq += 1
                         frames.append(encode_frame(event, seq))
                     chunk = frames[0] if len(frames) == 1 else b"".join(frames)
@@ -193,8 +243,9 @@ class Runner:
                     yield chunk
         finally:
             if not released:
-                # stopped or cut: hand the conversation back without awaiting here
-                task = asyncio.create_task(release())
+                # stopped or cut: save what was answered and hand the conversation back,
+                # without awaiting here
+                task = asyncio.create_task(stopped())
                 self._background.add(task)
                 task.add_done_callback(self._background.discard)
             if not ended:

@@ -22,6 +22,7 @@ import re
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from datetime import date
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import structlog
@@ -29,6 +30,7 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.runnables import Runnable
 from langchain_openai import ChatOpenAI
 from langchain_openai._compat import httpx as sdk_httpx
+from opentelemetry.trace import Tracer
 
 from agent_service.providers.base import (
     AskContext,
@@ -59,7 +61,9 @@ from agent_service.providers.openai.prompts import (
 )
 from agent_service.providers.openai.routing_call import ToolCallParse
 from agent_service.providers.openai.stream import new_session, stream_text
+from agent_service.providers.openai.tracing import TracedTransport, traced_stream
 from agent_service.providers.refusals import refusal_message
+from contracts.tracing import NO_TRACER
 
 log = structlog.get_logger("agent_service.providers.openai.provider")
 
@@ -82,17 +86,21 @@ class OpenAIProvider:
 
     name = "openai"
 
-    def __init__(self, config: OpenAIConfig) -> None:
+    def __init__(self, config: OpenAIConfig, *, tracer: Tracer = NO_TRACER) -> None:
         self._config = config
         self._attempts = Attempts(config)
+        self._tracer = tracer
+        self._host = urlsplit(config.base_url).hostname or ""
         # One connection pool for every step, owned here and closed by `aclose` (the SDK's own
         # httpx: httpx2 under openai>=3). One TLS context for both clients: loading the CA
         # bundle is the slow part of building a client, and ChatOpenAI builds a sync client too.
         tls = sdk_httpx.create_ssl_context()
-        self._http = sdk_httpx.AsyncClient(
+        pool = sdk_httpx.AsyncHTTPTransport(
             verify=tls,
             limits=sdk_httpx.Limits(max_connections=1000, max_keepalive_connections=100),
         )
+        # Each model call is a span of the step that made it, its traceparent sent to the model.
+        self._http = sdk_httpx.AsyncClient(transport=TracedTransport(pool, tracer))
         self._http_sync = sdk_httpx.Client(verify=tls)  # never used for calls; built once
         self._answers: aiohttp.ClientSession | None = None
         """The answer streams' pool (aiohttp, `stream.py`): made in the loop at the first one."""
@@ -149,7 +157,7 @@ class OpenAIProvider:
         self, ask: AskContext, messages: list[BaseMessage]
     ) -> Callable[[], AsyncGenerator[str, None]]:
         # Not `ChatOpenAI.astream`: its per-chunk objects cost ~300 µs a token (stream.py)
-        def open_stream() -> AsyncGenerator[str, None]:
+        def read(headers: dict[str, str] | None = None) -> AsyncGenerator[str, None]:
             cfg = self._config
             if self._answers is None:  # the answer reader's pool, opened at the first answer
                 self._answers = new_session(1000, cfg.connect_timeout_s)
@@ -160,7 +168,13 @@ class OpenAIProvider:
                 include_usage=cfg.stream_usage,
                 session=self._answers,
                 stall_timeout_s=cfg.stall_timeout_s,
+                extra_headers=headers,
             )
+
+        def open_stream() -> AsyncGenerator[str, None]:
+            if self._tracer is NO_TRACER:
+                return read()  # tracing off: no span, no extra generator on the token path
+            return traced_stream(self._tracer, self._host, read)
 
         return open_stream
 

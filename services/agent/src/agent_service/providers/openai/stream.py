@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -69,6 +69,7 @@ async def stream_text(
     include_usage: bool,
     session: aiohttp.ClientSession | None = None,
     stall_timeout_s: float | None = None,
+    extra_headers: Mapping[str, str] | None = None,
 ) -> AsyncGenerator[str, None]:
     """The content deltas of one streamed call, in order; usage is added to `usage` as it comes.
 
@@ -86,6 +87,8 @@ async def stream_text(
     }
     headers["Accept"] = "text/event-stream"
     headers["Accept-Encoding"] = "identity"
+    if extra_headers:
+        headers.update(extra_headers)  # the model call's `traceparent` when tracing is on
     body = json.dumps(payload).encode()
     stall = StallDeadline(stall_timeout_s or _read_timeout(client.timeout))
     loop = asyncio.get_running_loop()
