@@ -9,31 +9,18 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, fields, replace
-from typing import Any, Final
+from typing import Any, Final, get_args
 
 from agent_service.providers.offline.measures import Group, Metric, Order, Subject
 from agent_service.providers.offline.period import Period
 from agent_service.providers.offline.period_moves import shift_period
 from agent_service.providers.offline.reading import Reading
 
-SUBJECTS: Final = ("technicians", "customers", "jobs")
-METRICS: Final = frozenset(
-    {
-        "count",
-        "list",
-        "revenue_sum",
-        "revenue_avg",
-        "rate_avg",
-        "duration_avg",
-        "cancel_rate",
-        "share",
-        "revenue_share",
-    }
-)
-GROUPS: Final = frozenset(
-    {"month", "status", "specialty", "technician", "customer", "segment", "city"}
-)
-ORDERS: Final = frozenset({"", "value", "hourly_rate", "hired_on"})
+# the allowed values of a spec's fields, from the Literal types that define them (one list each)
+SUBJECTS: Final = get_args(Subject)
+METRICS: Final = frozenset(get_args(Metric))
+GROUPS: Final = frozenset(get_args(Group))
+ORDERS: Final = frozenset(get_args(Order))
 _ISO: Final = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
