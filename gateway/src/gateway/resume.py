@@ -108,7 +108,10 @@ async def _produce(
     limiter = app[LIMITER]
     renewer = asyncio.create_task(_renew(app, lease))
     tokens = 0
+    producer.started = True
     try:
+        if producer.ended_by is not None:  # stopped before this task's first step
+            raise asyncio.CancelledError
         max_events = settings.resume_max_events
         async for event in source:
             if len(buffer.events) >= max_events:

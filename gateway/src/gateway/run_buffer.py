@@ -59,12 +59,15 @@ class Producer:
     task: asyncio.Task[None] | None = None
     ended_by: Literal["stop", "shutdown"] | None = None
     """`stop`: the user stopped the run (charged its reservation); `shutdown`: this replica."""
+    started: bool = False
+    """Whether the task has begun: one cancelled before its first step would never run its
+    `finally` (the agent's stream left open, the slot held), so it is ended from inside instead."""
 
     def end(self, why: Literal["stop", "shutdown"]) -> None:
         """Cancel the run (the first reason given is kept)."""
         if self.ended_by is None:
             self.ended_by = why
-        if self.task is not None:
+        if self.task is not None and self.started:
             self.task.cancel()
 
 
