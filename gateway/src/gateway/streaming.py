@@ -115,6 +115,31 @@ class ResponseSink(MappedSink[S, T]):
         await self.response.write(HEARTBEAT)
 
 
+class FramedSink(ResponseSink[S, T]):
+    """A response sink whose items each encode to one frame on their own (`encode`); what is
+    ready goes out in one write. The AI SDK, AG-UI and OpenAI-chunk streams are this."""
+
+    __slots__ = ("_encode",)
+
+    def __init__(
+        self,
+        request: web.Request,
+        response: web.StreamResponse,
+        state: S,
+        mapper: Callable[[AgentEvent, S], list[T]],
+        opening: list[T],
+        encode: Callable[[T], bytes],
+    ) -> None:
+        super().__init__(request, response, state, mapper, opening)
+        self._encode = encode
+
+    async def write(self, items: list[T]) -> None:
+        """Write items in one write."""
+        if items:
+            encode = self._encode
+            await self.response.write(b"".join(encode(item) for item in items))
+
+
 SinkFactory = Callable[[web.StreamResponse], ResponseSink[S, T]]
 """The route's sink over the response `serve_stream` made."""
 

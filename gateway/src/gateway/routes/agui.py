@@ -24,23 +24,14 @@ from gateway.agui import (
 from gateway.app_state import SETTINGS
 from gateway.request_body import read_json
 from gateway.runs import chat_request, new_message_id, refuse_if_closing
-from gateway.streaming import ResponseSink, serve_stream
+from gateway.streaming import FramedSink, serve_stream
 
 
-class AguiSink(ResponseSink[AguiState, BaseEvent]):
-    """Writes AG-UI events as SSE `data:` frames."""
-
-    __slots__ = ()
-
-    def __init__(
-        self, request: web.Request, response: web.StreamResponse, state: AguiState
-    ) -> None:
-        super().__init__(request, response, state, to_agui_events, opening_events(state))
-
-    async def write(self, items: list[BaseEvent]) -> None:
-        """Write events in one write."""
-        if items:
-            await self.response.write(b"".join(encode(event) for event in items))
+def agui_sink(
+    request: web.Request, response: web.StreamResponse, state: AguiState
+) -> FramedSink[AguiState, BaseEvent]:
+    """The sink of this stream: to_agui_events over `response`, one `encode` per item."""
+    return FramedSink(request, response, state, to_agui_events, opening_events(state), encode)
 
 
 async def run_agui(request: web.Request) -> web.StreamResponse:
@@ -57,7 +48,7 @@ async def run_agui(request: web.Request) -> web.StreamResponse:
         request,
         principal,
         chat,
-        lambda response: AguiSink(request, response, state),
+        lambda response: agui_sink(request, response, state),
         transport="agui",
         headers=SSE_HEADERS,
         started=started,

@@ -23,7 +23,7 @@ from gateway.errors import InvalidRequest
 from gateway.request_body import read_json
 from gateway.resume import resumable
 from gateway.runs import chat_request, new_message_id, refuse_if_closing
-from gateway.streaming import RUN_ID_HEADER, ResponseSink, serve_resumed, serve_stream
+from gateway.streaming import RUN_ID_HEADER, FramedSink, serve_resumed, serve_stream
 
 DONE: Final = b"data: [DONE]\n\n"
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
@@ -71,20 +71,11 @@ def part_frame(part: Part) -> bytes:
     return b"data: " + _dumps(part).encode() + b"\n\n"
 
 
-class AiSdkSink(ResponseSink[AiSdkState, Part]):
-    """Writes semantic events as UI Message Stream parts, one `data:` frame each."""
-
-    __slots__ = ()
-
-    def __init__(
-        self, request: web.Request, response: web.StreamResponse, state: AiSdkState
-    ) -> None:
-        super().__init__(request, response, state, to_ai_sdk_parts, opening_parts(state))
-
-    async def write(self, items: list[Part]) -> None:
-        """Write parts in one write."""
-        if items:
-            await self.response.write(b"".join(part_frame(p) for p in items))
+def ai_sdk_sink(
+    request: web.Request, response: web.StreamResponse, state: AiSdkState
+) -> FramedSink[AiSdkState, Part]:
+    """The sink of this stream: to_ai_sdk_parts over `response`, one `part_frame` per item."""
+    return FramedSink(request, response, state, to_ai_sdk_parts, opening_parts(state), part_frame)
 
 
 async def chat_ai_sdk(request: web.Request) -> web.StreamResponse:
@@ -101,7 +92,7 @@ async def chat_ai_sdk(request: web.Request) -> web.StreamResponse:
         request,
         principal,
         chat,
-        lambda response: AiSdkSink(request, response, state),
+        lambda response: ai_sdk_sink(request, response, state),
         transport="ai_sdk",
         headers=UI_MESSAGE_STREAM_HEADERS,
         started=started,
@@ -129,7 +120,7 @@ async def resume_stream(request: web.Request) -> web.StreamResponse:
         request,
         principal,
         meta,
-        AiSdkSink(request, response, state),
+        ai_sdk_sink(request, response, state),
         response=response,
         transport="ai_sdk",
         started=started,

@@ -30,7 +30,7 @@ from gateway.openai_chat import (
 from gateway.request_body import read_json
 from gateway.routes.complete import complete_run
 from gateway.runs import chat_request, refuse_if_closing
-from gateway.streaming import ResponseSink, serve_stream
+from gateway.streaming import FramedSink, serve_stream
 
 DONE: Final = b"data: [DONE]\n\n"
 STREAM_HEADERS: Final = {
@@ -59,20 +59,11 @@ def openai_errors(handler: Handler) -> Handler:
     return wrapped
 
 
-class ChunkSink(ResponseSink[ChunkState, StreamItem]):
-    """Writes `chat.completion.chunk`s as SSE `data:` frames."""
-
-    __slots__ = ()
-
-    def __init__(
-        self, request: web.Request, response: web.StreamResponse, state: ChunkState
-    ) -> None:
-        super().__init__(request, response, state, to_chunks, opening_chunks(state))
-
-    async def write(self, items: list[StreamItem]) -> None:
-        """Write chunks in one write."""
-        if items:
-            await self.response.write(b"".join(chunk_frame(c) for c in items))
+def chunk_sink(
+    request: web.Request, response: web.StreamResponse, state: ChunkState
+) -> FramedSink[ChunkState, StreamItem]:
+    """The sink of this stream: to_chunks over `response`, one `chunk_frame` per item."""
+    return FramedSink(request, response, state, to_chunks, opening_chunks(state), chunk_frame)
 
 
 @openai_errors
@@ -112,7 +103,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         request,
         principal,
         chat,
-        lambda response: ChunkSink(request, response, state),
+        lambda response: chunk_sink(request, response, state),
         transport="openai",
         headers={**STREAM_HEADERS, **headers},
         started=started,
