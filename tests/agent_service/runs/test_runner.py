@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -16,23 +16,38 @@ from agent_service.runs.runner import RunLimits, Runner
 from contracts.tracing import NO_TRACER
 
 
+def _nothing() -> None:
+    pass
+
+
 class ScriptedGraph:
-    """A stand-in for the compiled graph: writes `count` final tokens through the custom stream."""
+    """A stand-in for the compiled graph: writes `count` final tokens to the run's output, a few
+    at a time between waits (as model reads do)."""
 
     checkpointer = None
 
     def __init__(self, count: int) -> None:
         self.count = count
 
-    async def astream(self, *_: Any, **__: Any) -> AsyncIterator[Token]:
+    async def ainvoke(self, *_: Any, context: Context, **__: Any) -> None:
         for i in range(self.count):
-            yield Token("final", f"t{i} ")
+            context.emit(Token("final", f"t{i} "))
+            if i % 3 == 2:
+                await asyncio.sleep(0)
 
 
 class Context:
     usage = UsageMeter()
     tracer = NO_TRACER
     trace = None
+
+    def __init__(self) -> None:
+        self.out: list[Token] = []
+        self.notify: Callable[[], None] = _nothing
+
+    def emit(self, item: Token) -> None:
+        self.out.append(item)
+        self.notify()
 
 
 @pytest.mark.parametrize("tokens", [15, 16, 17, 40, 96, 112])

@@ -1,8 +1,9 @@
 """The workflow's nodes: small async functions that return partial state.
 
-Nodes stream through LangGraph's custom stream writer (`runs/events.py`): a `Token` per piece of
-text, contract event models for route and tool events, `RunMeta` for what `complete.stats`
-reports. The tenant always comes from the run context, never from state.
+Nodes stream through `RunContext.emit` (`runs/events.py`): a `Token` per piece of text, contract
+event models for route and tool events, `RunMeta` for what `complete.stats` reports; the runner
+sends what they emitted as soon as it wakes (`runs/inline.py`). The tenant always comes from the
+run context, never from state.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from collections.abc import AsyncIterator
 from typing import Any, Literal
 
 import structlog
-from langgraph.config import get_stream_writer
 from langgraph.runtime import Runtime
 
 from agent_service.graph.fallback import fallback_route
@@ -70,7 +70,7 @@ async def classify(state: AgentState, runtime: Runtime[RunContext]) -> AgentStat
     """Route the question; emits `route_decision` and never streams tokens."""
     ctx = runtime.context
     choice = await ctx.provider.classify(_ask(state, ctx))
-    write = get_stream_writer()
+    write = ctx.emit
     route, reason = choice.route, choice.reason
     if choice.uncertain and not choice.refusal:
         route, reason = fallback_route(state["question"], ctx.schema)
@@ -114,7 +114,7 @@ def _encodable(text: str) -> str:
 async def sql_agent(state: AgentState, runtime: Runtime[RunContext]) -> AgentState:
     """Draft a query, run it through the tenant guard; feed failures back, at most N attempts."""
     ctx = runtime.context
-    write = get_stream_writer()
+    write = ctx.emit
     ask = _ask(state, ctx)
     attempts: list[SqlAttempt] = []
     tools: list[dict[str, Any]] = []  # every attempt's tool_end, for the history
@@ -181,7 +181,7 @@ async def sql_agent(state: AgentState, runtime: Runtime[RunContext]) -> AgentSta
 async def rag_agent(state: AgentState, runtime: Runtime[RunContext]) -> AgentState:
     """Retrieve the caller's own policy passages for the question."""
     ctx = runtime.context
-    write = get_stream_writer()
+    write = ctx.emit
     call_id = f"docs-{uuid.uuid4().hex[:12]}"
     # "how much is it paid?" after an overtime question is searched with that question
     context = follow_up_context(state["question"], _previous_policy_question(state))
@@ -223,7 +223,7 @@ def _previous_policy_question(state: AgentState) -> str:
 async def finalize(state: AgentState, runtime: Runtime[RunContext]) -> AgentState:
     """Stream the answer on the `final` channel and record the assistant turn."""
     ctx = runtime.context
-    write = get_stream_writer()
+    write = ctx.emit
     ask = _ask(state, ctx)
     route = state.get("route", "general")
     parts: list[str] = []

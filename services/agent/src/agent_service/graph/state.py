@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, Protocol, TypedDict
@@ -18,6 +18,7 @@ from agent_service.providers.base import (
     TenantContext,
     UsageMeter,
 )
+from agent_service.runs.events import StreamItem
 from contracts.agent_api import Route
 from contracts.tracing import NO_TRACER
 
@@ -118,6 +119,10 @@ class DocumentSearch(Protocol):
     async def search(self, company_id: str, query: str, k: int = 4) -> list[Passage]: ...
 
 
+def _nothing() -> None:
+    pass
+
+
 @dataclass(slots=True)
 class RunContext:
     """Per-run dependencies and identity, passed as LangGraph's runtime context."""
@@ -140,6 +145,15 @@ class RunContext:
     """The run's span as a parent context for its steps' spans (`graph.builder.traced`)."""
     deadline: float | None = None
     """When the run's total budget ends (`loop.time()`); set by the runner as the run starts."""
+    out: list[StreamItem] = field(default_factory=list)
+    """What the nodes streamed and the runner has not sent yet, in order (`emit`)."""
+    notify: Callable[[], None] = _nothing
+    """Wakes the run's reader (`runs.inline.InlineSteps.notify`); set by the runner."""
+
+    def emit(self, item: StreamItem) -> None:
+        """Stream `item` (a node's `Token`, event or `RunMeta`) after what was emitted before."""
+        self.out.append(item)
+        self.notify()
 
 
 def utc_now() -> str:

@@ -1,8 +1,9 @@
 """A run: one question through the graph, as typed events (`run_events`), as SSE frames for the
 streaming endpoint (`sse_body`), or folded into one answer (`collect`).
 
-For SSE the run runs in the response's own task: what the graph has ready at once goes out in one
-write (`batches.in_batches`), with no producer task or queue between the graph and the socket.
+The graph runs in the task that reads the run (`inline.InlineSteps`): what the nodes wrote before
+the run next waits goes out in one write, with no producer task or queue between the graph and
+the socket.
 The response (`sse_response.EventStreamResponse`) keeps one timer per stream for heartbeats and
 the write deadline. Cancelling the response (the client went away) cancels the run where it
 waits, and closing the body lets it unwind.
@@ -14,9 +15,9 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import structlog
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -31,10 +32,10 @@ from agent_service.providers.base import TenantContext
 from agent_service.runs.events import (
     RunEvent,
     RunMeta,
-    StreamItem,
     TerminalEvent,
     Token,
 )
+from agent_service.runs.inline import InlineSteps
 from agent_service.runs.registry import thread_key
 from agent_service.runs.sse import FinalBytes, encode_frame
 from agent_service.runs.tally import RunTally, error_event, merge_meta
@@ -44,7 +45,6 @@ from contracts.agent_api import (
     CompleteEvent,
     ToolEndEvent,
 )
-from contracts.batches import in_batches
 from contracts.errors import ErrorCode
 from contracts.tracing import CONVERSATION_ATTR, MESSAGE_ATTR, TENANT_ATTR, USER_ATTR
 
@@ -102,6 +102,19 @@ class Runner:
 
         `before_end` is awaited just before the terminal event (the conversation is free again
         by the time a client reads `complete`)."""
+        async with contextlib.aclosing(self.run_batches(tenant, message, before_end)) as batches:
+            async for batch in batches:
+                for event in batch:
+                    yield event
+
+    async def run_batches(
+        self,
+        tenant: TenantContext,
+        message: str,
+        before_end: Callable[[], Awaitable[None]] | None = None,
+    ) -> AsyncGenerator[list[RunEvent], None]:
+        """`run_events`, each list holding what the run wrote before it next waited (one model
+        read, a node's events): the graph runs in the task that reads this (`InlineSteps`)."""
         started = time.perf_counter()
         run_id = f"run-{uuid.uuid4().hex}"
         ctx = self._make_context(tenant)
@@ -116,30 +129,37 @@ class Runner:
         metrics = self._metrics
         metrics.runs_started.inc()
         status = "cancelled"
+        out = ctx.out
+        # ainvoke, not astream: the nodes emit to `out` and wake this task (InlineSteps), not
+        # through LangGraph's stream writer. durability="exit": one checkpoint write per run,
+        # not one per step; under load every write waits its turn on the checkpointer's single
+        # connection.
+        steps = InlineSteps(
+            self._graph.ainvoke({"question": message}, config, context=ctx, durability="exit"),
+            out,
+        )
+        ctx.notify = steps.notify
         try:
             terminal: TerminalEvent
             try:
                 async with asyncio.timeout(self._limits.run_timeout_s):
-                    # durability="exit": one checkpoint write per run, not one per step; under
-                    # load every write waits its turn on the checkpointer's single connection
-                    async for raw in self._graph.astream(
-                        {"question": message},
-                        config,
-                        context=ctx,
-                        stream_mode="custom",
-                        durability="exit",
-                    ):
-                        # what our nodes write (graph/nodes.py), typed by langgraph as a dict
-                        item = cast(StreamItem, raw)
-                        if isinstance(item, Token):
-                            if item.channel == "final":
-                                tally.final_token()
-                            yield item
-                        elif isinstance(item, RunMeta):
-                            tally.meta = merge_meta(tally.meta, item)
-                        else:
-                            tally.event(item)
-                            yield item
+                    ended = False
+                    while not ended:
+                        ended = await steps
+                        batch: list[RunEvent] = []
+                        for item in out:
+                            if isinstance(item, Token):
+                                if item.channel == "final":
+                                    tally.final_token()
+                                batch.append(item)
+                            elif isinstance(item, RunMeta):
+                                tally.meta = merge_meta(tally.meta, item)
+                            else:
+                                tally.event(item)
+                                batch.append(item)
+                        out.clear()
+                        if batch:
+                            yield batch
                 terminal = CompleteEvent(stats=tally.stats(run_id, tenant, ctx))
                 status = "ok"
                 await self._prune(config)
@@ -150,8 +170,10 @@ class Runner:
                 status = "timeout" if terminal.code == ErrorCode.RUN_TIMEOUT else "error"
             if before_end is not None:
                 await before_end()
-            yield terminal
+            yield [terminal]
         finally:
+            # closed while the graph was paused: it stops where it waits, and unwinds
+            await steps.cancel()
             span.set_attribute("app.run_status", status)
             if status not in ("ok", "cancelled"):
                 span.set_status(Status(StatusCode.ERROR, status))
@@ -224,8 +246,8 @@ class Runner:
         seq = 0
         self._metrics.active_streams.inc()
         try:
-            events = self.run_events(tenant, message, before_end=release)
-            async with contextlib.aclosing(in_batches(events)) as batches:
+            batches_of = self.run_batches(tenant, message, before_end=release)
+            async with contextlib.aclosing(batches_of) as batches:
                 async for batch in batches:
                     frames = []
                     for event in batch:
