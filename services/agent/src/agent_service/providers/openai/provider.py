@@ -19,7 +19,7 @@ stream is bounded by one stall timer per stream (`AGENT_MODEL_STALL_TIMEOUT_S`).
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from datetime import date
 from typing import Any
 from urllib.parse import urlsplit
@@ -61,7 +61,7 @@ from agent_service.providers.openai.prompts import (
 )
 from agent_service.providers.openai.routing_call import ToolCallParse
 from agent_service.providers.openai.stream import new_session, stream_text
-from agent_service.providers.openai.tracing import TracedTransport, traced_stream
+from agent_service.providers.openai.tracing import TracedTransport, traced_call, traced_stream
 from agent_service.providers.refusals import refusal_message
 from contracts.tracing import NO_TRACER
 
@@ -102,8 +102,9 @@ class OpenAIProvider:
         # Each model call is a span of the step that made it, its traceparent sent to the model.
         self._http = sdk_httpx.AsyncClient(transport=TracedTransport(pool, tracer))
         self._http_sync = sdk_httpx.Client(verify=tls)  # never used for calls; built once
-        self._answers: aiohttp.ClientSession | None = None
-        """The answer streams' pool (aiohttp, `stream.py`): made in the loop at the first one."""
+        self._aio: aiohttp.ClientSession | None = None
+        """The routing calls' and answer streams' pool (aiohttp, `stream.py`): made in the loop
+        at the first call."""
         call_timeout = sdk_httpx.Timeout(config.timeout_s, connect=config.connect_timeout_s)
         stream_timeout = sdk_httpx.Timeout(config.stall_timeout_s, connect=config.connect_timeout_s)
         classifier = self._classifier_chat = self._chat(config.classifier_model, call_timeout)
@@ -150,8 +151,8 @@ class OpenAIProvider:
         """Close the connection pool (at the app's shutdown)."""
         await self._http.aclose()
         self._http_sync.close()
-        if self._answers is not None:
-            await self._answers.close()
+        if self._aio is not None:
+            await self._aio.close()
 
     def _answer_stream(
         self, ask: AskContext, messages: list[BaseMessage]
@@ -159,14 +160,12 @@ class OpenAIProvider:
         # Not `ChatOpenAI.astream`: its per-chunk objects cost ~300 µs a token (stream.py)
         def read(headers: dict[str, str] | None = None) -> AsyncGenerator[str, None]:
             cfg = self._config
-            if self._answers is None:  # the answer reader's pool, opened at the first answer
-                self._answers = new_session(1000, cfg.connect_timeout_s)
             return stream_text(
                 self._answer,
                 messages,
                 ask.usage,
                 include_usage=cfg.stream_usage,
-                session=self._answers,
+                session=self._session(),
                 stall_timeout_s=cfg.stall_timeout_s,
                 extra_headers=headers,
             )
@@ -178,6 +177,11 @@ class OpenAIProvider:
 
         return open_stream
 
+    def _session(self) -> aiohttp.ClientSession:
+        if self._aio is None:  # opened in the loop, at the first call
+            self._aio = new_session(1000, self._config.connect_timeout_s)
+        return self._aio
+
     def _history(self, ask: AskContext) -> list[BaseMessage]:
         return history_messages(ask.history, self._config.history_tokens)
 
@@ -186,10 +190,18 @@ class OpenAIProvider:
         messages = classify_messages(ask.question, self._history(ask))
         parsed: object
         if self._route_call is not None:
-            lean = self._route_call
-            parsed = await self._attempts.call(
-                "classify", ask, lambda: lean.ainvoke(messages, ask.usage)
-            )
+            lean, session = self._route_call, self._session()
+
+            def route_call() -> Awaitable[RouteDecision | str]:
+                if self._tracer is NO_TRACER:
+                    return lean.ainvoke(messages, ask.usage, session)
+                return traced_call(
+                    self._tracer,
+                    self._host,
+                    lambda headers: lean.ainvoke(messages, ask.usage, session, headers),
+                )
+
+            parsed = await self._attempts.call("classify", ask, route_call)
             error: object = parsed
         else:
             out = await self._attempts.call(

@@ -1,4 +1,5 @@
-"""A streamed Chat Completions answer read as plain JSON chunks: the answer's hot path.
+"""Chat Completions calls sent with aiohttp: the streamed answer read as plain JSON chunks (the
+answer's hot path), and the routing call's non-streamed request (`post_json`).
 
 `ChatOpenAI.astream` costs about 300 µs of CPU per token: the SDK builds a pydantic model per
 chunk, LangChain dumps it back to a dict, wraps it in message objects and adds every chunk to
@@ -35,6 +36,8 @@ from agent_service.providers.openai.stall import StallDeadline
 
 MAX_EVENT_BYTES = 8 * 1024 * 1024
 """An SSE event (or a line without an end) longer than this is a broken stream, not an answer."""
+MAX_REPLY_BYTES = 8 * 1024 * 1024
+"""A non-streamed reply (the routing call's) longer than this is broken, not an answer."""
 MAX_ERROR_BYTES = 64 * 1024
 """How much of a refusal's body is read (for the SDK's error message)."""
 DEFAULT_STALL_S = 60.0
@@ -81,14 +84,7 @@ async def stream_text(
     # ChatOpenAI's own payload: model, sampling, max tokens and message conversion stay its job
     payload = chat._get_request_payload(messages, **extra)
     client = chat.root_async_client
-    url = f"{client.base_url}chat/completions"
-    headers = {
-        k: v for k, v in {**client.default_headers, **client.auth_headers}.items() if type(v) is str
-    }
-    headers["Accept"] = "text/event-stream"
-    headers["Accept-Encoding"] = "identity"
-    if extra_headers:
-        headers.update(extra_headers)  # the model call's `traceparent` when tracing is on
+    url, headers = _target(client, "text/event-stream", extra_headers)
     body = json.dumps(payload).encode()
     stall = StallDeadline(stall_timeout_s or _read_timeout(client.timeout))
     loop = asyncio.get_running_loop()
@@ -152,6 +148,48 @@ async def stream_text(
         stall.cancel()
         if resp is not None and not finished:
             resp.close()  # stopped early: drop the connection, so the model stops generating
+
+
+async def post_json(
+    chat: ChatOpenAI,
+    payload: Mapping[str, Any],
+    *,
+    session: aiohttp.ClientSession | None = None,
+    extra_headers: Mapping[str, str] | None = None,
+) -> Any:
+    """One non-streamed Chat Completions call (`payload` built by `chat`), sent with aiohttp;
+    the reply's JSON. Failures raise what the SDK would (see the module). No timeout of its own:
+    the caller's step deadline bounds it (`attempts.Attempts.call`)."""
+    client = chat.root_async_client
+    url, headers = _target(client, "application/json", extra_headers)
+    body = json.dumps(payload).encode()
+    async with (
+        _session_for(session) as http,
+        http.post(url, data=body, headers=headers) as resp,
+    ):
+        if resp.status != 200:
+            raise await _status_error(client, resp, url)
+        reply = await resp.content.read(MAX_REPLY_BYTES + 1)
+        if len(reply) > MAX_REPLY_BYTES:
+            raise BadModelOutput(f"a reply longer than {MAX_REPLY_BYTES} bytes")
+    try:
+        return json.loads(reply)
+    except ValueError:
+        raise BadModelOutput("a reply that is not JSON") from None
+
+
+def _target(
+    client: openai.AsyncOpenAI, accept: str, extra_headers: Mapping[str, str] | None
+) -> tuple[str, dict[str, str]]:
+    """The URL and headers the SDK would send to (its base URL, key and default headers)."""
+    headers = {
+        k: v for k, v in {**client.default_headers, **client.auth_headers}.items() if type(v) is str
+    }
+    headers["Accept"] = accept
+    headers["Accept-Encoding"] = "identity"
+    if extra_headers:
+        headers.update(extra_headers)  # the model call's `traceparent` when tracing is on
+    return f"{client.base_url}chat/completions", headers
 
 
 def _read_timeout(timeout: object) -> float:

@@ -4,14 +4,17 @@ span when the response body has been read (a streamed answer included)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
+from typing import TypeVar
 
 from langchain_openai._compat import httpx as sdk_httpx
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 
 from contracts.tracing import inject_traceparent
+
+T = TypeVar("T")
 
 
 class TracedTransport(sdk_httpx.AsyncBaseTransport):
@@ -73,11 +76,7 @@ class _EndsSpan(sdk_httpx.AsyncByteStream):
             self._span.end()
 
 
-async def traced_stream(
-    tracer: Tracer, host: str, open_stream: Callable[[dict[str, str]], AsyncGenerator[str, None]]
-) -> AsyncGenerator[str, None]:
-    """A streamed answer read outside httpx (`stream.stream_text`) under its own `model.call`
-    span, its `traceparent` in the request's headers; the span ends when the stream does."""
+def _model_span(tracer: Tracer, host: str) -> tuple[Span, dict[str, str]]:
     span = tracer.start_span(
         "model.call",
         kind=SpanKind.CLIENT,
@@ -90,13 +89,41 @@ async def traced_stream(
     )
     headers: dict[str, str] = {}
     inject_traceparent(headers, trace.set_span_in_context(span))
+    return span, headers
+
+
+def _failed(span: Span, exc: BaseException) -> None:
+    span.record_exception(exc)
+    span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+
+
+async def traced_call(
+    tracer: Tracer, host: str, call: Callable[[dict[str, str]], Awaitable[T]]
+) -> T:
+    """A call sent outside httpx (`stream.post_json`) under its own `model.call` span, its
+    `traceparent` in the request's headers."""
+    span, headers = _model_span(tracer, host)
+    try:
+        return await call(headers)
+    except BaseException as exc:
+        _failed(span, exc)
+        raise
+    finally:
+        span.end()
+
+
+async def traced_stream(
+    tracer: Tracer, host: str, open_stream: Callable[[dict[str, str]], AsyncGenerator[str, None]]
+) -> AsyncGenerator[str, None]:
+    """A streamed answer read outside httpx (`stream.stream_text`) under its own `model.call`
+    span, its `traceparent` in the request's headers; the span ends when the stream does."""
+    span, headers = _model_span(tracer, host)
     try:
         async with aclosing(open_stream(headers)) as pieces:
             async for piece in pieces:
                 yield piece
     except BaseException as exc:
-        span.record_exception(exc)
-        span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+        _failed(span, exc)
         raise
     finally:
         span.end()
