@@ -179,7 +179,7 @@ class OpenAIProvider:
 
     def _session(self) -> aiohttp.ClientSession:
         if self._aio is None:  # opened in the loop, at the first call
-            self._aio = new_session(1000, self._config.connect_timeout_s)
+            self._aio = new_session(1000, self._config.connect_timeout_s, self._config.base_url)
         return self._aio
 
     def _history(self, ask: AskContext) -> list[BaseMessage]:

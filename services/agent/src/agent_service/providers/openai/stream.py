@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import urllib.request
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import openai
@@ -43,24 +45,37 @@ MAX_ERROR_BYTES = 64 * 1024
 DEFAULT_STALL_S = 60.0
 
 
-def new_session(max_connections: int, connect_timeout_s: float | None) -> aiohttp.ClientSession:
-    """The answer streams' connection pool (call inside the running loop; close it at shutdown)."""
+def new_session(
+    max_connections: int, connect_timeout_s: float | None, base_url: str
+) -> aiohttp.ClientSession:
+    """The model calls' connection pool (call inside the running loop; close it at shutdown)."""
     return aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=max_connections),
         timeout=aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout_s),
-        trust_env=True,  # proxies from the environment, as httpx does
+        # the proxy the environment names, read once: aiohttp's trust_env reads the environment
+        # and ~/.netrc in a worker thread on every request (an API key is the auth here)
+        proxy=env_proxy(base_url),
         auto_decompress=False,  # identity is asked for: a compressed stream stalls in zlib
     )
 
 
+def env_proxy(url: str) -> str | None:
+    """The proxy `HTTP(S)_PROXY` names for `url`, None when there is none or `NO_PROXY` covers
+    its host (as httpx and the SDK read them)."""
+    parts = urlsplit(url)
+    if urllib.request.proxy_bypass(parts.hostname or ""):
+        return None
+    return urllib.request.getproxies_environment().get(parts.scheme)
+
+
 @asynccontextmanager
 async def _session_for(
-    session: aiohttp.ClientSession | None,
+    session: aiohttp.ClientSession | None, url: str
 ) -> AsyncIterator[aiohttp.ClientSession]:
     if session is not None:
         yield session
         return
-    async with new_session(10, None) as own:  # a one-off call (tests): its own pool
+    async with new_session(10, None, url) as own:  # a one-off call (tests): its own pool
         yield own
 
 
@@ -91,7 +106,7 @@ async def stream_text(
     resp: aiohttp.ClientResponse | None = None
     finished = False
     try:
-        async with _session_for(session) as http:
+        async with _session_for(session, url) as http:
             resp = await http.post(url, data=body, headers=headers)
             if resp.status != 200:
                 raise await _status_error(client, resp, url)
@@ -164,7 +179,7 @@ async def post_json(
     url, headers = _target(client, "application/json", extra_headers)
     body = json.dumps(payload).encode()
     async with (
-        _session_for(session) as http,
+        _session_for(session, url) as http,
         http.post(url, data=body, headers=headers) as resp,
     ):
         if resp.status != 200:
