@@ -11,7 +11,7 @@ from aiohttp import WSCloseCode, web
 from opentelemetry.sdk.trace import TracerProvider
 
 from contracts.client import AgentClient
-from contracts.tracing import provider_from_env, tracer_of
+from contracts.tracing import NO_TRACER, provider_from_env, tracer_of
 from gateway.app_state import (
     AGENT,
     CONVERSATION_LIMITER,
@@ -59,12 +59,15 @@ def create_app(
     Tracing: `tracer_provider` when given (tests: an in-memory exporter), else as the standard
     `OTEL_*` settings say (off unless they ask; `contracts.tracing`)."""
     settings = settings if settings is not None else GatewaySettings()
+    owned = provider_from_env("gateway", os.environ) if tracer_provider is None else None
+    tracer = tracer_of(tracer_provider or owned, "gateway")
+    # tracing off: no span per request (a socket kept its no-op span's objects for its life)
+    tracing = [trace_request] if tracer is not NO_TRACER else []
     app = web.Application(
-        middlewares=[trace_request, request_context], client_max_size=settings.client_max_size
+        middlewares=[*tracing, request_context], client_max_size=settings.client_max_size
     )
     app[SETTINGS] = settings
-    owned = provider_from_env("gateway", os.environ) if tracer_provider is None else None
-    app[TRACER] = tracer_of(tracer_provider or owned, "gateway")
+    app[TRACER] = tracer
     if owned is not None:
         app.on_cleanup.append(lambda _: asyncio.to_thread(owned.shutdown))
     app[METRICS] = GatewayMetrics()
