@@ -30,7 +30,7 @@ class BenchConfig:
     s3_tps: float = 1.0
     s4_connections: int = 5000
     s5_workers: int = 2
-    s5_concurrency: tuple[int, ...] = (200, 400, 600, 800)
+    s5_concurrency: tuple[int, ...] = (100, 150, 200, 300, 400)
     settle_s: float = 2.0
 
     @classmethod
