@@ -85,7 +85,7 @@ def account_lines(results: dict[str, Any]) -> list[str]:
         "",
         "| change | before | after |",
         "|---|---|---|",
-        "| the agent reads the streamed answer as JSON chunks (`openai_stream.stream_text`) "
+        "| the agent reads the streamed answer as JSON chunks (`stream.stream_text`) "
         "instead of `ChatOpenAI.astream` (a pydantic model, a dict dump, a message chunk and a "
         "chunk addition per token) | agent 300–339 µs/token; agent + gateway 17–20× floor "
         "| agent 20–27 µs/token; 2.5–3.3× floor |",

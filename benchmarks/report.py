@@ -136,7 +136,7 @@ def render_markdown(results: dict[str, Any]) -> str:
         "the real-model path (`AGENT_PROVIDER=openai`, `ChatOpenAI` pointed at the fake) and the "
         "gateway (rate limits raised out of the way). Every question is routed `general` by an "
         "instant classify reply, so the answer streams from one Chat Completions call (read by "
-        "`openai_stream.stream_text`). The load client is one asyncio process using aiohttp; "
+        "`stream.stream_text`). The load client is one asyncio process using aiohttp; "
         "it parses every event's JSON on every path. CPU time and RSS come from "
         "`/proc/<pid>/stat` and `/proc/<pid>/status`.",
         "",

@@ -1,12 +1,12 @@
 """The OpenAI-compatible provider: the workflow's steps asked of a real model through `ChatOpenAI`.
 
 - `classify`: one non-streamed structured-output call (route, confidence, reason); never streamed.
-  By function calling (the default) it is `routing_call.ToolCallParse`: the same request, parsed
-  without LangChain's runnable layers.
+  By function calling (the default) it is `routing_call.ToolCallParse`: the same request, posted
+  with aiohttp and parsed without LangChain's runnable layers.
 - `draft_sql`: one non-streamed call offering the `run_sql` tool over the curated schema; earlier
   failed attempts go back as tool calls with their errors as tool results.
 - answers: one streamed call without tools; rows and passages are framed as untrusted data;
-  the request is `ChatOpenAI`'s, the chunks are read by `openai_stream.stream_text` (one
+  the request is `ChatOpenAI`'s, the chunks are read by `stream.stream_text` (one
   `json.loads` each) and their content forwarded as it comes, citations checked on the way.
 
 Failures map to stable codes (`errors`). A retryable failure is retried (`attempts.Attempts`) only
