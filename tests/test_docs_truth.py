@@ -56,3 +56,27 @@ def test_the_architecture_page_maps_every_module() -> None:
         for path in package.rglob("*.py"):
             if path.name != "__init__.py":
                 assert f"`{path.relative_to(package).as_posix()}`" in page, path
+
+
+_SOURCES = ("docs", "services", "gateway", "contracts", "benchmarks", "evals", "scripts", "tests")
+_MARKERS = ("<<<<<<< ", ">>>>>>> ")
+
+
+def test_no_merge_conflict_is_left_in_the_tree() -> None:
+    """A conflict committed by mistake (docs/real-model.md carried one for a while)."""
+    left = [
+        f"{path.relative_to(ROOT)}:{number}"
+        for top in _SOURCES
+        for path in sorted((ROOT / top).rglob("*"))
+        if path.suffix in {".md", ".py", ".toml", ".yml", ".yaml", ".js", ".css", ".html", ".sql"}
+        and ".venv" not in path.parts
+        for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1)
+        if line.startswith(_MARKERS) or line == "======="
+    ]
+    left += [
+        f"{name}:{number}"
+        for name in ("README.md", "Makefile", "docker-compose.yml", "pyproject.toml")
+        for number, line in enumerate((ROOT / name).read_text().splitlines(), 1)
+        if line.startswith(_MARKERS)
+    ]
+    assert not left, f"merge conflict markers left at {left}"
