@@ -3,13 +3,13 @@ storage, growing quadratically over a long conversation."""
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
 import structlog
 from langgraph.checkpoint.base import BaseCheckpointSaver
-from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
-from agent_service.storage.sqlite.memory import atomic_write
+from agent_service.storage.sqlite.memory import ThreadSqliteSaver
 
 log = structlog.get_logger("agent_service.memory")
 
@@ -30,15 +30,14 @@ _SQLITE_PRUNE = (
 async def keep_latest_checkpoint(checkpointer: BaseCheckpointSaver[Any], thread_id: str) -> None:
     """Drop every checkpoint of `thread_id` but the latest; never raises (memory is intact)."""
     try:
-        if isinstance(checkpointer, AsyncSqliteSaver):
-            conn = checkpointer.conn
+        if isinstance(checkpointer, ThreadSqliteSaver):
 
-            async def prune() -> None:
+            def prune(conn: sqlite3.Connection) -> None:
                 for statement in _SQLITE_PRUNE:
-                    await conn.execute(statement, (thread_id,))
+                    conn.execute(statement, (thread_id,))
 
-            # atomic and shielded: a run stopped here must not leave the delete uncommitted
-            await atomic_write(conn, checkpointer.lock, prune)
+            # one unit on the memory's thread: a run stopped here cannot leave it uncommitted
+            await checkpointer.memory.write(prune)
         else:
             await checkpointer.aprune([thread_id], strategy="keep_latest")
     except Exception:

@@ -7,15 +7,13 @@ conversation is indistinguishable from one that does not exist.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
+import sqlite3
 from pathlib import Path
 from typing import Protocol
 
-import aiosqlite
-
 from agent_service.providers.base import TenantContext
-from agent_service.storage.sqlite.memory import SafeSqliteSaver, atomic_write, writable
+from agent_service.storage.sqlite.memory import SqliteMemory, ThreadSqliteSaver
 from contracts.agent_api import ConversationSummary
 
 _SCHEMA = """
@@ -68,58 +66,58 @@ class ConversationOwnership(Protocol):
 class SqliteConversationStore:
     """SQLite-backed ownership table (the embedded default).
 
-    Shares the checkpointer's connection and lock (`sharing`): one writer per database, every
-    write committed or rolled back as a unit even when its caller is cancelled."""
+    Shares the checkpointer's connection and thread (`sharing`): one writer per database, every
+    write one unit on that thread, committed or rolled back there even when its caller is
+    cancelled (`memory.SqliteMemory`)."""
 
-    def __init__(
-        self, conn: aiosqlite.Connection, lock: asyncio.Lock, *, owns_conn: bool = False
-    ) -> None:
-        self._conn = conn
-        self._lock = lock
-        self._owns_conn = owns_conn
-        self._saver: SafeSqliteSaver | None = None
+    def __init__(self, memory: SqliteMemory, *, owns_memory: bool = False) -> None:
+        self._memory = memory
+        self._owns_memory = owns_memory
 
     @classmethod
-    async def sharing(cls, saver: SafeSqliteSaver) -> SqliteConversationStore:
-        """The store in the checkpointer's database, over its connection and lock."""
-        store = cls(saver.conn, saver.lock)
-        store._saver = saver
+    async def sharing(cls, saver: ThreadSqliteSaver) -> SqliteConversationStore:
+        """The store in the checkpointer's database, over its connection and thread."""
+        store = cls(saver.memory)
         await store._create()
         return store
 
     @classmethod
     async def open(cls, path: Path) -> SqliteConversationStore:
         """A store with its own connection (tools and tests; the service uses `sharing`)."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        conn = await aiosqlite.connect(path)
-        await conn.execute("PRAGMA journal_mode=WAL")
-        store = cls(conn, asyncio.Lock(), owns_conn=True)
+        memory = SqliteMemory(path, busy_timeout_s=5.0)
+        await memory.open()
+        store = cls(memory, owns_memory=True)
         await store._create()
         return store
 
     async def _create(self) -> None:
-        async def create() -> None:
+        def create(conn: sqlite3.Connection) -> None:
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
-                    await self._conn.execute(statement)
+                    conn.execute(statement)
 
-        await atomic_write(self._conn, self._lock, create)
+        await self._memory.write(create)
 
     async def close(self) -> None:
-        if self._owns_conn:
-            await self._conn.close()
+        if self._owns_memory:
+            await self._memory.close()
 
     async def writable(self, timeout_s: float) -> bool:
-        if self._saver is not None:
-            return await self._saver.writable(timeout_s)
-        return await writable((self._conn, self._lock), timeout_s)
+        return await self._memory.writable(timeout_s)
 
     async def record_message(self, tenant: TenantContext, message: str | None = None) -> None:
         """Count one message in the conversation, creating it (titled by `message`) if new."""
         now = _now()
-
-        async def write() -> None:
-            await self._conn.execute(
+        values = (
+            tenant.company_id,
+            tenant.user_id,
+            tenant.conversation_id,
+            _title(message or "New conversation"),
+            now,
+            now,
+        )
+        await self._memory.write(
+            lambda conn: conn.execute(
                 """
             INSERT INTO conversations
                 (company_id, user_id, id, title, created_at, updated_at, message_count)
@@ -127,56 +125,44 @@ class SqliteConversationStore:
             ON CONFLICT (company_id, user_id, id)
             DO UPDATE SET updated_at = excluded.updated_at, message_count = message_count + 1
             """,
-                (
-                    tenant.company_id,
-                    tenant.user_id,
-                    tenant.conversation_id,
-                    _title(message or "New conversation"),
-                    now,
-                    now,
-                ),
+                values,
             )
-
-        await atomic_write(self._conn, self._lock, write)
+        )
 
     async def get(
         self, company_id: str, user_id: str, conversation_id: str
     ) -> ConversationSummary | None:
-        async with (
-            self._lock,
-            self._conn.execute(
+        row = await self._memory.read(
+            lambda conn: conn.execute(
                 "SELECT id, title, created_at, updated_at, message_count FROM conversations "
                 "WHERE company_id = ? AND user_id = ? AND id = ?",
                 (company_id, user_id, conversation_id),
-            ) as cursor,
-        ):
-            row = await cursor.fetchone()
+            ).fetchone()
+        )
         return None if row is None else _summary(row)
 
     async def list(self, company_id: str, user_id: str) -> list[ConversationSummary]:
-        async with (
-            self._lock,
-            self._conn.execute(
+        rows = await self._memory.read(
+            lambda conn: conn.execute(
                 "SELECT id, title, created_at, updated_at, message_count FROM conversations "
                 "WHERE company_id = ? AND user_id = ? ORDER BY updated_at DESC LIMIT ?",
                 (company_id, user_id, MAX_LISTED),
-            ) as cursor,
-        ):
-            rows = await cursor.fetchall()
+            ).fetchall()
+        )
         return [_summary(r) for r in rows]
 
     async def delete(self, company_id: str, user_id: str, conversation_id: str) -> bool:
-        async def write() -> bool:
-            cursor = await self._conn.execute(
+        def delete(conn: sqlite3.Connection) -> bool:
+            cursor = conn.execute(
                 "DELETE FROM conversations WHERE company_id = ? AND user_id = ? AND id = ?",
                 (company_id, user_id, conversation_id),
             )
             return cursor.rowcount > 0
 
-        return await atomic_write(self._conn, self._lock, write)
+        return await self._memory.write(delete)
 
 
-def _summary(row: aiosqlite.Row | tuple[object, ...]) -> ConversationSummary:
+def _summary(row: tuple[object, ...]) -> ConversationSummary:
     cid, title, created, updated, count = row
     return ConversationSummary(
         id=str(cid),
