@@ -65,6 +65,7 @@ from contracts.agent_api import (
     Source,
     ToolEndEvent,
 )
+from contracts.heap import freeze_startup_heap
 from contracts.tracing import NO_TRACER, capture_content, provider_from_env, tracer_of
 
 log = structlog.get_logger("agent_service.app")
@@ -318,11 +319,14 @@ def create_app(
     *,
     deps: Deps | None = None,
     tracer_provider: TracerProvider | None = None,
+    freeze_heap: bool = False,
 ) -> Starlette:
     """Build the app; resources open in the lifespan (`deps` when given, else from settings).
 
     Tracing: `tracer_provider` when given (tests: an in-memory exporter), else as the standard
-    `OTEL_*` settings say (off unless they ask; `contracts.tracing`)."""
+    `OTEL_*` settings say (off unless they ask; `contracts.tracing`). `freeze_heap`: once started,
+    keep what start-up built out of the garbage collector's full passes (the serving process;
+    `contracts.heap`)."""
     settings = settings or AgentSettings()
     owned = provider_from_env("agent-service", os.environ) if tracer_provider is None else None
     tracer = tracer_of(tracer_provider or owned, "agent_service")
@@ -360,6 +364,8 @@ def create_app(
                 metrics,
                 capture_content=capture_content(os.environ),
             )
+            if freeze_heap:
+                log.info("startup_heap_frozen", objects=freeze_startup_heap())
             log.info(
                 "agent_service_ready", provider=d.provider.name, data_dir=str(settings.data_dir)
             )

@@ -74,7 +74,7 @@ def worker_app(settings: AgentSettings | None = None) -> Starlette:
 
     settings = settings or _settings()
     configure_logging(json_logs=settings.json_logs, level=settings.log_level)
-    return create_app(settings)
+    return create_app(settings, freeze_heap=True)
 
 
 def _seed(_: argparse.Namespace) -> int:
