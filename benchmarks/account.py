@@ -37,46 +37,56 @@ def account_lines(results: dict[str, Any]) -> list[str]:
             if floor_top and (floor_top["gap_p99_ms"] or 0) > 1.5 * model_gap_ms
             else ""
         )
+        gateway_ms = per_request.get("gateway")
+        gateway_stream = (sse_rows[-1].get("cpu_ms_per_stream") or {}).get("gateway")
+        agent_top = (sse_rows[-1].get("cpu_ms_per_stream") or {}).get("agent")
+        both_top = (agent_top or 0) + (gateway_stream or 0)
         lines += [
-            f"- **S2.** Two costs set the agent's capacity. (1) A fixed {agent_ms:.0f} ms of CPU "
-            "per request (S1's short answers: the routing call through the OpenAI SDK "
-            "(`routing_call.ToolCallParse`), the LangGraph run and its checkpoint, opening the "
-            "answer stream, Starlette and uvicorn). (2) A paced token "
-            f"costs far more than an unpaced one: at N={sse_rows[0]['n']} the agent spent "
-            f"{per_stream:.0f} ms per stream, about {paced_us:.0f} µs per token beyond the fixed "
-            f"cost, against {unpaced:.0f} µs per token in S1 — each token arrives alone and "
-            "wakes every hop on its own (the model socket's read, LangGraph's stream writer and "
-            "loop, Starlette's send through the middleware, uvicorn's write) instead of sharing "
-            "them with its neighbours. Most of it is now the socket write itself: a profile "
-            "under paced load (`python -m benchmarks.profile --paced 50`: [agent]"
-            "(img/profile-paced-agent.svg), [gateway](img/profile-paced-gateway.svg)) puts "
-            "30 % of the agent's samples and 38 % of the gateway's in the send system call "
-            "(uvicorn's and aiohttp's socket writes; on loopback the "
-            "sender's call also runs the receiver's TCP path), one per token per hop, which no "
-            "batching can share when each stream's tokens are 33 ms apart. With "
-            f"{top} streams in flight, {starts:.0f} start per second: that asks "
-            f"{starts * per_stream / 1000:.1f} cores of one agent process, which can use one, on "
-            "a 2-core machine that also runs the gateway, the fake model and the client"
-            f"{client_note}. Requests queue on the "
-            "agent's event loop, so time to first token grows with N long before the gaps do. "
-            "Meeting the S2 targets at 400 on this machine needs several times less CPU per "
-            "request and per paced token in the agent, or more agent processes than cores allow; "
-            "most of what remains is library code per call (the OpenAI SDK's request building "
-            "for the routing call, LangGraph's loop and checkpoint) and the kernel's per-write "
-            "cost, not this project's.",
+            f"- **S2.** The stack is CPU-bound at {top} streams. Each stream costs the agent a "
+            f"fixed {agent_ms:.0f} ms of CPU per request (S1's short answers: the question written "
+            "to memory before the run, the LangGraph run with its checkpoint read and write, the "
+            "routing call and the answer's request, Starlette and uvicorn) and the gateway "
+            f"{gateway_ms or 0:.0f} ms, plus every paced token: at N={sse_rows[0]['n']} the agent "
+            f"spent {per_stream:.0f} ms per stream, about {paced_us:.0f} µs per token beyond the "
+            f"fixed cost, against {unpaced:.0f} µs per token in S1, because each token arrives "
+            "alone and pays a model-socket read, a wake-up of the response's task and a socket "
+            "write of its own (at high N a loop turn serves several streams, so the cost per "
+            "token falls). A profile under paced load (`python -m benchmarks.profile --paced "
+            "100`: [agent](img/profile-paced-agent.svg), [gateway](img/profile-paced-gateway."
+            "svg)) puts 21 % of the agent's samples and 29 % of the gateway's in the send system "
+            "call (on loopback the sender's call also runs the receiver's TCP path), 8 % of the "
+            "agent's in uvloop's own loop and 14 % in reading and parsing the model's chunks; "
+            "the rest is spread over Starlette, LangGraph and this project's frames, none above "
+            f"3 %. With {top} streams in flight, {starts:.0f} start per second: at "
+            f"{both_top:.0f} ms of agent and gateway CPU per stream (this run, N={top}) that "
+            f"asks {starts * both_top / 1000:.1f} cores of a 2-core machine that also runs the "
+            f"fake model and the load client{client_note}, and the agent's one process "
+            f"{starts * (agent_top or 0) / 1000:.1f} of its one core. Requests then queue on "
+            "the event loops: every await on a request's way to its first token (about twenty: "
+            "the question's write, the checkpoint, the routing call, the answer's first bytes) "
+            "waits a turn of a loop that is serving hundreds of streams' tokens, so time to "
+            "first token grows with N long before the gaps do. What was found and removed on "
+            "the way (rows below): LangGraph's stream writer woke the loop through its self-pipe "
+            "and a task per token; the SQLite memory serialized every run's writes behind an "
+            "asyncio lock held across round trips to its thread (at 400 streams the question's "
+            "write alone took 1.6 s at the median); the collector's full passes over a million "
+            "start-up objects stopped both loops for tens to hundreds of ms. Meeting the S2 "
+            f"targets at {top} on this machine needs that demand well under its two cores, so "
+            "less CPU per stream again in both tiers; most of what remains per token is the "
+            "kernel's write and the frameworks' per-wake-up code.",
         ]
     lines += [
-        "- **S3, memory per open stream.** `tracemalloc` in both tiers (an investigation run "
-        "with 300 open streams) traced about 39 KiB of Python objects per stream in the agent "
-        "(LangGraph's run loop, tasks and locks, uvicorn's request cycle, the model "
-        "connection) and about 34 KiB in the gateway (aiohttp's request and upstream response "
-        "objects), before the producer task and queue (agent) and the pump task and queue "
-        "(gateway) were removed and the model stream moved from httpx to aiohttp. The "
-        "agent's RSS grows by more than it traces: the "
-        f"{results['s3']['streams']} runs start together, and the memory their routing calls "
-        "and graph set-up used at that moment stays with the process (allocator high-water "
-        "mark). There is no single large buffer to remove; what is left is the per-object cost "
-        "of the frameworks on each hop.",
+        "- **S3, memory per open stream.** `tracemalloc` in the agent (an investigation run "
+        "with 300 open streams, after the changes below) traced about 93 KiB of Python objects "
+        "per open stream, none large: LangGraph's run (its loop, config dicts, channels, "
+        "tasks, the loaded checkpoint) 28 KiB with 4 KiB more of LangChain's callback managers "
+        "and 5 KiB of asyncio events, queues and weak references it makes; aiohttp's "
+        "connection and response to the model 12.5 KiB; uvicorn's and Starlette's request "
+        "cycle 13 KiB; this project's frames about 10 KiB. In the gateway, aiohttp's request "
+        "and its upstream response make most of it. There is no single large buffer to "
+        "remove; what is left is the per-object cost of the frameworks on each hop, LangGraph's "
+        "run first. The after-S2 row shows the same streams on processes that already grew: "
+        "memory freed by earlier streams is reused.",
         "",
         "## Changes measured",
         "",
@@ -91,7 +101,7 @@ def account_lines(results: dict[str, Any]) -> list[str]:
         "| agent 20–27 µs/token; 2.5–3.3× floor |",
         '| one checkpoint write per run (LangGraph `durability="exit"`) instead of one per step '
         "| agent 30.7 ms CPU and 60–114 ms wall per short request | 22.6 ms CPU, 32–40 ms wall |",
-        "| not applied (the gateway's CLI): run the gateway on uvloop | gateway 17 µs/token, "
+        "| the gateway on uvloop (its CLI) | gateway 17 µs/token, "
         "5.3 ms/request | 12.5 µs/token, 4.3 ms/request |",
         "| the run path as typed events: `run_events()` yields `Token` tuples and contract models, "
         "one pure `encode_frame`, `collect()` folds events (byte-identical frames); one heartbeat "
@@ -135,17 +145,45 @@ def account_lines(results: dict[str, Any]) -> list[str]:
         "each | 127.5–129.5 KiB per open stream (agent 90.6–91.6, gateway 37.0–37.9) | "
         "103.6–105.4 KiB (agent 72.3–73.2, gateway 31.4–32.3); every hang-up still closed its "
         "model call (550 of 550) |",
+        "| this session's first changes together: the nodes emit to the run's list and wake the "
+        "response's task (`runs/inline.py`, `InlineSteps`) instead of LangGraph's custom stream "
+        "writer (a write to the loop's self-pipe, a waiter task and an `asyncio.wait` per "
+        "token); the routing call posted with aiohttp (`stream.post_json`) instead of the SDK's "
+        "request path; the model pool reads the proxy from the environment once (aiohttp's "
+        "`trust_env` read it and `~/.netrc` in a worker thread per request); no tracing "
+        "middleware when tracing is off. Two interleaved pairs against the commit before, S1 "
+        "with 200 short requests and S2 at N=50 and 400 (this machine ran about twice as slow "
+        "as for the full run above) | S1 agent 15.1–16.5 ms per short request, 15.3–20.0 "
+        "µs/token (SSE), 24.7–31.3 (WS); S2 at 400: agent 50.9–52.9 ms CPU per stream, gateway "
+        "24.6–25.0; added TTFT p99 15.3–16.7 s (SSE), 13.7–15.2 s (WS) | 8.6–12.1 ms, 7.3–10.7 "
+        "µs/token, 7.3–10.0; agent 27.9–28.0 ms, gateway 18.5–18.7; 7.4–8.0 s, 5.7–6.3 s. Gap "
+        "p99 at 400 rose from 62–72 to 72–88 ms: more streams are in their token phase at once |",
+        "| the SQLite memory on one thread, each checkpoint or conversation operation one unit "
+        "there (LangGraph's sync `SqliteSaver`), instead of `AsyncSqliteSaver` holding an "
+        "asyncio lock across several round trips to aiosqlite's thread. S2 at N=400 (SSE), one "
+        "run each, and an instrumented run timing the question's write | question's write p50 "
+        "1,557 ms, p99 3,677 ms; added TTFT p50 3.4 s, p99 7.3 s; gap p99 88 ms; agent 26.8 "
+        "ms CPU per stream | (with the next row) 328 ms, 992 ms; 1.8 s, 3.4 s; 151 ms: the "
+        "streams now reach their token phase and share the CPU there; 21.5 ms |",
+        "| both tiers' serving processes freeze their start-up heap (`gc.freeze`, "
+        "`contracts/heap.py`): the collector's full passes stop walking about a million "
+        "permanent objects. S2, one run each | N=100: added TTFT p99 163 ms; N=400: p50 1.8 "
+        "s, p99 3.4 s, gap p99 151 ms, agent 21.5 and gateway 13.4 ms CPU per stream | 42 ms; "
+        "0.9 s, 2.1 s, 101 ms, 18.3 and 12.4 ms |",
+        "| the gateway without its tracing middleware when tracing is off (an idle socket kept "
+        "its no-op span's context objects for its whole life). S4, 5,000 sockets | 20.8–20.9 "
+        "KiB per idle socket | 19.0–19.1 KiB |",
+        "| S5 (2 workers per tier on PostgreSQL and Redis) after all of the above | held 0 "
+        "streams (200: added TTFT p99 268 ms) | held 150 (200: 198 ms) |",
         "",
         "Profile of short requests (`python -m benchmarks.profile --py-spy PATH`, samples of the "
-        "thread holding the GIL while 500 short answers stream one after another, after the "
-        "changes above): [agent](img/profile-agent.svg), [gateway](img/profile-gateway.svg). In "
-        "the agent the OpenAI SDK's request path (`AsyncCompletions.create`: request building, "
-        "httpx/anyio send, response processing) is 36 % of samples over the two model calls "
-        "(routing 22 %, answer 14 %), LangGraph's loop 19 %, the checkpoint (aiosqlite) 13 %, "
-        "uvicorn's and Starlette's request cycle the rest. Before these changes the routing "
-        "call's LangChain layers added 15 % more and the gateway spent 7.8 % opening a new "
-        "connection to the agent per request. In the gateway a third of the samples are socket "
-        "writes.",
+        "thread holding the GIL while 300 short answers stream one after another, after the "
+        "changes above): [agent](img/profile-agent.svg), [gateway](img/profile-gateway.svg). "
+        "In the agent no single part dominates: the LangGraph run (its loop, the checkpoint's "
+        "serialization) about a fifth, the two model calls' requests and replies through "
+        "aiohttp about a tenth, the question's write before the run (a LangGraph state update) "
+        "5 %, the internal token's check 3 %, Starlette's and uvicorn's request cycle and the "
+        "socket writes the rest. In the gateway a third of the samples are socket writes.",
         "",
     ]
     return lines
