@@ -4,11 +4,13 @@ proxy the environment names, read once."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import aiohttp
 import openai
 import pytest
 from aiohttp import web
@@ -116,3 +118,65 @@ def test_the_environments_proxy_is_used_unless_no_proxy_covers_the_host(
     assert env_proxy("http://models.internal/v1") is None  # no HTTP_PROXY
     monkeypatch.setenv("NO_PROXY", "example.com")
     assert env_proxy("https://api.example.com/v1") is None
+
+
+async def test_a_large_reply_is_read_to_its_end() -> None:
+    # read(n) returns what one segment brought; the reply must be read whole before parsing
+    reason = "x" * 300_000
+    arguments = json.dumps({"route": "general", "confidence": 0.5, "reason": reason})
+    async with reply_server(tool_reply(arguments)) as (url, _):
+        decision = await ask(url)
+    # a body cut at a segment would not parse (BadModelOutput); RouteDecision keeps a short reason
+    assert isinstance(decision, RouteDecision) and decision.reason.startswith("xxx")
+
+
+@asynccontextmanager
+async def dropping_server(drops: int) -> AsyncIterator[str]:
+    """Closes the first `drops` connections as soon as a request arrives (a keep-alive connection
+    the server timed out just as it was reused), then answers like the model."""
+    dropped = 0
+    body = tool_reply(json.dumps({"route": "sql", "confidence": 0.9, "reason": "r"}))
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal dropped
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = int(next(v for k, v in _headers(head) if k == "content-length"))
+        await reader.readexactly(length)
+        if dropped < drops:
+            dropped += 1
+            writer.close()
+            return
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+            + f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+def _headers(head: bytes) -> list[tuple[str, str]]:
+    lines = head.decode("latin-1").split("\r\n")[1:]
+    return [
+        (k.strip().lower(), v.strip()) for k, _, v in (line.partition(":") for line in lines) if k
+    ]
+
+
+async def test_a_connection_closed_before_any_reply_is_tried_once_more() -> None:
+    async with dropping_server(1) as url:
+        decision = await ask(url)
+    assert isinstance(decision, RouteDecision) and decision.route == "sql"
+
+
+async def test_a_second_closed_connection_is_the_models_failure() -> None:
+    async with dropping_server(2) as url:
+        with pytest.raises(aiohttp.ServerDisconnectedError):
+            await ask(url)

@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 import openai
+import structlog
 from langchain_core.messages import BaseMessage
 from langchain_openai import ChatOpenAI
 from langchain_openai._compat import httpx as sdk_httpx
@@ -35,6 +36,8 @@ from langchain_openai._compat import httpx as sdk_httpx
 from agent_service.providers.base import UsageMeter
 from agent_service.providers.openai.errors import BadModelOutput
 from agent_service.providers.openai.stall import StallDeadline
+
+log = structlog.get_logger("agent_service.providers.openai.stream")
 
 MAX_EVENT_BYTES = 8 * 1024 * 1024
 """An SSE event (or a line without an end) longer than this is a broken stream, not an answer."""
@@ -107,7 +110,7 @@ async def stream_text(
     finished = False
     try:
         async with _session_for(session, url) as http:
-            resp = await http.post(url, data=body, headers=headers)
+            resp = await _post(http, url, body, headers)
             if resp.status != 200:
                 raise await _status_error(client, resp, url)
             content = resp.content
@@ -180,17 +183,38 @@ async def post_json(
     body = json.dumps(payload).encode()
     async with (
         _session_for(session, url) as http,
-        http.post(url, data=body, headers=headers) as resp,
+        await _post(http, url, body, headers) as resp,
     ):
         if resp.status != 200:
             raise await _status_error(client, resp, url)
-        reply = await resp.content.read(MAX_REPLY_BYTES + 1)
-        if len(reply) > MAX_REPLY_BYTES:
-            raise BadModelOutput(f"a reply longer than {MAX_REPLY_BYTES} bytes")
+        parts: list[bytes] = []
+        size = 0
+        while part := await resp.content.readany():  # to the end: read(n) stops at a segment
+            size += len(part)
+            if size > MAX_REPLY_BYTES:
+                raise BadModelOutput(f"a reply longer than {MAX_REPLY_BYTES} bytes")
+            parts.append(part)
+        reply = b"".join(parts)
     try:
         return json.loads(reply)
     except ValueError:
         raise BadModelOutput("a reply that is not JSON") from None
+
+
+async def _post(
+    http: aiohttp.ClientSession, url: str, body: bytes, headers: Mapping[str, str]
+) -> aiohttp.ClientResponse:
+    """POST `body`; once more on a fresh connection if a pooled one was gone before any reply.
+
+    A server closes idle keep-alive connections on its own clock (uvicorn after 5 s); a request
+    sent on one just as it closes fails with no reply at all. Any HTTP client resends then: no
+    byte of an answer has reached anyone, and the step's own retry policy (`Attempts`) stays for
+    failures of the model itself."""
+    try:
+        return await http.post(url, data=body, headers=headers)
+    except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError):
+        log.info("model_connection_reset_before_reply", url=url)
+        return await http.post(url, data=body, headers=headers)
 
 
 def _target(
