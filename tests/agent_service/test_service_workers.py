@@ -79,3 +79,45 @@ async def test_two_workers_serve_one_port_and_share_conversations(
         finally:
             proc.terminate()
             await asyncio.wait_for(proc.wait(), 30)
+
+
+async def test_an_idle_connection_is_kept_for_agent_keepalive_s(tmp_path: Path) -> None:
+    """The gateway's pool drops idle connections after 15 s; the service keeps them longer
+    (`AGENT_KEEPALIVE_S`), and closes them once that has passed."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("AGENT_")},
+        "AGENT_ENV": "test",
+        "AGENT_DATA_DIR": str(tmp_path),
+        "AGENT_KEEPALIVE_S": "1.5",
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "agent_service.cli", "serve", "--port", str(port), env=env
+    )
+    try:
+        for _ in range(300):
+            try:
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                break
+            except OSError:
+                await asyncio.sleep(0.1)
+        else:
+            pytest.fail("the service did not start")
+        request = b"GET /health HTTP/1.1\r\nHost: agent\r\n\r\n"
+        try:
+            writer.write(request)
+            assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 200")
+            await asyncio.sleep(0.5)  # idle, but within the keep-alive: it serves again
+            await reader.read(4096)  # the rest of the first reply
+            writer.write(request)
+            assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 200")
+            await reader.read(4096)
+            # past the keep-alive (1.5 s here; uvicorn's own default is 5 s) the service closes it
+            assert await asyncio.wait_for(reader.read(), timeout=4.5) == b""
+        finally:
+            writer.close()
+    finally:
+        proc.terminate()
+        await proc.wait()

@@ -219,7 +219,8 @@ class AgentClient:
         # Created lazily: a ClientSession must be made inside the running event loop.
         if self._session is None:
             # aiohttp's default of 100 connections would silently queue the 101st stream.
-            connector = aiohttp.TCPConnector(limit=self._max_connections)
+            # idle connections dropped before the agent closes them (AGENT_KEEPALIVE_S)
+            connector = aiohttp.TCPConnector(limit=self._max_connections, keepalive_timeout=15.0)
             self._session = aiohttp.ClientSession(connector=connector)
         return self._session
 

@@ -59,7 +59,11 @@ def agent_client(settings: GatewaySettings, session: aiohttp.ClientSession) -> A
 
 def upstream_session(settings: GatewaySettings) -> aiohttp.ClientSession:
     """One pooled session toward the agent, sized for a replica's streams (call in the loop)."""
-    connector = aiohttp.TCPConnector(limit=settings.upstream_max_connections, limit_per_host=0)
+    # idle connections are dropped after 15 s, before the agent closes them (AGENT_KEEPALIVE_S,
+    # 75 s): a request never goes out on a connection the agent is closing
+    connector = aiohttp.TCPConnector(
+        limit=settings.upstream_max_connections, limit_per_host=0, keepalive_timeout=15.0
+    )
     # No total timeout: streams are long; the client sets connect and read limits per call.
     return aiohttp.ClientSession(
         connector=connector,

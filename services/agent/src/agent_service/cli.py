@@ -45,6 +45,7 @@ def _serve(args: argparse.Namespace) -> int:
         "log_level": "warning",
         "access_log": False,
         "timeout_graceful_shutdown": 5,
+        "timeout_keep_alive": settings.keepalive_s,
         "lifespan": "on",
     }
     if workers == 1:

@@ -51,6 +51,10 @@ class AgentSettings(BaseSettings):
     """A run that has not finished after this long ends with RUN_TIMEOUT."""
     stall_timeout_s: float = Field(default=30.0, gt=0)
     """A stream whose reader has not taken a write for this long is cancelled."""
+    keepalive_s: float = Field(default=75.0, gt=0, le=3600)
+    """How long an idle client connection stays open (uvicorn's keep-alive). Longer than the
+    gateway's pool keeps an idle connection (15 s), so the pool always drops it first: a request
+    never meets a connection the server is closing."""
     stream_buffer_events: int = Field(default=512, ge=16)
     """Unused since frames are written as the run makes them (no queue per stream); accepted."""
 
