@@ -81,6 +81,15 @@ async def test_two_workers_serve_one_port_and_share_conversations(
             await asyncio.wait_for(proc.wait(), 30)
 
 
+async def _connect(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    for _ in range(300):
+        try:
+            return await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            await asyncio.sleep(0.1)
+    pytest.fail("the service did not start")
+
+
 async def test_an_idle_connection_is_kept_for_agent_keepalive_s(tmp_path: Path) -> None:
     """The gateway's pool drops idle connections after 15 s; the service keeps them longer
     (`AGENT_KEEPALIVE_S`), and closes them once that has passed."""
@@ -97,14 +106,7 @@ async def test_an_idle_connection_is_kept_for_agent_keepalive_s(tmp_path: Path) 
         sys.executable, "-m", "agent_service.cli", "serve", "--port", str(port), env=env
     )
     try:
-        for _ in range(300):
-            try:
-                reader, writer = await asyncio.open_connection("127.0.0.1", port)
-                break
-            except OSError:
-                await asyncio.sleep(0.1)
-        else:
-            pytest.fail("the service did not start")
+        reader, writer = await _connect(port)
         request = b"GET /health HTTP/1.1\r\nHost: agent\r\n\r\n"
         try:
             writer.write(request)
