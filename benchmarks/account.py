@@ -72,8 +72,9 @@ def account_lines(results: dict[str, Any]) -> list[str]:
             "the way (rows below): LangGraph's stream writer woke the loop through its self-pipe "
             "and a task per token; the SQLite memory serialized every run's writes behind an "
             "asyncio lock held across round trips to its thread (at 400 streams the question's "
-            "write alone took 1.6 s at the median); the collector's full passes over a million "
-            "start-up objects stopped both loops for tens to hundreds of ms. Meeting the S2 "
+            "write alone took 1.6 s at the median); the collector's full passes over a few "
+            "hundred thousand start-up objects stopped both loops for tens to hundreds of ms. "
+            "Meeting the S2 "
             f"targets at {top} on this machine needs that demand well under its two cores, so "
             "less CPU per stream again in both tiers; most of what remains per token is the "
             "kernel's write and the frameworks' per-wake-up code.",
@@ -169,8 +170,9 @@ def account_lines(results: dict[str, Any]) -> list[str]:
         "ms CPU per stream | (with the next row) 328 ms, 992 ms; 1.8 s, 3.4 s; 151 ms: the "
         "streams now reach their token phase and share the CPU there; 21.5 ms |",
         "| both tiers' serving processes freeze their start-up heap (`gc.freeze`, "
-        "`contracts/heap.py`): the collector's full passes stop walking about a million "
-        "permanent objects. S2, one run each | N=100: added TTFT p99 163 ms; N=400: p50 1.8 "
+        "`contracts/heap.py`): the collector's full passes stop walking a few hundred "
+        "thousand permanent objects. S2, one run each | N=100: added TTFT p99 163 ms; N=400: "
+        "p50 1.8 "
         "s, p99 3.4 s, gap p99 151 ms, agent 21.5 and gateway 13.4 ms CPU per stream | 42 ms; "
         "0.9 s, 2.1 s, 101 ms, 18.3 and 12.4 ms |",
         "| the gateway without its tracing middleware when tracing is off (an idle socket kept "

@@ -1,7 +1,7 @@
 """`freeze_startup_heap`: take what a serving process built at start-up out of the collector's
 sight.
 
-A process of either tier holds about a million objects once its imports (LangChain, LangGraph,
+A serving process holds a few hundred thousand objects once its imports (LangChain, LangGraph,
 pydantic, the OpenAI SDK, aiohttp) and its start-up are done, and keeps nearly all of them for its
 life. CPython's full collection walks every tracked object; under load, with many objects
 surviving each young collection, one runs every few seconds and stops the event loop for tens to
