@@ -16,7 +16,7 @@ from support.gateway_harness import FakeUpstream
 
 from contracts.agent_api import TokenEvent
 from gateway.auth import mint_dev_token
-from gateway.cli import main
+from gateway.cli import _exit_status, main
 from gateway.settings import GatewaySettings
 
 
@@ -90,3 +90,56 @@ async def test_two_workers_serve_one_port_and_stop_together(upstream: FakeUpstre
         if process.returncode is None:
             process.kill()
             await process.wait()
+
+
+@pytest.mark.parametrize(
+    ("code", "stopped", "status"),
+    [
+        (0, False, 0),
+        (None, False, 0),
+        (3, True, 3),  # a worker that failed is a failure even while stopping
+        (-signal.SIGTERM, True, 0),  # ended by the SIGTERM it was sent (still starting)
+        (-signal.SIGINT, True, 0),
+        (-signal.SIGTERM, False, 128 + signal.SIGTERM),  # killed by someone else: a failure
+        (-signal.SIGKILL, True, 128 + signal.SIGKILL),  # the OOM killer is never "as asked"
+    ],
+)
+def test_the_supervisor_reports_a_worker_stopped_as_asked_as_a_clean_exit(
+    code: int | None, stopped: bool, status: int
+) -> None:
+    assert _exit_status(code, stopped=stopped) == status
+
+
+@pytest.mark.redis
+async def test_sigterm_while_the_workers_still_start_is_a_clean_stop(
+    upstream: FakeUpstream,
+) -> None:
+    """A stop that reaches a worker before it installed its handler (it is still importing)
+    kills it with the signal's default action: that is the stop that was asked for."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {
+        **os.environ,
+        "GATEWAY_ENV": "development",
+        "GATEWAY_AGENT_URL": upstream.url,
+        "GATEWAY_PORT": str(port),
+        "GATEWAY_REDIS_URL": "redis://127.0.0.1:6379/0",
+        "GATEWAY_REDIS_PREFIX": f"test-workers-{uuid.uuid4().hex[:8]}",
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "gateway.cli", "serve", "--workers", "2", env=env
+    )
+    try:
+        for _ in range(3000):  # both spawned, neither serving yet
+            if len(_workers(process.pid)) == 2:
+                break
+            await asyncio.sleep(0.01)
+        else:
+            pytest.fail("the workers were not spawned")
+        process.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(30):
+            assert await process.wait() == 0
+    finally:
+        if process.returncode is None:
+            process.kill()

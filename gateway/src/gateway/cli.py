@@ -126,19 +126,42 @@ def _prefork(settings: GatewaySettings, workers: int) -> int:
     for proc in procs:
         proc.start()
 
-    def forward(signum: int, _frame: object) -> None:
+    asked: list[int] = []
+    """The signal this supervisor was stopped with, if any."""
+
+    def send(signum: int) -> None:
         for proc in procs:
             if proc.is_alive() and proc.pid is not None:
                 os.kill(proc.pid, signum)
 
+    def forward(signum: int, _frame: object) -> None:
+        asked.append(signum)
+        send(signum)
+
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
-    sentinels = {proc.sentinel: proc for proc in procs}
-    multiprocessing.connection.wait(list(sentinels))  # the first worker to exit
-    forward(signal.SIGTERM, None)
+    ended = multiprocessing.connection.wait([proc.sentinel for proc in procs])
+    first = next(proc for proc in procs if proc.sentinel in ended)  # the first worker to exit
+    send(signal.SIGTERM)
     for proc in procs:
         proc.join()
-    return max((proc.exitcode or 0) for proc in procs)
+    # asked to stop: every worker stopped as asked; else the first to exit is the failure
+    return max(
+        _exit_status(proc.exitcode, stopped=bool(asked) or proc is not first) for proc in procs
+    )
+
+
+def _exit_status(code: int | None, *, stopped: bool) -> int:
+    """A worker's exit as the supervisor reports it: a worker ended by the SIGTERM or SIGINT it
+    was sent (still starting, it had no handler yet) stopped as asked; a worker that died of a
+    signal by itself reports 128 + the signal, as a shell does."""
+    if not code:
+        return 0
+    if code > 0:
+        return code
+    if stopped and -code in (signal.SIGTERM, signal.SIGINT):
+        return 0
+    return 128 - code
 
 
 async def drain_on_sigterm(app: web.Application) -> None:
