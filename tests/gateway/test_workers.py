@@ -37,9 +37,8 @@ def _workers(pid: int) -> list[int]:
     return [c for c in children if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
 
 
-@pytest.mark.redis
-async def test_two_workers_serve_one_port_and_stop_together(upstream: FakeUpstream) -> None:
-    upstream.script = [TokenEvent(channel="final", content="Hello")]
+async def _two_workers(upstream: FakeUpstream) -> tuple[asyncio.subprocess.Process, int]:
+    """`gateway serve --workers 2` on a free port over Redis; the supervisor and its port."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -54,6 +53,13 @@ async def test_two_workers_serve_one_port_and_stop_together(upstream: FakeUpstre
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "gateway.cli", "serve", "--workers", "2", env=env
     )
+    return process, port
+
+
+@pytest.mark.redis
+async def test_two_workers_serve_one_port_and_stop_together(upstream: FakeUpstream) -> None:
+    upstream.script = [TokenEvent(channel="final", content="Hello")]
+    process, port = await _two_workers(upstream)
     try:
         base = f"http://127.0.0.1:{port}"
         token = mint_dev_token(
@@ -116,20 +122,7 @@ async def test_sigterm_while_the_workers_still_start_is_a_clean_stop(
 ) -> None:
     """A stop that reaches a worker before it installed its handler (it is still importing)
     kills it with the signal's default action: that is the stop that was asked for."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = {
-        **os.environ,
-        "GATEWAY_ENV": "development",
-        "GATEWAY_AGENT_URL": upstream.url,
-        "GATEWAY_PORT": str(port),
-        "GATEWAY_REDIS_URL": "redis://127.0.0.1:6379/0",
-        "GATEWAY_REDIS_PREFIX": f"test-workers-{uuid.uuid4().hex[:8]}",
-    }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "gateway.cli", "serve", "--workers", "2", env=env
-    )
+    process, _ = await _two_workers(upstream)
     try:
         for _ in range(3000):  # both spawned, neither serving yet
             if len(_workers(process.pid)) == 2:

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import uvicorn
+from aiohttp import web
 from starlette.types import ASGIApp
 
 
@@ -39,6 +40,20 @@ async def serve_asgi(app: ASGIApp, *, host: str = "127.0.0.1") -> AsyncIterator[
     finally:
         server.should_exit = True
         await task
+
+
+@asynccontextmanager
+async def serve_aiohttp(app: web.Application, *, host: str = "127.0.0.1") -> AsyncIterator[str]:
+    """Serve an aiohttp app on a free port; yields its base URL; cleans up."""
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, host, 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        await runner.cleanup()
 
 
 def port_open(host: str, port: int, timeout: float = 0.5) -> bool:

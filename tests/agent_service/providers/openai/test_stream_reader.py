@@ -11,6 +11,7 @@ import pytest
 from aiohttp import web
 from langchain_core.messages import HumanMessage
 from langchain_openai import ChatOpenAI
+from support.servers import serve_aiohttp
 
 from agent_service.providers.base import UsageMeter
 from agent_service.providers.openai.stream import stream_text
@@ -33,15 +34,8 @@ async def raw_server(pieces: Sequence[bytes], status: int = 200) -> AsyncIterato
 
     app = web.Application()
     app.router.add_post("/v1/chat/completions", chat)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        await runner.cleanup()
+    async with serve_aiohttp(app) as url:
+        yield f"{url}/v1"
 
 
 async def read_all(base_url: str, usage: UsageMeter) -> list[str]:

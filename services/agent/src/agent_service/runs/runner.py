@@ -1,9 +1,9 @@
 """A run: one question through the graph, as typed events (`run_events`), as SSE frames for the
 streaming endpoint (`sse_body`), or folded into one answer (`collect`).
 
-The graph runs in the task that reads the run (`inline.InlineSteps`): what the nodes wrote before
-the run next waits goes out in one write, with no producer task or queue between the graph and
-the socket.
+The graph runs in the task that reads the run (`inline.InlineSteps`): what the nodes emitted
+since that task last woke goes out in one write, with no producer task or queue between the
+graph and the socket.
 The response (`sse_response.EventStreamResponse`) keeps one timer per stream for heartbeats and
 the write deadline. Cancelling the response (the client went away) cancels the run where it
 waits, and closing the body lets it unwind.
@@ -113,8 +113,9 @@ class Runner:
         message: str,
         before_end: Callable[[], Awaitable[None]] | None = None,
     ) -> AsyncGenerator[list[RunEvent], None]:
-        """`run_events`, each list holding what the run wrote before it next waited (one model
-        read, a node's events): the graph runs in the task that reads this (`InlineSteps`)."""
+        """`run_events`, each list holding what the nodes emitted since the reader last woke (one
+        model read, a node's events): the graph runs in the task that reads this
+        (`InlineSteps`)."""
         started = time.perf_counter()
         run_id = f"run-{uuid.uuid4().hex}"
         ctx = self._make_context(tenant)

@@ -212,6 +212,8 @@ async def _post(
     failures of the model itself."""
     try:
         return await http.post(url, data=body, headers=headers)
+    except aiohttp.ClientConnectorError:
+        raise  # no connection was made (refused, unresolvable): nothing stale to replace
     except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError):
         log.info("model_connection_reset_before_reply", url=url)
         return await http.post(url, data=body, headers=headers)
