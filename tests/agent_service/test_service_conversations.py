@@ -117,11 +117,17 @@ async def test_a_conversation_keeps_one_checkpoint(
     ]:
         result = await stream_chat(agent_url, mint(), question, conversation="conv-long")
         assert result.terminal["event"] == "complete"
+    thread = ("acme-hvac/u-alice/conv-long",)
     with sqlite3.connect(data_dir / "memory.sqlite") as conn:
-        stored = conn.execute(
-            "SELECT count(*) FROM checkpoints WHERE thread_id = ?", ("acme-hvac/u-alice/conv-long",)
-        ).fetchone()[0]
-    assert stored == 1
+        stored = conn.execute("SELECT count(*) FROM checkpoints WHERE thread_id = ?", thread)
+        assert stored.fetchone()[0] == 1
+        # no pending writes left behind for checkpoints that are gone
+        orphans = conn.execute(
+            "SELECT count(*) FROM writes WHERE thread_id = ? AND checkpoint_id NOT IN "
+            "(SELECT checkpoint_id FROM checkpoints WHERE thread_id = ?)",
+            thread * 2,
+        )
+        assert orphans.fetchone()[0] == 0
     status, history = await call(agent_url, "GET", "/internal/conversations/conv-long", mint())
     assert status == 200
     assert len(history["messages"]) == 6

