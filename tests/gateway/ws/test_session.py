@@ -378,3 +378,32 @@ async def seed_chat_stream(uri: str, token: str) -> None:
             elif data["type"] == "error":
                 print(f"Error: {data['error']}")  # noqa: T201
                 break
+
+
+# Tokens of every frame-length class (RFC 6455 §5.2: 7-bit, 16-bit and 64-bit lengths, and the
+# edges between them), and text that is longer in UTF-8 than in characters.
+_WORDS = ("", "a", "x" * 110, "y" * 111, "é" * 70, "z" * 65_520, "w" * 70_000, "ok ✓")
+
+
+@pytest.mark.parametrize("compress", [0, 15], ids=["plain", "permessage-deflate"])
+async def test_a_batch_of_tokens_arrives_as_one_message_each(upstream: Any, compress: int) -> None:
+    """The upstream sends the whole answer at once, so the gateway writes it as batches (one
+    socket write each on a plain socket, frame by frame through aiohttp on a compressed one)."""
+    upstream.script = sql_answer("conv-frames", words=_WORDS)
+    async with (
+        running_gateway(gateway_settings(upstream.url)) as gw,
+        aiohttp.ClientSession() as s,
+        s.ws_connect(gw.ws_url, headers=gw.auth(), compress=compress, max_msg_size=0) as ws,
+    ):
+        assert (await receive(ws))["type"] == "auth_success"
+        for _ in range(2):  # the socket stays in step for the next turn
+            await ask(ws, "How many technicians are active?", partial_response=True)
+            events = await receive_turn(ws)
+            tokens = [e for e in events if e["type"] == "token"]
+            assert [e["token"] for e in tokens] == list(_WORDS)
+            # each token carries the answer up to and including itself
+            assert [e["partial_response"] for e in tokens] == [
+                "".join(_WORDS[: i + 1]) for i in range(len(_WORDS))
+            ]
+            assert events[-1]["type"] == "complete"
+            assert events[-1]["response"] == "".join(_WORDS)

@@ -52,6 +52,7 @@ from gateway.runs import (
 from gateway.streaming import MappedSink
 from gateway.ui_mapping import MappingState, error_ui_event, opening_events, to_ui_events
 from gateway.ui_wire import ui_event_json
+from gateway.ws.frames import send_texts
 from gateway.ws.messages import Refusal, parse_client_message
 
 log = structlog.get_logger("gateway.ws")
@@ -71,10 +72,11 @@ class TooManySockets(RateLimited):
 class WsSink(MappedSink[MappingState, UiEvent]):
     """Writes UI events as one JSON text frame each."""
 
-    __slots__ = ("_partial", "_ws")
+    __slots__ = ("_partial", "_transport", "_ws")
 
     def __init__(
         self,
+        request: web.Request,
         ws: web.WebSocketResponse,
         state: MappingState,
         opening: list[UiEvent],
@@ -83,17 +85,29 @@ class WsSink(MappedSink[MappingState, UiEvent]):
     ) -> None:
         super().__init__(state, to_ui_events, opening)
         self._ws = ws
+        self._transport = request.transport
         self._partial = partial
 
     async def write(self, items: list[UiEvent]) -> None:
-        """Send each event as a text frame."""
+        """Send each event as a text frame; a batch in one socket write (`frames.send_texts`)."""
+        if self._partial:
+            items = self._with_partial_responses(items)
+        await send_texts(self._ws, self._transport, [ui_event_json(event) for event in items])
+
+    def _with_partial_responses(self, items: list[UiEvent]) -> list[UiEvent]:
+        """Each token with the answer up to and including it (opt-in, seed compatibility: it
+        costs O(answer) per token, hence not the default). The batch's tokens are the last
+        parts of the answer mapped so far, in order."""
+        parts = self.state.answer_parts
+        tokens = sum(1 for event in items if type(event) is TokenUiEvent)
+        so_far = "".join(parts[: len(parts) - tokens])
+        out: list[UiEvent] = []
         for event in items:
-            if self._partial and type(event) is TokenUiEvent:
-                # Opt-in (seed compatibility): costs O(answer) per token, hence not the default.
-                event = TokenUiEvent.model_construct(
-                    token=event.token, partial_response="".join(self.state.answer_parts)
-                )
-            await self._ws.send_str(ui_event_json(event))
+            if type(event) is TokenUiEvent:
+                so_far += event.token
+                event = TokenUiEvent.model_construct(token=event.token, partial_response=so_far)
+            out.append(event)
+        return out
 
     async def heartbeat(self) -> None:
         """An app-level ping (browsers cannot see protocol pings)."""
@@ -266,12 +280,12 @@ class ChatSocket:
                     self.app, principal, chat, run_id=run_id, transport="ws", request_id=request_id
                 )
                 self.run = meta
-                sink = self.sink = WsSink(self.ws, state, opening, partial=partial)
+                sink = self.sink = WsSink(self.request, self.ws, state, opening, partial=partial)
                 await self._relay(follower, sink, principal, None, started)
                 return
             async with stream_lease(self.app, principal) as lease:
                 source = await open_upstream(self.app, chat, request_id)
-                sink = self.sink = WsSink(self.ws, state, opening, partial=partial)
+                sink = self.sink = WsSink(self.request, self.ws, state, opening, partial=partial)
                 await self._relay(
                     source, sink, principal, lease, started, run_reservation(self.app, chat)
                 )
@@ -294,7 +308,7 @@ class ChatSocket:
             self.run = meta
             state = MappingState(conversation_id=meta.conversation_id)
             opening = opening_events(state, message_id=meta.run_id, request_id=meta.request_id)
-            sink = self.sink = WsSink(self.ws, state, opening, partial=False)
+            sink = self.sink = WsSink(self.request, self.ws, state, opening, partial=False)
             sink.skip = after
             follower = self.app[RUN_STORE].follow(meta)
             await self._relay(follower, sink, principal, None, started)
