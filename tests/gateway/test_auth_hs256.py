@@ -129,6 +129,63 @@ async def test_same_token_expires_as_the_clock_moves(clock: Clock) -> None:
         await verifier.verify(token)
 
 
+class CountingVerifier(JwtVerifier):
+    """Counts full verifications (parse and signature check)."""
+
+    full = 0
+
+    async def _verify(self, token: str) -> Any:
+        self.full += 1
+        return await super()._verify(token)
+
+
+async def test_a_verified_token_is_remembered_but_its_time_still_checked(clock: Clock) -> None:
+    verifier = CountingVerifier(CONFIG, clock=clock)
+    token = sign(claims(exp=int(NOW) + 10))
+    for _ in range(3):
+        assert (await verifier.verify(token)).user_id == "user-1"
+    assert verifier.full == 1
+    # another string is never a hit: a forged payload under the remembered signature
+    header, _, signature = token.split(".")
+    forged = b64(json.dumps(claims(exp=int(NOW) + 10, company_id="company-2")).encode())
+    await refused(verifier.verify, f"{header}.{forged}.{signature}", "signature")
+    assert verifier.full == 2
+    clock.now = NOW + 10 + 30
+    await refused(verifier.verify, token, "expired")
+    # refused tokens are not remembered: each is checked in full
+    for _ in range(2):
+        await refused(verifier.verify, sign(claims(), key=SECRET + "x"), "signature")
+    assert verifier.full == 4
+
+
+async def test_the_verified_cache_is_bounded_and_can_be_off(clock: Clock) -> None:
+    small = JwtConfig(
+        issuer="https://issuer.test", audience="chat", hs256_secret=SECRET, verified_cache_size=2
+    )
+    verifier = CountingVerifier(small, clock=clock)
+    tokens = [sign(claims(sub=f"user-{n}")) for n in range(3)]
+    for token in tokens:  # the third pushes the first out
+        await verifier.verify(token)
+    await verifier.verify(tokens[2])
+    await verifier.verify(tokens[1])
+    assert verifier.full == 3
+    await verifier.verify(tokens[0])
+    assert verifier.full == 4
+    off = CountingVerifier(
+        JwtConfig(
+            issuer="https://issuer.test", audience="chat", hs256_secret=SECRET, verified_cache_size=0
+        ),
+        clock=clock,
+    )
+    for _ in range(3):
+        await off.verify(tokens[0])
+    assert off.full == 3
+    with pytest.raises(ValueError, match="verified_cache_size"):
+        JwtConfig(
+            issuer="https://issuer.test", audience="chat", hs256_secret=SECRET, verified_cache_size=-1
+        )
+
+
 async def test_tokens_from_the_future_are_refused(verify: Callable[..., Any]) -> None:
     await refused(verify, sign(claims(iat=int(NOW) + 31)), "not yet valid")
     await refused(verify, sign(claims(nbf=int(NOW) + 31)), "not yet valid")

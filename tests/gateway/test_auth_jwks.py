@@ -362,6 +362,26 @@ async def test_a_removed_key_is_refused_after_the_ttl(
         await verifier.verify(old)
 
 
+async def test_a_key_replaced_under_the_same_kid_refuses_remembered_tokens(
+    make_verifier: Callable[..., JwtVerifier],
+    keys: dict[str, SigningKey],
+    jwks: FakeJwks,
+    mono: Clock,
+) -> None:
+    """A verified token is remembered with the key that checked it: once the key set serves
+    another key under its kid, the token is checked again, against the new key."""
+    verifier = make_verifier(jwks_ttl_s=300)
+    old = sign(keys["RS256"])
+    await verifier.verify(old)
+    await verifier.verify(old)
+    jwks.keys = [
+        {**keys["rotated"].jwk, "kid": "rsa-1"} if k["kid"] == "rsa-1" else k for k in jwks.keys
+    ]
+    mono.now += 300
+    with pytest.raises(AuthError, match="signature"):
+        await verifier.verify(old)
+
+
 async def test_refresh_ahead_happens_off_the_request_path(
     make_verifier: Callable[..., JwtVerifier],
     keys: dict[str, SigningKey],

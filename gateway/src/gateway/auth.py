@@ -7,6 +7,7 @@ import math
 import re
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -68,6 +69,10 @@ class JwtConfig:
     max_lifetime_s: int = 86_400
     """Longest accepted `exp - iat` (and `exp - now`): a token that claims to live longer is
     refused, whatever signed it."""
+    verified_cache_size: int = 4096
+    """Tokens whose signature and claims were verified, remembered (least recently used out)
+    so that a client's next request with the same token skips the parse and the signature
+    check; its time window is still checked on every request. 0 turns it off."""
 
     def __post_init__(self) -> None:
         problems = config_problems(self)
@@ -112,6 +117,7 @@ def config_problems(config: JwtConfig) -> list[str]:
         "jwks_error_backoff_s": config.jwks_error_backoff_s >= 0,
         "max_id_chars": config.max_id_chars > 0,
         "max_lifetime_s": config.max_lifetime_s > 0,
+        "verified_cache_size": config.verified_cache_size >= 0,
         "max_kid_chars": config.max_kid_chars > 0,
     }
     problems.extend(f"{name} is out of range" for name, ok in numbers.items() if not ok)
@@ -256,6 +262,10 @@ class JwtVerifier:
                 "enforce_minimum_key_length": True,
             }
         )
+        self._verified: OrderedDict[str, tuple[Mapping[str, Any], str, str, PyJWK | None]] = (
+            OrderedDict()
+        )
+        """token → (claims, kid, alg, JWKS key): see `verify`."""
         self._jwks: JwksCache | None = None
         if config.jwks_url is not None:
             self._jwks = JwksCache(
@@ -289,7 +299,35 @@ class JwtVerifier:
             await self._jwks.close()
 
     async def verify(self, token: str) -> Principal:
-        """The principal of a valid token; raises AuthError (401) or AuthUnavailable (503)."""
+        """The principal of a valid token; raises AuthError (401) or AuthUnavailable (503).
+
+        A token verified before is taken from the cache (`JwtConfig.verified_cache_size`): the
+        same string is the same signed header and claims, so only what can change since is
+        checked again: the time window, and in JWKS mode that its key is still the one served
+        (a key rotated out refuses it as before)."""
+        remembered = self._verified.get(token)
+        if remembered is not None:
+            claims, kid, alg, key = remembered
+            if key is None or await self._public_key(kid, alg) is key:
+                self._verified.move_to_end(token)
+                return principal_from_claims(claims, self._config, self._clock())
+            del self._verified[token]  # the key set changed: verify it again
+        return self._remember(token, *await self._verify(token))
+
+    def _remember(
+        self, token: str, claims: Mapping[str, Any], kid: str, alg: str, key: PyJWK | None
+    ) -> Principal:
+        principal = principal_from_claims(claims, self._config, self._clock())
+        size = self._config.verified_cache_size
+        if size:
+            self._verified[token] = (claims, kid, alg, key)
+            while len(self._verified) > size:
+                self._verified.popitem(last=False)
+        return principal
+
+    async def _verify(self, token: str) -> tuple[Mapping[str, Any], str, str, PyJWK | None]:
+        """Check the token in full: its claims, the key id and algorithm it was checked with,
+        and the JWKS key (None for a shared secret)."""
         header = parse_header(token, self._config)
         alg: str = header["alg"]
         key: str | PyJWK
@@ -308,7 +346,7 @@ class JwtVerifier:
             )
         except jwt.PyJWTError as exc:
             raise _decode_error(exc) from None
-        return principal_from_claims(claims, self._config, self._clock())
+        return claims, header.get("kid", ""), alg, None if isinstance(key, str) else key
 
     async def _public_key(self, kid: str, alg: str) -> PyJWK:
         assert self._jwks is not None  # asymmetric algorithms are only allowed with jwks_url

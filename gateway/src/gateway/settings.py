@@ -72,6 +72,9 @@ class GatewaySettings(BaseSettings):
     jwt_max_token_bytes: Annotated[int, Field(ge=256)] = 8192
     jwt_max_lifetime_s: Annotated[int, Field(ge=60)] = 86_400
     """Longest user-token life accepted (`exp - iat`); longer-lived tokens are refused."""
+    jwt_verified_cache_size: Annotated[int, Field(ge=0, le=1_000_000)] = 4096
+    """Verified user tokens remembered per process (their time window is checked on every
+    request); 0 verifies every request's token in full."""
     dev_token_ttl_s: Annotated[int, Field(ge=60)] = 3600
 
     # rate limits
@@ -269,6 +272,7 @@ class GatewaySettings(BaseSettings):
             algorithms=tuple(self.jwt_algorithms),
             max_token_bytes=self.jwt_max_token_bytes,
             max_lifetime_s=self.jwt_max_lifetime_s,
+            verified_cache_size=self.jwt_verified_cache_size,
         )
 
     def relay_config(self) -> RelayConfig:
