@@ -390,3 +390,34 @@ async def test_non_streaming_caller_that_leaves_cancels_the_run(
         assert await metric(url, "agent_runs_cancelled_total") == 1
         again = await stream_chat(url, mint(), "How many jobs are completed?")
         assert again.status == 200
+
+
+async def test_the_stream_route_skips_the_middleware_but_keeps_its_duties(
+    make_settings: MakeSettings, mint: Mint
+) -> None:
+    """With tracing off the streaming route is served without Starlette's layers
+    (`AgentApp`): it still renders errors as the handlers do and counts requests by route and
+    status."""
+    app = create_app(make_settings())
+    layered: list[str] = []
+    async with serve_asgi(app) as url:
+        assert (await metric(url, "agent_runs_started_total")) == 0  # builds the layers
+        stack = app.middleware_stack
+        assert stack is not None
+
+        async def spy(scope: Any, receive: Any, send: Any) -> None:
+            layered.append(scope["path"])
+            await stack(scope, receive, send)
+
+        app.middleware_stack = spy
+        ok = await stream_chat(url, mint(), "How many technicians are active?")
+        assert ok.status == 200 and ok.terminal["event"] == "complete"
+        refused = await stream_chat(url, "not-a-token", "hello")
+        assert refused.status == 401
+        error = refused.events[0]["error"]
+        assert error["code"] == "UNAUTHORIZED" and error["request_id"]
+        counted = 'agent_http_requests_total{route="chat_stream",status="%s"}'
+        assert await metric(url, counted % 200) == 1
+        assert await metric(url, counted % 401) == 1
+    # only the /metrics reads went through the stack
+    assert layered and set(layered) == {"/metrics"}

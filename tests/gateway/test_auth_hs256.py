@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -159,9 +160,7 @@ async def test_a_verified_token_is_remembered_but_its_time_still_checked(clock: 
 
 
 async def test_the_verified_cache_is_bounded_and_can_be_off(clock: Clock) -> None:
-    small = JwtConfig(
-        issuer="https://issuer.test", audience="chat", hs256_secret=SECRET, verified_cache_size=2
-    )
+    small = dataclasses.replace(CONFIG, verified_cache_size=2)
     verifier = CountingVerifier(small, clock=clock)
     tokens = [sign(claims(sub=f"user-{n}")) for n in range(3)]
     for token in tokens:  # the third pushes the first out
@@ -171,19 +170,12 @@ async def test_the_verified_cache_is_bounded_and_can_be_off(clock: Clock) -> Non
     assert verifier.full == 3
     await verifier.verify(tokens[0])
     assert verifier.full == 4
-    off = CountingVerifier(
-        JwtConfig(
-            issuer="https://issuer.test", audience="chat", hs256_secret=SECRET, verified_cache_size=0
-        ),
-        clock=clock,
-    )
+    off = CountingVerifier(dataclasses.replace(CONFIG, verified_cache_size=0), clock=clock)
     for _ in range(3):
         await off.verify(tokens[0])
     assert off.full == 3
     with pytest.raises(ValueError, match="verified_cache_size"):
-        JwtConfig(
-            issuer="https://issuer.test", audience="chat", hs256_secret=SECRET, verified_cache_size=-1
-        )
+        dataclasses.replace(CONFIG, verified_cache_size=-1)
 
 
 async def test_tokens_from_the_future_are_refused(verify: Callable[..., Any]) -> None:

@@ -8,7 +8,7 @@ import os
 import time
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
-from typing import TypedDict, TypeVar, cast
+from typing import Any, TypedDict, TypeVar, cast
 
 import structlog
 from opentelemetry.sdk.trace import TracerProvider
@@ -20,6 +20,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from agent_service.api_docs import DOCS_ROUTES
 from agent_service.deps import Deps, open_deps
@@ -157,6 +158,59 @@ async def chat_stream(request: Request) -> Response:
         heartbeat_s=settings.heartbeat_s,
         stall_s=settings.stall_timeout_s,
     )
+
+
+STREAM_PATH = "/internal/chat/stream"
+
+
+class AgentApp(Starlette):
+    """The Starlette app, with `POST /internal/chat/stream` served without its layers.
+
+    A stream's every write passed through three ASGI `send` wrappers (Starlette's error and
+    exception middleware, the request-context middleware) and each request through the router's
+    matching of every route. The streaming route does what those layers did itself
+    (`_serve_stream`): a fresh log context, errors rendered by the same handlers, the request
+    counted by route and status. Other routes, and every route when tracing is on (its
+    middleware opens the request's span), go through the whole stack."""
+
+    def __init__(self, *, direct_stream: bool, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._direct_stream = direct_stream
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            self._direct_stream
+            and scope["type"] == "http"
+            and scope["path"] == STREAM_PATH
+            and scope["method"] == "POST"
+            and not scope.get("root_path")
+        ):
+            scope["app"] = self
+            await _serve_stream(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
+async def _serve_stream(scope: Scope, receive: Receive, send: Send) -> None:
+    structlog.contextvars.clear_contextvars()
+    request = Request(scope, receive)
+    response: Response | None = None
+    try:
+        try:
+            response = await chat_stream(request)
+        except Exception as exc:
+            response = await render_error(request, exc)
+        await response(scope, receive, send)
+    finally:
+        status = 500 if response is None else response.status_code
+        _state(request)["metrics"].requests.labels("chat_stream", str(status)).inc()
+
+
+async def render_error(request: Request, exc: Exception) -> Response:
+    """The error response Starlette's handlers give `exc` (`create_app`'s table)."""
+    if isinstance(exc, STORE_ERRORS):
+        return await _store_unavailable(request, exc)
+    return await handle_error(request, exc)
 
 
 async def chat(request: Request) -> Response:
@@ -300,7 +354,7 @@ async def openapi(_: Request) -> Response:
 
 
 ROUTES = [
-    Route("/internal/chat/stream", chat_stream, methods=["POST"]),
+    Route(STREAM_PATH, chat_stream, methods=["POST"]),  # AgentApp serves it directly
     Route("/internal/chat", chat, methods=["POST"]),
     Route("/internal/conversations", list_conversations, methods=["GET"]),
     Route("/internal/conversations/{conversation_id}", get_conversation, methods=["GET"]),
@@ -382,7 +436,8 @@ def create_app(
                 seen_tokens=SeenTokens(),
             )
 
-    return Starlette(
+    return AgentApp(
+        direct_stream=tracer is NO_TRACER,
         routes=[*ROUTES, *(DOCS_ROUTES if settings.api_docs_enabled else [])],
         lifespan=lifespan,
         # one renderer; Starlette routes exceptions by class, so each root is named
@@ -390,7 +445,7 @@ def create_app(
             AgentError: handle_error,
             # a store call outside `borrow` (memory through LangGraph's saver) that found
             # PostgreSQL down: 503 UPSTREAM_UNAVAILABLE, retryable
-            **dict.fromkeys(STORE_ERRORS, _store_unavailable),
+            **dict.fromkeys(STORE_ERRORS, _store_unavailable),  # as `render_error` does
             HTTPException: handle_error,
             Exception: handle_error,
         },
