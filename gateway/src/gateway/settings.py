@@ -130,6 +130,10 @@ class GatewaySettings(BaseSettings):
     upgrade above), per replica. Behind a proxy the peer is the proxy: raise it there."""
     ws_protocol_heartbeat_s: Annotated[float, Field(gt=0)] = 30.0
     """WebSocket ping-frame interval; a peer that misses the pong is closed."""
+    ws_compress: bool = False
+    """Accept permessage-deflate on /ws/chat when the client offers it (browsers do). Off by
+    default: a token frame is a few dozen bytes, and compressing each doubled the gateway's CPU
+    per token and kept about 70 KiB of zlib state per socket that had a turn."""
     ws_query_token: bool | None = None
     """Accept `?token=` on /ws/chat (seed compatibility); default: on in development only."""
     cors_origins: CommaList = list(DEV_CORS_ORIGINS)

@@ -391,10 +391,11 @@ async def test_a_batch_of_tokens_arrives_as_one_message_each(upstream: Any, comp
     socket write each on a plain socket, frame by frame through aiohttp on a compressed one)."""
     upstream.script = sql_answer("conv-frames", words=_WORDS)
     async with (
-        running_gateway(gateway_settings(upstream.url)) as gw,
+        running_gateway(gateway_settings(upstream.url, ws_compress=bool(compress))) as gw,
         aiohttp.ClientSession() as s,
         s.ws_connect(gw.ws_url, headers=gw.auth(), compress=compress, max_msg_size=0) as ws,
     ):
+        assert ws.compress == compress  # negotiated as configured
         assert (await receive(ws))["type"] == "auth_success"
         for _ in range(2):  # the socket stays in step for the next turn
             await ask(ws, "How many technicians are active?", partial_response=True)
@@ -407,3 +408,17 @@ async def test_a_batch_of_tokens_arrives_as_one_message_each(upstream: Any, comp
             ]
             assert events[-1]["type"] == "complete"
             assert events[-1]["response"] == "".join(_WORDS)
+
+
+async def test_compression_is_declined_unless_configured(upstream: Any) -> None:
+    """A client offering permessage-deflate (as browsers do) gets plain frames by default."""
+    upstream.script = sql_answer("conv-plain")
+    async with (
+        running_gateway(gateway_settings(upstream.url)) as gw,
+        aiohttp.ClientSession() as s,
+        s.ws_connect(gw.ws_url, headers=gw.auth(), compress=15) as ws,
+    ):
+        assert ws.compress == 0
+        assert (await receive(ws))["type"] == "auth_success"
+        await ask(ws, "How many technicians are active?")
+        assert (await receive_turn(ws))[-1]["type"] == "complete"

@@ -80,6 +80,7 @@ async def _serve(
         protocols=(handshake.protocol,) if handshake.protocol else (),
         heartbeat=settings.ws_protocol_heartbeat_s,
         max_msg_size=settings.ws_max_msg_size,
+        compress=settings.ws_compress,
     )
     await ws.prepare(request)
     sockets = app[OPEN_STREAMS].sockets
