@@ -79,18 +79,20 @@ def account_lines(results: dict[str, Any]) -> list[str]:
             "less CPU per stream again in both tiers; most of what remains per token is the "
             "kernel's write and the frameworks' per-wake-up code.",
         ]
+        lines += _capacity_lines(results, top, answer_s)
     lines += [
-        "- **S3, memory per open stream.** `tracemalloc` in the agent (an investigation run "
-        "with 300 open streams, after the changes below) traced about 93 KiB of Python objects "
-        "per open stream, none large: LangGraph's run (its loop, config dicts, channels, "
-        "tasks, the loaded checkpoint) 28 KiB with 4 KiB more of LangChain's callback managers "
-        "and 5 KiB of asyncio events, queues and weak references it makes; aiohttp's "
-        "connection and response to the model 12.5 KiB; uvicorn's and Starlette's request "
-        "cycle 13 KiB; this project's frames about 10 KiB. In the gateway, aiohttp's request "
-        "and its upstream response make most of it. There is no single large buffer to "
-        "remove; what is left is the per-object cost of the frameworks on each hop, LangGraph's "
-        "run first. The after-S2 row shows the same streams on processes that already grew: "
-        "memory freed by earlier streams is reused.",
+        "- **S3, memory per open stream.** `tracemalloc` in both tiers (an investigation run "
+        "with 150 open streams, after all the changes below) traced 84 KiB of Python objects "
+        "per open stream in the agent and 40 KiB in the gateway, none large. Agent: LangGraph's "
+        "run (its loop, config dicts, channels, tasks, the loaded checkpoint, the output queue "
+        "`ainvoke` makes) 27 KiB with 5 KiB more of LangChain's callback managers; this "
+        "project's frames 14 KiB; aiohttp's connection and response to the model 12 KiB; "
+        "asyncio's tasks, futures and events 8.5 KiB; uvicorn's request cycle 6 KiB (13 KiB "
+        "with Starlette's layers before the streaming route skipped them). Gateway: aiohttp's "
+        "request and its upstream response 24.5 KiB, this project's relay and sink 7 KiB. "
+        "There is no single large buffer to remove; what is left is the per-object cost of "
+        "the frameworks on each hop, LangGraph's run first. The after-S2 row shows the same "
+        "streams on processes that already grew: memory freed by earlier streams is reused.",
         "",
         "## Changes measured",
         "",
@@ -180,15 +182,83 @@ def account_lines(results: dict[str, Any]) -> list[str]:
         "KiB per idle socket | 19.0–19.1 KiB |",
         "| S5 (2 workers per tier on PostgreSQL and Redis) after all of the above | held 0 "
         "streams (200: added TTFT p99 268 ms) | held 150 (200: 198 ms) |",
+        "| the question (and a stopped answer) added to memory by the graph's sync "
+        "`update_state` as one unit on the SQLite thread, instead of `aupdate_state`'s read and "
+        "write each awaited from the loop; a stored checkpoint drops the ones it replaces in its "
+        "own unit (no prune of its own after every run); the internal token parsed once before "
+        "its signature check. In-process, 300 question writes twice over, and three "
+        "interleaved pairs of S1 (200 short requests) | 1.24–1.49 ms CPU per question write; "
+        "agent 9.5–9.6 ms per short request (SSE) | 0.85–1.00 ms, none of it on the loop; "
+        "7.2–8.5 ms |",
+        "| the gateway's WebSocket writes a batch of events in one socket write "
+        "(`ws/frames.send_texts`; aiohttp made one `send` per message), falling back to "
+        "aiohttp frame by frame on a compressed socket or one with a backlog. Same three pairs "
+        "| gateway 14.0–16.7 µs/token (WS) | 6.0–9.3 µs/token |",
+        "| permessage-deflate declined on `/ws/chat` unless `GATEWAY_WS_COMPRESS=true` "
+        "(browsers offer it, and aiohttp accepted it; the harness's client never offered it, "
+        "so the figures above are of plain frames). S1 WebSocket turns with a client offering "
+        "it, three pairs; 300 sockets after one turn each, two pairs | compressed: gateway "
+        "17.5–21.0 µs/token; 71–103 KiB per socket | plain: 9.0–10.0 µs/token; 2.4–39.7 KiB |",
+        "| a verified user token remembered per gateway process "
+        "(`GATEWAY_JWT_VERIFIED_CACHE_SIZE`: its times, and in JWKS mode its key, still checked "
+        "on every request); log lines below the level dropped before structlog's processors; "
+        "the agent's streaming route without Starlette's router and middleware "
+        "(`app.AgentApp`). cProfile of 1,000 short requests, and three interleaved pairs of S1 "
+        "| gateway: token check 525 ms of 3.6 s profiled; agent 8.1–8.8 ms, gateway 2.9–3.3 ms "
+        "per short request | 63 ms; 8.0–9.6 ms, 3.0–3.5 ms: not visible in CPU per request at "
+        "this noise |",
+        "| this session's changes together, a full `make bench` each (the commit before, then "
+        "after; load average 0.5 → 3.9 and 2.2 → 4.7) | S1 per short request 10.75 ms (SSE), "
+        "14.25 (WS); WS 2.30× floor; S2 at 400 added TTFT p99 5.5 s (SSE), 2.2 s (WS), gap p99 "
+        "146 and 173 ms; S3 111.5 KiB | 10.0, 9.5; 1.69×; 6.4 s, 3.0 s, 130 and 160 ms; 104.4 "
+        "KiB. At 400 both runs are past the machine's capacity (next paragraph), where TTFT "
+        "swings by seconds from run to run |",
         "",
         "Profile of short requests (`python -m benchmarks.profile --py-spy PATH`, samples of the "
         "thread holding the GIL while 300 short answers stream one after another, after the "
         "changes above): [agent](img/profile-agent.svg), [gateway](img/profile-gateway.svg). "
         "In the agent no single part dominates: the LangGraph run (its loop, the checkpoint's "
         "serialization) about a fifth, the two model calls' requests and replies through "
-        "aiohttp about a tenth, the question's write before the run (a LangGraph state update) "
-        "5 %, the internal token's check 3 %, Starlette's and uvicorn's request cycle and the "
-        "socket writes the rest. In the gateway a third of the samples are socket writes.",
+        "aiohttp about a tenth, the question's write before the run (a LangGraph state update, "
+        "now on the memory's thread), the internal token's check 3 %, uvicorn's request cycle "
+        "and the socket writes the rest. In the gateway a third of the samples are socket "
+        "writes. Both samplers count a thread that holds the GIL while the kernel runs another "
+        "process: a loopback write that wakes the reader can show as long as the reader's "
+        "work, so the send call's share is an upper bound.",
         "",
     ]
     return lines
+
+
+def _capacity_lines(results: dict[str, Any], top: int, answer_s: float) -> list[str]:
+    """How far the tiers are from fitting the machine at the top S2 level, from this run."""
+    row = next((r for r in results["s2"] if r["path"] == "sse" and r["n"] == top), None)
+    if row is None or "processes" not in row:
+        return []
+    streams = row["streams"]
+    cpu = {name: p["cpu_s"] * 1000 / streams for name, p in row["processes"].items()}
+    rest = cpu.get("fake", 0.0) + cpu.get("client", 0.0)
+    tiers = cpu.get("agent", 0.0) + cpu.get("gateway", 0.0)
+    cores = results["meta"]["cpus"]
+    rounds = results["meta"]["config"]["s2_rounds"]
+    span = (rounds + 1) * answer_s  # starts spread over one answer, then `rounds` answers each
+    budget = 0.7 * cores * span * 1000 / streams - rest
+    if budget <= 0 or tiers <= 0:
+        return []
+    tokens = results["meta"]["config"]["s2_tokens"]
+    fixed = results["s1"].get("per_request", {}).get("sse", {}).get("cpu_ms", {})
+    tier_fixed = fixed.get("agent", 0.0) + fixed.get("gateway", 0.0)
+    tier_token_us = max(tiers - tier_fixed, 0.0) / tokens * 1000
+    fake_token_us = max(cpu.get("fake", 0.0) - fixed.get("fake", 0.0), 0.0) / tokens * 1000
+    return [
+        f"- **What {top} streams leave for the tiers.** The {streams} streams of this level "
+        f"take {span:.0f} s when nothing queues. In this run the fake model and the load "
+        f"client used {rest:.0f} ms of CPU per stream and the two tiers {tiers:.0f} ms. Kept "
+        f"70 % busy (past that, queues on the loops grow and time to first token with them), "
+        f"{cores} cores give {budget:.0f} ms per stream to the tiers: {tiers / budget:.1f}× "
+        f"less than they use now. Beyond S1's fixed cost per request ({tier_fixed:.1f} ms), "
+        f"a paced token costs both tiers together about {tier_token_us:.0f} µs at this N (the "
+        "issue's target is 60 µs); the fake itself, a bare uvicorn server writing one chunk per "
+        f"token, spends about {fake_token_us:.0f} µs on one: on this virtual machine the "
+        "kernel's share of a write and of the reader's wake-up is a large part of every hop.",
+    ]
