@@ -382,6 +382,28 @@ async def test_a_key_replaced_under_the_same_kid_refuses_remembered_tokens(
         await verifier.verify(old)
 
 
+async def test_concurrent_checks_of_a_remembered_token_during_a_key_change_are_401s(
+    make_verifier: Callable[..., JwtVerifier],
+    keys: dict[str, SigningKey],
+    jwks: FakeJwks,
+    mono: Clock,
+) -> None:
+    """Requests sharing a remembered token wait on the same key-set refresh; when it brings
+    another key, each is refused with a 401 (the first to wake must not break the others)."""
+    verifier = make_verifier(jwks_ttl_s=300)
+    old = sign(keys["RS256"])
+    await verifier.verify(old)
+    jwks.keys = [
+        {**keys["rotated"].jwk, "kid": "rsa-1"} if k["kid"] == "rsa-1" else k for k in jwks.keys
+    ]
+    jwks.delay_s = 0.05
+    mono.now += 300
+    outcomes = await asyncio.gather(
+        *(verifier.verify(old) for _ in range(3)), return_exceptions=True
+    )
+    assert all(isinstance(o, AuthError) for o in outcomes), outcomes
+
+
 async def test_refresh_ahead_happens_off_the_request_path(
     make_verifier: Callable[..., JwtVerifier],
     keys: dict[str, SigningKey],

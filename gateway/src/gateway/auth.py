@@ -309,9 +309,10 @@ class JwtVerifier:
         if remembered is not None:
             claims, kid, alg, key = remembered
             if key is None or await self._public_key(kid, alg) is key:
-                self._verified.move_to_end(token)
+                if token in self._verified:  # others ran while the key set was awaited
+                    self._verified.move_to_end(token)
                 return principal_from_claims(claims, self._config, self._clock())
-            del self._verified[token]  # the key set changed: verify it again
+            self._verified.pop(token, None)  # the key set changed: verify it again
         return self._remember(token, *await self._verify(token))
 
     def _remember(

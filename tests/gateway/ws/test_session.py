@@ -12,6 +12,8 @@ from support.gateway_harness import Gateway, Hang, gateway_settings, running_gat
 
 from contracts.agent_api import TokenEvent
 from contracts.ui_events import WS_SERVER_MESSAGE_ADAPTER
+from gateway.ws import frames
+from gateway.ws.frames import text_frame
 
 pytestmark = pytest.mark.usefixtures("upstream")
 
@@ -386,9 +388,18 @@ _WORDS = ("", "a", "x" * 110, "y" * 111, "é" * 70, "z" * 65_520, "w" * 70_000, 
 
 
 @pytest.mark.parametrize("compress", [0, 15], ids=["plain", "permessage-deflate"])
-async def test_a_batch_of_tokens_arrives_as_one_message_each(upstream: Any, compress: int) -> None:
+async def test_a_batch_of_tokens_arrives_as_one_message_each(
+    upstream: Any, compress: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The upstream sends the whole answer at once, so the gateway writes it as batches (one
     socket write each on a plain socket, frame by frame through aiohttp on a compressed one)."""
+    framed: list[int] = []
+
+    def counting(payload: bytes) -> bytes:
+        framed.append(len(payload))
+        return text_frame(payload)
+
+    monkeypatch.setattr(frames, "text_frame", counting)
     upstream.script = sql_answer("conv-frames", words=_WORDS)
     async with (
         running_gateway(gateway_settings(upstream.url, ws_compress=bool(compress))) as gw,
@@ -408,6 +419,8 @@ async def test_a_batch_of_tokens_arrives_as_one_message_each(upstream: Any, comp
             ]
             assert events[-1]["type"] == "complete"
             assert events[-1]["response"] == "".join(_WORDS)
+    # the plain socket took the one-write path for the batches; the compressed one never did
+    assert (len(framed) >= len(_WORDS)) if not compress else not framed
 
 
 async def test_compression_is_declined_unless_configured(upstream: Any) -> None:

@@ -200,7 +200,13 @@ async def _serve_stream(scope: Scope, receive: Receive, send: Send) -> None:
             response = await chat_stream(request)
         except Exception as exc:
             response = await render_error(request, exc)
-        await response(scope, receive, send)
+        try:
+            await response(scope, receive, send)
+        except Exception as exc:
+            # started: nothing to render, the connection is cut; logged as Starlette's
+            # error middleware did, with the request's log context
+            log.error("unhandled_error", exc_info=exc, path=STREAM_PATH)
+            raise
     finally:
         status = 500 if response is None else response.status_code
         _state(request)["metrics"].requests.labels("chat_stream", str(status)).inc()
