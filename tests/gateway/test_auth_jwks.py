@@ -362,6 +362,13 @@ async def test_a_removed_key_is_refused_after_the_ttl(
         await verifier.verify(old)
 
 
+def _serve_another_key_as_rsa_1(jwks: FakeJwks, keys: dict[str, SigningKey]) -> None:
+    """The key set now serves the rotated key under the kid `rsa-1` (a key replaced in place)."""
+    jwks.keys = [
+        {**keys["rotated"].jwk, "kid": "rsa-1"} if k["kid"] == "rsa-1" else k for k in jwks.keys
+    ]
+
+
 async def test_a_key_replaced_under_the_same_kid_refuses_remembered_tokens(
     make_verifier: Callable[..., JwtVerifier],
     keys: dict[str, SigningKey],
@@ -374,9 +381,7 @@ async def test_a_key_replaced_under_the_same_kid_refuses_remembered_tokens(
     old = sign(keys["RS256"])
     await verifier.verify(old)
     await verifier.verify(old)
-    jwks.keys = [
-        {**keys["rotated"].jwk, "kid": "rsa-1"} if k["kid"] == "rsa-1" else k for k in jwks.keys
-    ]
+    _serve_another_key_as_rsa_1(jwks, keys)
     mono.now += 300
     with pytest.raises(AuthError, match="signature"):
         await verifier.verify(old)
@@ -393,9 +398,7 @@ async def test_concurrent_checks_of_a_remembered_token_during_a_key_change_are_4
     verifier = make_verifier(jwks_ttl_s=300)
     old = sign(keys["RS256"])
     await verifier.verify(old)
-    jwks.keys = [
-        {**keys["rotated"].jwk, "kid": "rsa-1"} if k["kid"] == "rsa-1" else k for k in jwks.keys
-    ]
+    _serve_another_key_as_rsa_1(jwks, keys)
     jwks.delay_s = 0.05
     mono.now += 300
     outcomes = await asyncio.gather(

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypedDict, TypeVar, cast
 
@@ -213,10 +213,13 @@ async def _serve_stream(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 async def render_error(request: Request, exc: Exception) -> Response:
-    """The error response Starlette's handlers give `exc` (`create_app`'s table)."""
-    if isinstance(exc, STORE_ERRORS):
-        return await _store_unavailable(request, exc)
-    return await handle_error(request, exc)
+    """The error response Starlette gives `exc`: the handler of its nearest class in
+    `EXCEPTION_HANDLERS` (the table `create_app` hands Starlette)."""
+    for cls in type(exc).__mro__:
+        handler = EXCEPTION_HANDLERS.get(cls)
+        if handler is not None:
+            return await handler(request, exc)
+    raise AssertionError("EXCEPTION_HANDLERS covers Exception")
 
 
 async def chat(request: Request) -> Response:
@@ -328,6 +331,19 @@ async def delete_conversation(request: Request) -> Response:
 async def _store_unavailable(request: Request, exc: Exception) -> Response:
     log.warning("store_unavailable", error=repr(exc)[:300], path=request.url.path)
     return await handle_error(request, StoreUnavailable(STORE_DOWN))
+
+
+ErrorHandler = Callable[[Request, Exception], Awaitable[Response]]
+
+# one renderer; Starlette routes exceptions by class, so each root is named
+EXCEPTION_HANDLERS: dict[type[Exception], ErrorHandler] = {
+    AgentError: handle_error,
+    # a store call outside `borrow` (memory through LangGraph's saver) that found PostgreSQL
+    # down: 503 UPSTREAM_UNAVAILABLE, retryable
+    **dict.fromkeys(STORE_ERRORS, _store_unavailable),
+    HTTPException: handle_error,
+    Exception: handle_error,
+}
 
 
 async def health(_: Request) -> Response:
@@ -446,15 +462,7 @@ def create_app(
         direct_stream=tracer is NO_TRACER,
         routes=[*ROUTES, *(DOCS_ROUTES if settings.api_docs_enabled else [])],
         lifespan=lifespan,
-        # one renderer; Starlette routes exceptions by class, so each root is named
-        exception_handlers={
-            AgentError: handle_error,
-            # a store call outside `borrow` (memory through LangGraph's saver) that found
-            # PostgreSQL down: 503 UPSTREAM_UNAVAILABLE, retryable
-            **dict.fromkeys(STORE_ERRORS, _store_unavailable),  # as `render_error` does
-            HTTPException: handle_error,
-            Exception: handle_error,
-        },
+        exception_handlers=dict(EXCEPTION_HANDLERS),
         middleware=[
             # tracing off: no span to open, and one send wrapper less on every streamed write
             *([Middleware(TracingMiddleware, tracer=tracer)] if tracer is not NO_TRACER else []),
