@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 from support.sse_client import stream_chat
 
 Mint = Callable[..., str]
@@ -131,6 +132,35 @@ async def test_a_conversation_keeps_one_checkpoint(
     status, history = await call(agent_url, "GET", "/internal/conversations/conv-long", mint())
     assert status == 200
     assert len(history["messages"]) == 6
+
+
+async def test_a_question_is_stored_and_counted_together_or_not_at_all(
+    agent_url: str, mint: Mint, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The question's checkpoint and the conversation's count are one transaction: a count
+    that fails leaves no question in the history either (and the next message goes through)."""
+    from agent_service.runs import runner
+
+    def full(*_: Any) -> None:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(runner, "count_message", full)
+    result = await stream_chat(agent_url, mint(), "List all technicians", conversation="conv-tx")
+    assert result.status >= 500, result.events
+    with sqlite3.connect(data_dir / "memory.sqlite") as conn:
+        stored = conn.execute(
+            "SELECT count(*) FROM checkpoints WHERE thread_id = ?", ("acme-hvac/u-alice/conv-tx",)
+        )
+        assert stored.fetchone()[0] == 0
+    assert (await call(agent_url, "GET", "/internal/conversations/conv-tx", mint()))[0] == 404
+    monkeypatch.undo()
+    result = await stream_chat(agent_url, mint(), "List all technicians", conversation="conv-tx")
+    assert result.terminal["event"] == "complete"
+    status, listing = await call(agent_url, "GET", "/internal/conversations", mint())
+    assert [c["message_count"] for c in listing["conversations"] if c["id"] == "conv-tx"] == [1]
+    status, history = await call(agent_url, "GET", "/internal/conversations/conv-tx", mint())
+    assert status == 200
+    assert [m["role"] for m in history["messages"]] == ["user", "assistant"]
 
 
 def test_turns_are_capped() -> None:

@@ -132,10 +132,8 @@ async def _tenant_for_chat(request: Request) -> tuple[State, TenantContext, str]
 
 
 async def _record(st: State, tenant: TenantContext, message: str) -> None:
-    """The question into memory, then counted: history and the list's count agree even when the
-    run is stopped or its process dies (memory first: a failure in between over-counts nothing)."""
-    await st["runner"].record_question(tenant, message)
-    await st["deps"].conversations.record_message(tenant, message)
+    """The question into memory and counted (`Runner.record_question`)."""
+    await st["runner"].record_question(tenant, message, st["deps"].conversations)
 
 
 async def chat_stream(request: Request) -> Response:

@@ -107,7 +107,11 @@ async def open_deps(settings: AgentSettings, tracer: Tracer = NO_TRACER) -> Asyn
     async with AsyncExitStack() as stack:
         # one connection for memory and conversations: one writer, no lock between them
         checkpointer = await stack.enter_async_context(
-            open_memory(settings.memory_db_path, busy_timeout_s=settings.sqlite_busy_timeout_s)
+            open_memory(
+                settings.memory_db_path,
+                busy_timeout_s=settings.sqlite_busy_timeout_s,
+                synchronous=settings.sqlite_synchronous,
+            )
         )
         conversations = await SqliteConversationStore.sharing(checkpointer)
         provider = make_provider(settings, tracer)

@@ -86,6 +86,9 @@ class AgentSettings(BaseSettings):
     """Previous turns handed to the provider."""
     sqlite_busy_timeout_s: float = Field(default=5.0, gt=0, le=60)
     """Embedded memory: longest wait for another process's write lock before a write fails."""
+    sqlite_synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
+    """Embedded memory: `PRAGMA synchronous` (WAL). NORMAL survives the process dying, FULL
+    also a power cut or kernel crash, at an fsync per commit."""
     ready_timeout_s: float = Field(default=1.0, gt=0, le=30)
     """`/ready` answers 503 unless the conversation store takes a write within this long."""
     busy_wait_s: float = Field(default=2.0, ge=0, le=30)

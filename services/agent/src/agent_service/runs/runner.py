@@ -41,6 +41,11 @@ from agent_service.runs.registry import thread_key
 from agent_service.runs.sse import FinalBytes, encode_frame
 from agent_service.runs.tally import RunTally, error_event, merge_meta
 from agent_service.storage.checkpoints import keep_latest_checkpoint
+from agent_service.storage.sqlite.conversations import (
+    ConversationOwnership,
+    SqliteConversationStore,
+    count_message,
+)
 from agent_service.storage.sqlite.memory import ThreadSqliteSaver
 from contracts.agent_api import (
     ChatResponse,
@@ -193,11 +198,34 @@ class Runner:
                 duration_ms=round((time.perf_counter() - started) * 1000, 1),
             )
 
-    async def record_question(self, tenant: TenantContext, message: str) -> None:
-        """Store the question in the conversation's memory before its run starts, so a run that
-        is stopped, fails or dies with its process (kill -9) still leaves it in the history."""
+    async def record_question(
+        self, tenant: TenantContext, message: str, conversations: ConversationOwnership
+    ) -> None:
+        """Store the question in the conversation's memory and count it in `conversations`
+        before its run starts, so a run that is stopped, fails or dies with its process
+        (kill -9) still leaves it in the history, and the history and the list's count agree.
+        On the embedded memory both are one transaction on its thread; otherwise memory first
+        (a failure in between over-counts nothing)."""
         turn: TurnRecord = {"role": "user", "content": message, "at": utc_now()}
+        config: Any = {"configurable": {"thread_id": thread_key(tenant)}}
+        update = {"turns": [turn]}
+        saver = self._graph.checkpointer
+        if (
+            isinstance(saver, ThreadSqliteSaver)
+            and isinstance(conversations, SqliteConversationStore)
+            and conversations.memory is saver.memory
+        ):
+            graph = self._graph
+
+            def unit() -> None:
+                with saver.transaction() as conn:
+                    graph.update_state(config, update, as_node="classify")
+                    count_message(conn, tenant, message)
+
+            await saver.memory.run(unit)
+            return
         await self._add_turn(tenant, turn, "classify")
+        await conversations.record_message(tenant, message)
 
     async def record_stopped(self, tenant: TenantContext, answer: str) -> None:
         """Store a stopped run's partial answer, marked `stopped`, so the history shows what the

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
+from functools import partial
 from pathlib import Path
 from typing import Protocol
 
@@ -41,6 +42,32 @@ def _now() -> str:
 def _title(message: str) -> str:
     line = " ".join(message.split())
     return line if len(line) <= TITLE_CHARS else line[: TITLE_CHARS - 1] + "…"
+
+
+def count_message(
+    conn: sqlite3.Connection, tenant: TenantContext, message: str | None = None
+) -> None:
+    """`SqliteConversationStore.record_message`'s statement on `conn`, not committed: for a unit
+    on the memory's thread that commits it with other writes (`ThreadSqliteSaver.transaction`)."""
+    now = _now()
+    values = (
+        tenant.company_id,
+        tenant.user_id,
+        tenant.conversation_id,
+        _title(message or "New conversation"),
+        now,
+        now,
+    )
+    conn.execute(
+        """
+        INSERT INTO conversations
+            (company_id, user_id, id, title, created_at, updated_at, message_count)
+        VALUES (?, ?, ?, ?, ?, ?, 1)
+        ON CONFLICT (company_id, user_id, id)
+        DO UPDATE SET updated_at = excluded.updated_at, message_count = message_count + 1
+        """,
+        values,
+    )
 
 
 class ConversationOwnership(Protocol):
@@ -105,29 +132,14 @@ class SqliteConversationStore:
     async def writable(self, timeout_s: float) -> bool:
         return await self._memory.writable(timeout_s)
 
+    @property
+    def memory(self) -> SqliteMemory:
+        """The connection and thread the store writes through."""
+        return self._memory
+
     async def record_message(self, tenant: TenantContext, message: str | None = None) -> None:
         """Count one message in the conversation, creating it (titled by `message`) if new."""
-        now = _now()
-        values = (
-            tenant.company_id,
-            tenant.user_id,
-            tenant.conversation_id,
-            _title(message or "New conversation"),
-            now,
-            now,
-        )
-        await self._memory.write(
-            lambda conn: conn.execute(
-                """
-            INSERT INTO conversations
-                (company_id, user_id, id, title, created_at, updated_at, message_count)
-            VALUES (?, ?, ?, ?, ?, ?, 1)
-            ON CONFLICT (company_id, user_id, id)
-            DO UPDATE SET updated_at = excluded.updated_at, message_count = message_count + 1
-            """,
-                values,
-            )
-        )
+        await self._memory.write(partial(count_message, tenant=tenant, message=message))
 
     async def get(
         self, company_id: str, user_id: str, conversation_id: str

@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import structlog
 from langchain_core.runnables import RunnableConfig
@@ -44,13 +45,22 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 log = structlog.get_logger("agent_service.storage.sqlite.memory")
 T = TypeVar("T")
 
+Synchronous = Literal["NORMAL", "FULL"]
+"""`PRAGMA synchronous` in WAL mode. NORMAL: a commit survives the process dying (kill -9, an
+OOM kill) but the last commits may be lost to a power cut or a kernel crash; each commit costs a
+third of FULL's CPU (no fsync per commit). FULL: an fsync per commit, durable through power
+loss."""
+
 
 class SqliteMemory:
     """One SQLite connection owned by one thread; `run` and `write` hand it whole units."""
 
-    def __init__(self, path: Path, busy_timeout_s: float) -> None:
+    def __init__(
+        self, path: Path, busy_timeout_s: float, synchronous: Synchronous = "NORMAL"
+    ) -> None:
         self._path = path
         self._busy_timeout_s = busy_timeout_s
+        self._synchronous = synchronous
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-memory")
         self._conn: sqlite3.Connection | None = None
         self._probe: asyncio.Future[None] | None = None
@@ -71,6 +81,7 @@ class SqliteMemory:
             )
             conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_s * 1000)}")
             conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA synchronous = {self._synchronous}")
             self._conn = conn
 
         await self.run(connect)
@@ -155,12 +166,40 @@ class ThreadSqliteSaver(SqliteSaver):
 
     It keeps one checkpoint per conversation: each holds the whole state, so older ones would
     only cost storage, growing quadratically over a long conversation. A `put` drops the
-    thread's older checkpoints (and their writes) in the same unit as the new one, instead of a
-    prune of its own after every run."""
+    thread's older checkpoints (and their writes) in the same transaction as it stores the new
+    one: one commit per checkpoint (before, the saver's own and the prune's). `transaction`
+    makes a larger unit one commit (the question's checkpoint with its conversation's count)."""
 
     def __init__(self, memory: SqliteMemory) -> None:
         super().__init__(memory.conn)
         self.memory = memory
+        self._tx = threading.local()
+        """`active` inside `transaction` (on that thread): the saver's own commits wait for it."""
+
+    @contextmanager
+    def cursor(self, transaction: bool = True) -> Iterator[sqlite3.Cursor]:
+        """The saver's cursor; inside `transaction` the commit is left to it."""
+        deferred = getattr(self._tx, "active", False)
+        with super().cursor(transaction=transaction and not deferred) as cur:
+            yield cur
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """On the memory's thread: what runs inside (checkpoint writes included) is committed
+        once at the end, or rolled back if it raises. Nested uses join the outer one."""
+        conn = self.conn
+        if getattr(self._tx, "active", False):
+            yield conn
+            return
+        self._tx.active = True
+        try:
+            yield conn
+            conn.commit()
+        except BaseException:
+            _rollback(conn)
+            raise
+        finally:
+            self._tx.active = False
 
     def put(
         self,
@@ -169,19 +208,14 @@ class ThreadSqliteSaver(SqliteSaver):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
-        """Store `checkpoint`, then drop the ones it replaces (on the memory's thread)."""
-        stored = super().put(config, checkpoint, metadata, new_versions)
-        where = stored["configurable"]
-        key = (where["thread_id"], where.get("checkpoint_ns", ""), where["checkpoint_id"])
-        conn = self.conn
-        try:
+        """Store `checkpoint` and drop the ones it replaces, one transaction (on the memory's
+        thread)."""
+        with self.transaction() as conn:
+            stored = super().put(config, checkpoint, metadata, new_versions)
+            where = stored["configurable"]
+            key = (where["thread_id"], where.get("checkpoint_ns", ""), where["checkpoint_id"])
             for statement in _PRUNE_OLDER:
                 conn.execute(statement, key)
-            conn.commit()
-        except sqlite3.Error:
-            # the new checkpoint is stored: older ones left behind only cost space
-            _rollback(conn)
-            log.warning("checkpoint_prune_failed", thread_id=key[0], exc_info=True)
         return stored
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
@@ -244,9 +278,11 @@ class ThreadSqliteSaver(SqliteSaver):
 
 
 @asynccontextmanager
-async def open_memory(path: Path, *, busy_timeout_s: float) -> AsyncIterator[ThreadSqliteSaver]:
+async def open_memory(
+    path: Path, *, busy_timeout_s: float, synchronous: Synchronous = "NORMAL"
+) -> AsyncIterator[ThreadSqliteSaver]:
     """The checkpointer over `path`, set up: WAL, and a bounded wait for another process's lock."""
-    memory = SqliteMemory(path, busy_timeout_s)
+    memory = SqliteMemory(path, busy_timeout_s, synchronous)
     await memory.open()
     try:
         saver = ThreadSqliteSaver(memory)
