@@ -16,7 +16,7 @@ from typing import Final, Generic, TypeVar
 
 from aiohttp import web
 
-from contracts.agent_api import AgentEvent, ChatRequest
+from contracts.agent_api import AgentEvent, ChatRequest, CompleteEvent, ErrorEvent
 from contracts.sse import encode_comment
 from gateway.admission import stream_lease
 from gateway.app_state import LIMIT_HEADERS, REQUEST_ID, RUN_STORE, SETTINGS
@@ -67,31 +67,45 @@ class MappedSink(Generic[S, T]):
         """Start the stream: the events every run starts with, before the agent says anything."""
         await self._emit(self.opening)
 
+    async def end(self, items: list[T]) -> None:
+        """Write the stream's last items (what its terminal event became); a transport that can
+        end its stream in the same write does so."""
+        if items:
+            await self.write(items)
+
     async def send(self, events: Sequence[AgentEvent]) -> None:
-        """Map events and write what they become."""
+        """Map events and write what they become; a batch that ends with the run's terminal
+        event ends the stream (`end`)."""
         state = self.state
         if len(events) == 1:
-            await self._emit(self._map(events[0], state))
-            return
-        out: list[T] = []
-        for event in events:
-            out.extend(self._map(event, state))
-        await self._emit(out)
+            out = self._map(events[0], state)
+        else:
+            out = []
+            for event in events:
+                out.extend(self._map(event, state))
+        await self._emit(out, final=isinstance(events[-1], CompleteEvent | ErrorEvent))
 
-    async def _emit(self, items: list[T]) -> None:
+    async def _emit(self, items: list[T], *, final: bool = False) -> None:
         if self.skip:
             dropped = min(self.skip, len(items))
             self.skip -= dropped
             items = items[dropped:]
-            if not items:
-                return
-        await self.write(items)
+        if final:
+            await self.end(items)
+        elif items:
+            await self.write(items)
 
 
 class ResponseSink(MappedSink[S, T]):
-    """A mapped sink over a streamed HTTP response: prepared when opened, comment heartbeats."""
+    """A mapped sink over a streamed HTTP response: prepared when opened, comment heartbeats.
+    Subclasses define `encode`, the bytes a batch of items becomes.
 
-    __slots__ = ("request", "response")
+    The terminal event, the transport's `closing` (the AI SDK's `[DONE]`) and the end of the
+    chunked body go out in one write: a client that stops reading at the terminal event (most
+    SDKs do) finds the response complete, and its HTTP client keeps the connection for the next
+    request instead of closing it (before, each such request cost a new connection)."""
+
+    __slots__ = ("closing", "ended", "request", "response")
 
     def __init__(
         self,
@@ -104,11 +118,29 @@ class ResponseSink(MappedSink[S, T]):
         super().__init__(state, mapper, opening)
         self.request = request
         self.response = response
+        self.closing = b""
+        """Bytes after the last event, before the body ends (set by `serve_stream`)."""
+        self.ended = False
+        """The body has ended (`end`): nothing more may be written."""
+
+    def encode(self, items: list[T]) -> bytes:
+        """The bytes of `items`, in order."""
+        raise NotImplementedError
 
     async def open(self) -> None:
         """Send the status and headers, then the opening."""
         await self.response.prepare(self.request)
         await super().open()
+
+    async def write(self, items: list[T]) -> None:
+        """Write items in one write."""
+        await self.response.write(self.encode(items))
+
+    async def end(self, items: list[T]) -> None:
+        """The last items, the closing and the body's end, in one write."""
+        data = self.encode(items) if items else b""
+        self.ended = True
+        await self.response.write_eof(data + self.closing)
 
     async def heartbeat(self) -> None:
         """A comment line (SSE clients and the AI SDK, which reads only `data:`, skip it)."""
@@ -119,7 +151,7 @@ class FramedSink(ResponseSink[S, T]):
     """A response sink whose items each encode to one frame on their own (`encode`); what is
     ready goes out in one write. The AI SDK, AG-UI and OpenAI-chunk streams are this."""
 
-    __slots__ = ("_encode",)
+    __slots__ = ("_frame",)
 
     def __init__(
         self,
@@ -131,13 +163,12 @@ class FramedSink(ResponseSink[S, T]):
         encode: Callable[[T], bytes],
     ) -> None:
         super().__init__(request, response, state, mapper, opening)
-        self._encode = encode
+        self._frame = encode
 
-    async def write(self, items: list[T]) -> None:
-        """Write items in one write."""
-        if items:
-            encode = self._encode
-            await self.response.write(b"".join(encode(item) for item in items))
+    def encode(self, items: list[T]) -> bytes:
+        """Each item's frame, joined."""
+        frame = self._frame
+        return b"".join(frame(item) for item in items)
 
 
 SinkFactory = Callable[[web.StreamResponse], ResponseSink[S, T]]
@@ -235,6 +266,7 @@ async def _serve(
 ) -> web.StreamResponse:
     """Relay a run (with its `lease`) or a buffered run's follower (no lease, not charged)."""
     app = request.app
+    sink.closing = closing
     result = await relay_run(
         app,
         source=source,
@@ -247,6 +279,8 @@ async def _serve(
     )
     if result.ending in ("slow_client", "client_gone"):
         abort_connection(request)
+        return response
+    if sink.ended:  # the terminal event ended the body (`ResponseSink.end`)
         return response
     try:
         async with asyncio.timeout(app[SETTINGS].write_timeout_s):

@@ -9,6 +9,8 @@ import socket
 
 import aiohttp
 import jwt
+import pytest
+from aiohttp import web
 from support.gateway_harness import (
     Comment,
     Die,
@@ -260,3 +262,57 @@ async def test_bad_requests_are_json_errors(upstream: FakeUpstream) -> None:
             assert resp.status == 405
             assert (await resp.json())["error"]["code"] == "METHOD_NOT_ALLOWED"
     assert upstream.streams() == []
+
+
+async def test_a_client_that_stops_at_the_last_event_keeps_its_connection(
+    upstream: FakeUpstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The terminal event, the closing (`[DONE]`) and the body's end go out together: a client
+    that stops reading at the last event finds the response complete, and its HTTP client puts
+    the connection back in its pool instead of closing it (SSE and the AI SDK's stream).
+
+    In one process the client only runs once the gateway has written everything, so it would
+    find the body's end anyway: the write that ends the body is also checked to carry the last
+    event (with the gateway in another process, a separate end made every such request a new
+    connection: `docs/benchmarks.md`)."""
+    ends: list[bytes] = []
+    write_eof = web.StreamResponse.write_eof
+
+    async def spy(self: web.StreamResponse, data: bytes = b"") -> None:
+        ends.append(bytes(data))
+        await write_eof(self, data)
+
+    monkeypatch.setattr(web.StreamResponse, "write_eof", spy)
+    routes = {
+        "/api/chat/stream": ({"message": "How many?", "conversation_id": "conv-7"}, b"complete"),
+        "/api/chat": (
+            {
+                "id": "chat7",
+                "messages": [
+                    {"id": "m1", "role": "user", "parts": [{"type": "text", "text": "Hi"}]}
+                ],
+                "trigger": "submit-message",
+            },
+            b"[DONE]",
+        ),
+    }
+    for path, (body, last) in routes.items():
+        upstream.script = sql_answer("conv-7")
+        async with (
+            running_gateway(gateway_settings(upstream.url)) as gw,
+            aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1)) as s,
+        ):
+            used = []
+            for _ in range(3):
+                async with s.post(gw.url + path, json=body, headers=gw.auth()) as resp:
+                    assert resp.status == 200
+                    assert resp.connection is not None
+                    used.append(resp.connection.protocol)
+                    async for line in resp.content:
+                        if last in line:
+                            break  # as SDK clients do: nothing more is read
+            assert used[0] is not None and used == [used[0]] * 3, path
+        ended_with_data = [end for end in ends if end]  # other responses end with b""
+        assert len(ended_with_data) == 3, path
+        assert all(end.rstrip().endswith(last) or last in end for end in ended_with_data), path
+        ends.clear()

@@ -46,15 +46,13 @@ class SseSink(ResponseSink[MappingState, UiEvent]):
         # unsent, and the rest keep their numbers.
         self.skip = self._seq = after
 
-    async def write(self, items: list[UiEvent]) -> None:
-        """Write UI events in one write."""
-        if not items:
-            return
+    def encode(self, items: list[UiEvent]) -> bytes:
+        """UI events as SSE frames, numbered on."""
         frames = []
         for event in items:
             self._seq += 1
             frames.append(sse_frame(event, self._seq))
-        await self.response.write(frames[0] if len(frames) == 1 else b"".join(frames))
+        return frames[0] if len(frames) == 1 else b"".join(frames)
 
 
 async def chat_stream(request: web.Request) -> web.StreamResponse:
