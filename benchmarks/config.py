@@ -18,7 +18,8 @@ class BenchConfig:
     mode: str = "full"
     s1_tokens: int = 5000
     s1_reps: int = 3
-    s1_requests: int = 40
+    s1_requests: int = 100
+    s1_request_rounds: int = 5
     s2_concurrency: tuple[int, ...] = (50, 100, 400)
     s2_tokens: int = 200
     s2_tps: float = 30.0
@@ -41,6 +42,7 @@ class BenchConfig:
             s1_tokens=200,
             s1_reps=1,
             s1_requests=3,
+            s1_request_rounds=1,
             s2_concurrency=(2, 4),
             s2_tokens=10,
             s2_tps=100.0,

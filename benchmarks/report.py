@@ -180,8 +180,10 @@ def render_markdown(results: dict[str, Any]) -> str:
     if per_request:
         lines += [
             "",
-            f"Fixed cost of a request: {per_request['requests']} short answers (3 tokens) one "
-            "after another, CPU ms per request (routing call, graph, memory, both hops):",
+            f"Fixed cost of a request: short answers (3 tokens) one after another, CPU ms per "
+            "request (routing call, graph, memory, both hops); the median of "
+            f"{per_request.get('rounds', 1)} rounds of {per_request['requests']} per path, the "
+            "paths taking turns (WebSocket: turns on one open socket per round):",
             "",
             "| path | agent ms | gateway ms | fake ms | wall ms |",
             "|---|---|---|---|---|",
