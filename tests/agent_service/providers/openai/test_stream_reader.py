@@ -77,7 +77,7 @@ async def test_an_error_event_raises_the_sdks_api_error() -> None:
 
 async def test_an_unparsable_chunk_is_a_value_error() -> None:
     async with raw_server([b"data: {not json\n\n"]) as url:
-        with pytest.raises(ValueError, match="property name"):
+        with pytest.raises(ValueError, match="expected a string key"):
             await read_all(url, UsageMeter())
 
 
