@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, get_args
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
+from langgraph.types import Command
 
-from agent_service.graph.nodes import classify, finalize, rag_agent, route_after_classify, sql_agent
+from agent_service.graph.nodes import Next, classify, finalize, rag_agent, sql_agent
 from agent_service.graph.state import AgentState, RunContext
 
 AgentGraph = CompiledStateGraph[AgentState, RunContext, AgentState, AgentState]
-Node = Callable[[AgentState, Runtime[RunContext]], Awaitable[AgentState]]
+Node = Callable[[AgentState, Runtime[RunContext]], Awaitable[AgentState | Command[Any]]]
 
 
 def traced(step: str, node: Node) -> _TracedNode:
@@ -30,21 +31,23 @@ class _TracedNode:
         self._node = node
         self.__name__ = getattr(node, "__name__", step)
 
-    async def __call__(self, state: AgentState, *, runtime: Runtime[RunContext]) -> AgentState:
+    async def __call__(
+        self, state: AgentState, *, runtime: Runtime[RunContext]
+    ) -> AgentState | Command[Any]:
         ctx = runtime.context
         with ctx.tracer.start_as_current_span(self._step, context=ctx.trace):
             return await self._node(state, runtime)
 
 
 def build_graph(checkpointer: BaseCheckpointSaver[Any] | None) -> AgentGraph:
-    """classify → sql_agent | rag_agent → finalize → END, checkpointed per conversation."""
+    """classify → sql_agent | rag_agent → finalize → END, checkpointed per conversation
+    (classify names its next step: `nodes.route_after_classify`)."""
     builder = StateGraph(AgentState, context_schema=RunContext)
-    builder.add_node("classify", traced("classify", classify))
+    builder.add_node("classify", traced("classify", classify), destinations=get_args(Next))
     builder.add_node("sql_agent", traced("sql", sql_agent))
     builder.add_node("rag_agent", traced("retrieval", rag_agent))
     builder.add_node("finalize", traced("answer", finalize))
     builder.add_edge(START, "classify")
-    builder.add_conditional_edges("classify", route_after_classify)
     builder.add_edge("sql_agent", "finalize")
     builder.add_edge("rag_agent", "finalize")
     builder.add_edge("finalize", END)

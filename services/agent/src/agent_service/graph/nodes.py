@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 import structlog
 from langgraph.runtime import Runtime
+from langgraph.types import Command
 
 from agent_service.graph.fallback import fallback_route
 from agent_service.graph.result_table import result_table
@@ -66,8 +67,11 @@ def _ask(state: AgentState, ctx: RunContext) -> AskContext:
     )
 
 
-async def classify(state: AgentState, runtime: Runtime[RunContext]) -> AgentState:
-    """Route the question; emits `route_decision` and never streams tokens."""
+async def classify(state: AgentState, runtime: Runtime[RunContext]) -> Command[Next]:
+    """Route the question; emits `route_decision` and never streams tokens. Goes on to the
+    step `route_after_classify` names (a `Command`, not a conditional edge: LangGraph runs a
+    plain-function edge in a thread of the default executor, with a callback run around it,
+    about 0.3-0.7 ms of CPU per run)."""
     ctx = runtime.context
     choice = await ctx.provider.classify(_ask(state, ctx))
     write = ctx.emit
@@ -78,16 +82,21 @@ async def classify(state: AgentState, runtime: Runtime[RunContext]) -> AgentStat
     if choice.refusal:
         write(RunMeta(unanswered="refused"))
     # the question is in `turns` already: the run records it first (Runner.record_question)
-    return {
+    update: AgentState = {
         "route": route,
         "result": None,
         "passages": [],
         "notice": choice.refusal or None,
         "tools": [],
     }
+    return Command(update=update, goto=route_after_classify(update))
 
 
-def route_after_classify(state: AgentState) -> Literal["sql_agent", "rag_agent", "finalize"]:
+Next = Literal["sql_agent", "rag_agent", "finalize"]
+"""Where a run goes after classify."""
+
+
+def route_after_classify(state: AgentState) -> Next:
     if state.get("notice"):
         return "finalize"  # refused: nothing is read
     match state.get("route"):
