@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
@@ -212,22 +213,15 @@ class Runner:
         On the embedded memory both are one transaction on its thread; otherwise memory first
         (a failure in between over-counts nothing)."""
         turn: TurnRecord = {"role": "user", "content": message, "at": utc_now()}
-        config: Any = {"configurable": {"thread_id": thread_key(tenant)}}
-        update = {"turns": [turn]}
         saver = self._graph.checkpointer
         if (
             isinstance(saver, ThreadSqliteSaver)
             and isinstance(conversations, SqliteConversationStore)
             and conversations.memory is saver.memory
         ):
-            graph = self._graph
-
-            def unit() -> None:
-                with saver.transaction() as conn:
-                    graph.update_state(config, update, as_node=_TURN_WRITER)
-                    count_message(conn, tenant, message)
-
-            await saver.memory.run(unit)
+            await self._add_turn(
+                tenant, turn, then=partial(count_message, tenant=tenant, message=message)
+            )
             return
         await self._add_turn(tenant, turn)
         await conversations.record_message(tenant, message)
@@ -243,19 +237,32 @@ class Runner:
         }
         await self._add_turn(tenant, turn)
 
-    async def _add_turn(self, tenant: TenantContext, turn: TurnRecord) -> None:
+    async def _add_turn(
+        self,
+        tenant: TenantContext,
+        turn: TurnRecord,
+        then: Callable[[sqlite3.Connection], object] | None = None,
+    ) -> None:
+        """Append `turn` to the conversation's memory; on the embedded memory `then(conn)` runs
+        in the same transaction (`then` is for the embedded memory only)."""
         config: Any = {"configurable": {"thread_id": thread_key(tenant)}}
         update = {"turns": [turn]}
-        saver = self._graph.checkpointer
+        graph = self._graph
+        saver = graph.checkpointer
         if isinstance(saver, ThreadSqliteSaver):
             # the embedded memory: the whole update (read, apply, store) as one unit on its
             # thread, through the graph's sync path, instead of a read and a write each
             # awaited from this loop (a third less CPU, and none of it on the loop)
-            await saver.memory.run(
-                partial(self._graph.update_state, config, update, as_node=_TURN_WRITER)
-            )
+            def unit() -> None:
+                with saver.transaction() as conn:
+                    graph.update_state(config, update, as_node=_TURN_WRITER)
+                    if then is not None:
+                        then(conn)
+
+            await saver.memory.run(unit)
         else:
-            await self._graph.aupdate_state(config, update, as_node=_TURN_WRITER)
+            assert then is None, "`then` runs on the embedded memory's connection"
+            await graph.aupdate_state(config, update, as_node=_TURN_WRITER)
 
     async def _prune(self, config: Any) -> None:
         checkpointer = self._graph.checkpointer
